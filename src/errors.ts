@@ -1,0 +1,45 @@
+/**
+ * Errors a user can act on. The CLI prints their message (no stack trace) and exits with `exitCode`;
+ * anything else is a bug and is printed with its stack.
+ */
+export class EmofeatError extends Error {
+  readonly exitCode: number;
+  constructor(message: string, options: { exitCode?: number; cause?: unknown } = {}) {
+    super(message, options.cause !== undefined ? { cause: options.cause } : undefined);
+    this.name = "EmofeatError";
+    this.exitCode = options.exitCode ?? 2;
+  }
+}
+
+/** One problem found in an input file, located by data row (1-based, header excluded) and source line. */
+export interface InputProblem {
+  row: number | null;
+  line?: number;
+  column?: string;
+  message: string;
+}
+
+export function formatProblem(file: string, p: InputProblem): string {
+  const where = [
+    p.row !== null ? `row ${p.row}` : null,
+    p.line !== undefined ? `line ${p.line}` : null,
+    p.column ? `column "${p.column}"` : null,
+  ]
+    .filter(Boolean)
+    .join(", ");
+  return where ? `${file}: ${where}: ${p.message}` : `${file}: ${p.message}`;
+}
+
+/** An input file with one or more problems; the message lists every one of them. */
+export class InputFileError extends EmofeatError {
+  readonly file: string;
+  readonly problems: InputProblem[];
+  constructor(file: string, problems: InputProblem[], what = "invalid input") {
+    const shown = problems.slice(0, 50).map((p) => "  - " + formatProblem(file, p));
+    const more = problems.length > 50 ? [`  ... and ${problems.length - 50} more`] : [];
+    super(`${file}: ${what}: ${problems.length} problem(s)\n${[...shown, ...more].join("\n")}`);
+    this.name = "InputFileError";
+    this.file = file;
+    this.problems = problems;
+  }
+}

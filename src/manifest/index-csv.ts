@@ -1,0 +1,153 @@
+/**
+ * The corpus index (manifest): one row per utterance, in the reference schema
+ * `utter_id, session, audio_path, text, label, split` (extra columns are kept).
+ *
+ * Rows are numbered from 1 for the first data row (the header is not counted); messages also give the
+ * source line, which differs from the row when quoted fields contain newlines.
+ */
+import { readFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import path from "node:path";
+import { parse } from "csv-parse/sync";
+import { EmofeatError, InputFileError, type InputProblem } from "../errors.js";
+
+export const INDEX_COLUMNS = ["utter_id", "session", "audio_path", "text", "label", "split"] as const;
+export type IndexColumn = (typeof INDEX_COLUMNS)[number];
+export const SPLITS = ["train", "val", "test"] as const;
+export type Split = (typeof SPLITS)[number];
+
+export interface Utterance {
+  /** 1-based data row in the index CSV (header excluded). */
+  row: number;
+  utterId: string;
+  session: string;
+  /** As written in the CSV. */
+  audioPath: string;
+  /** `audioPath` resolved against the CSV's folder ("" when the CSV has none). */
+  audioFile: string;
+  text: string;
+  label: string;
+  split: Split;
+  /** Columns beyond the reference schema, by header name. */
+  extra: Record<string, string>;
+}
+
+export interface IndexManifest {
+  /** Absolute path of the CSV ("<memory>" when parsed from a string). */
+  path: string;
+  /** sha256 of the CSV bytes, recorded in feature stores and runs. */
+  sha256: string;
+  columns: string[];
+  utterances: Utterance[];
+}
+
+/** What a consumer needs from every row; missing values are reported as problems. */
+export type IndexRequirement = "text" | "audio" | "label";
+
+export interface ParseIndexOptions {
+  /** Folder that relative audio paths resolve against (default: the CSV's folder, or cwd). */
+  baseDir?: string;
+  /** Display name / path of the CSV for messages. */
+  path?: string;
+  require?: IndexRequirement[];
+}
+
+export function parseIndex(content: string | Buffer, options: ParseIndexOptions = {}): IndexManifest {
+  const file = options.path ?? "<memory>";
+  const bytes = typeof content === "string" ? Buffer.from(content, "utf8") : content;
+  const sha256 = createHash("sha256").update(bytes).digest("hex");
+  const baseDir = options.baseDir ?? (options.path ? path.dirname(path.resolve(options.path)) : process.cwd());
+
+  let records: { record: string[]; info: { lines: number } }[];
+  try {
+    records = parse(bytes, {
+      bom: true,
+      info: true,
+      relax_column_count: true,
+      skip_empty_lines: true,
+    }) as unknown as { record: string[]; info: { lines: number } }[];
+  } catch (err) {
+    const e = err as Error & { lines?: number };
+    throw new InputFileError(file, [{ row: null, line: e.lines, message: `not a readable CSV: ${e.message}` }]);
+  }
+  if (records.length === 0) throw new InputFileError(file, [{ row: null, message: "the file is empty (no header row)" }]);
+
+  const header = records[0].record.map((h) => h.trim());
+  const problems: InputProblem[] = [];
+  const missing = INDEX_COLUMNS.filter((c) => !header.includes(c));
+  if (missing.length > 0) {
+    problems.push({
+      row: null,
+      line: 1,
+      message: `missing required column(s): ${missing.join(", ")} (header has: ${header.join(", ")}; required: ${INDEX_COLUMNS.join(", ")})`,
+    });
+  }
+  const seenHeader = new Set<string>();
+  for (const h of header) {
+    if (seenHeader.has(h)) problems.push({ row: null, line: 1, column: h, message: "duplicate column name in header" });
+    seenHeader.add(h);
+  }
+  if (problems.length > 0) throw new InputFileError(file, problems, "invalid index header");
+
+  const col = Object.fromEntries(INDEX_COLUMNS.map((c) => [c, header.indexOf(c)])) as Record<IndexColumn, number>;
+  const extraCols = header.map((h, i) => [h, i] as const).filter(([h]) => !(INDEX_COLUMNS as readonly string[]).includes(h));
+  const required = new Set(options.require ?? []);
+  const firstRowOfId = new Map<string, number>();
+  const utterances: Utterance[] = [];
+
+  for (let r = 1; r < records.length; r++) {
+    const { record, info } = records[r];
+    // info.lines is the line where the record ended; good enough to find it in an editor.
+    const at = { row: r, line: info.lines };
+    if (record.length !== header.length) {
+      problems.push({ ...at, message: `has ${record.length} field(s), the header has ${header.length}` });
+      continue;
+    }
+    const get = (c: IndexColumn) => record[col[c]];
+    const utterId = get("utter_id").trim();
+    const split = get("split").trim();
+    const text = get("text");
+    const audioPath = get("audio_path").trim();
+    const label = get("label").trim();
+
+    if (utterId === "") problems.push({ ...at, column: "utter_id", message: "empty utter_id" });
+    else if (firstRowOfId.has(utterId))
+      problems.push({ ...at, column: "utter_id", message: `duplicate utter_id "${utterId}" (first seen at row ${firstRowOfId.get(utterId)})` });
+    else firstRowOfId.set(utterId, r);
+    if (!(SPLITS as readonly string[]).includes(split))
+      problems.push({ ...at, column: "split", message: `unknown split "${split}" (expected one of: ${SPLITS.join(", ")})` });
+    if (required.has("text") && text.trim() === "")
+      problems.push({ ...at, column: "text", message: `empty text for "${utterId}" (text extraction needs a transcript on every row)` });
+    if (required.has("audio") && audioPath === "")
+      problems.push({ ...at, column: "audio_path", message: `empty audio_path for "${utterId}"` });
+    if (required.has("label") && label === "")
+      problems.push({ ...at, column: "label", message: `empty label for "${utterId}"` });
+
+    utterances.push({
+      row: r,
+      utterId,
+      session: get("session").trim(),
+      audioPath,
+      audioFile: audioPath === "" ? "" : path.resolve(baseDir, audioPath),
+      text,
+      label,
+      split: split as Split,
+      extra: Object.fromEntries(extraCols.map(([h, i]) => [h, record[i]])),
+    });
+  }
+  if (problems.length > 0) throw new InputFileError(file, problems, "invalid index");
+  if (utterances.length === 0) throw new InputFileError(file, [{ row: null, message: "the index has a header but no rows" }]);
+  return { path: options.path ? path.resolve(options.path) : file, sha256, columns: header, utterances };
+}
+
+export async function loadIndex(csvPath: string, options: Omit<ParseIndexOptions, "path"> = {}): Promise<IndexManifest> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(csvPath);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory, not a CSV file" : (err as Error).message;
+    throw new EmofeatError(`index CSV ${csvPath}: ${why}`);
+  }
+  return parseIndex(bytes, { ...options, path: csvPath });
+}
