@@ -1,0 +1,30 @@
+/** Running builder-made models with onnxruntime-node. */
+import os from "node:os";
+import ort from "onnxruntime-node";
+import { encodeModel, type OnnxModelSpec } from "../onnx/proto.js";
+
+export type Feeds = Record<string, ort.Tensor>;
+export type FloatArray = Float32Array | Float64Array;
+
+export interface SessionOptions {
+  /** Threads for one operator (default: the machine's available parallelism). */
+  threads?: number;
+}
+
+export async function createSession(model: OnnxModelSpec | Uint8Array, options: SessionOptions = {}): Promise<ort.InferenceSession> {
+  const bytes = model instanceof Uint8Array ? model : encodeModel(model);
+  return ort.InferenceSession.create(bytes, {
+    intraOpNumThreads: options.threads ?? os.availableParallelism(),
+    interOpNumThreads: 1,
+    executionMode: "sequential",
+    graphOptimizationLevel: "all",
+    // Shape-merge notices for symbolic batch dims are noise; errors still surface as exceptions.
+    logSeverityLevel: 3,
+  });
+}
+
+export function floatTensor(data: FloatArray, dims: readonly number[]): ort.Tensor {
+  return new ort.Tensor(data instanceof Float64Array ? "float64" : "float32", data, dims);
+}
+
+export { ort };
