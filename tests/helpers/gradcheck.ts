@@ -56,10 +56,15 @@ export async function gradCheck(
 
   const Arr = opts.dtype === "float64" ? Float64Array : Float32Array;
   const size = (s: readonly (number | string)[]) => s.reduce<number>((a, d) => a * (d as number), 1);
-  const values: FloatArray[] = c.shapes.map((s, i) =>
-    c.fixed?.[i] ? Arr.from(c.fixed[i]) : Arr.from({ length: size(s) }, () => (c.value ? c.value(rng, i) : rng.uniform(-1.5, 1.5))),
+  const fill = (n: number, f: (k: number) => number): FloatArray => {
+    const a = new Arr(n);
+    for (let k = 0; k < n; k++) a[k] = f(k);
+    return a;
+  };
+  const values = c.shapes.map((s, i) =>
+    fill(size(s), (k) => (c.fixed?.[i] ? c.fixed[i][k] : c.value ? c.value(rng, i) : rng.uniform(-1.5, 1.5))),
   );
-  const rVals = Arr.from({ length: size(out.shape) }, () => rng.uniform(-1, 1));
+  const rVals = fill(size(out.shape), () => rng.uniform(-1, 1));
   const maskVals = g.masks.map((m) => {
     const a = new Arr(size(m.shape));
     rng.fillDropoutMask(a, m.p);
