@@ -65,6 +65,8 @@ export class GraphBuilder {
   readonly dtype: FloatType;
   readonly mode: "train" | "infer";
   readonly params: ParamSpec[] = [];
+  /** The tensors of `params`, same order. */
+  readonly paramTensors: Tensor[] = [];
   readonly masks: MaskSpec[] = [];
   private readonly paramValues?: ReadonlyMap<string, FloatArray>;
   private readonly nodes: OnnxNode[] = [];
@@ -101,9 +103,12 @@ export class GraphBuilder {
       if (values.length !== staticSize(shape, name)) throw new Error(`param ${name}: ${values.length} values for shape ${shapeToString(shape)}`);
       const t = this.declare(name, shape, this.dtype);
       this.initializers.push({ name, elemType: this.dtype, dims: shape, data: values });
+      this.paramTensors.push(t);
       return t;
     }
-    return this.input(name, shape, { grad: this.mode === "train" });
+    const t = this.input(name, shape, { grad: this.mode === "train" });
+    this.paramTensors.push(t);
+    return t;
   }
 
   /** Names a tensor as a graph output. */

@@ -1,0 +1,195 @@
+/**
+ * Probe data: the index's labelled rows joined with one or more feature stores by utter_id.
+ *
+ * Rows are kept in index order. A row that a store lacks (failed extraction, a store made from another
+ * index) is left out of every split and reported with a count and examples; rows whose label is not in
+ * --classes are left out and counted per label. Nothing is dropped silently: the report goes to the run's
+ * config.json and to stderr.
+ */
+import path from "node:path";
+import { EmofeatError } from "../errors.js";
+import { loadIndex, type IndexManifest, type Split, type Utterance } from "../manifest/index-csv.js";
+import type { StoreMeta } from "../store/meta.js";
+import { readStore } from "../store/read.js";
+import { identityClasses, parseClasses, type ClassPlan } from "./classes.js";
+import type { HeadInput } from "./heads.js";
+
+export interface FeatureSpec {
+  /** Input name (e.g. "text"). */
+  name: string;
+  /** Store folder as given. */
+  dir: string;
+}
+
+/** `audio=features/audio,text=features/text`; a bare folder is named after its store's modality. */
+export function parseFeatureSpecs(spec: string): { name: string | null; dir: string }[] {
+  const parts = spec
+    .split(",")
+    .map((p) => p.trim())
+    .filter((p) => p !== "");
+  if (parts.length === 0) throw new EmofeatError(`--features "${spec}": no feature store given`);
+  return parts.map((p) => {
+    const eq = p.indexOf("=");
+    if (eq < 0) return { name: null, dir: p };
+    const name = p.slice(0, eq).trim();
+    const dir = p.slice(eq + 1).trim();
+    if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(name))
+      throw new EmofeatError(`--features "${p}": the name "${name}" must be a letter followed by letters, digits or _`);
+    if (dir === "") throw new EmofeatError(`--features "${p}": no folder after "="`);
+    return { name, dir };
+  });
+}
+
+export interface LoadedStore {
+  name: string;
+  dir: string;
+  meta: StoreMeta;
+  d: number;
+}
+
+export interface JoinReport {
+  indexRows: number;
+  usedRows: number;
+  /** Rows left out because their label is not in --classes, per label. */
+  excludedLabels: Record<string, number>;
+  /** Per store: index rows (with a kept label) that the store lacks. */
+  missing: { store: string; count: number; examples: string[] }[];
+  /** Per store: stored rows whose utter_id is not in the index (ignored). */
+  notInIndex: { store: string; count: number; examples: string[] }[];
+  /** Stores built from another version of the index (sha256 differs). */
+  otherIndex: { store: string; storeIndexSha256: string; indexSha256: string }[];
+}
+
+export interface ProbeRow {
+  utterId: string;
+  /** 1-based data row of the index. */
+  row: number;
+  session: string;
+  split: Split;
+  label: string;
+  cls: number;
+}
+
+export interface ProbeData {
+  index: IndexManifest;
+  classes: ClassPlan;
+  stores: LoadedStore[];
+  inputs: HeadInput[];
+  rows: ProbeRow[];
+  /** One row-major [rows.length, d] matrix per store, rows aligned with `rows`. */
+  x: Float32Array[];
+  report: JoinReport;
+}
+
+const EXAMPLES = 5;
+
+export async function loadProbeData(o: { csv: string; features: string | { name: string | null; dir: string }[]; classes?: string }): Promise<ProbeData> {
+  const index = await loadIndex(o.csv, { require: ["label"] });
+  const specs = typeof o.features === "string" ? parseFeatureSpecs(o.features) : o.features;
+  const loaded = await Promise.all(specs.map((s) => readStore(s.dir)));
+  const names = specs.map((s, i) => s.name ?? loaded[i].meta.modality);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup)
+    throw new EmofeatError(`--features: two stores are named "${dup}"; name them explicitly, e.g. --features audio=DIR1,text=DIR2`);
+
+  const classes = o.classes ? parseClasses(o.classes) : identityClasses(index.utterances.map((u) => u.label));
+  if (o.classes) {
+    const present = new Set(index.utterances.map((u) => u.label));
+    const absent = [...classes.map.keys()].filter((l) => !present.has(l));
+    if (absent.length > 0)
+      throw new EmofeatError(
+        `--classes: label(s) ${absent.map((a) => `"${a}"`).join(", ")} do not occur in ${index.path} (its labels: ${[...present].sort().join(", ")})`,
+      );
+  }
+  const clsId = new Map(classes.labels.map((l, i) => [l, i]));
+
+  const excludedLabels: Record<string, number> = {};
+  const kept: Utterance[] = [];
+  for (const u of index.utterances) {
+    if (classes.map.has(u.label)) kept.push(u);
+    else excludedLabels[u.label] = (excludedLabels[u.label] ?? 0) + 1;
+  }
+
+  const positions = loaded.map((s) => new Map(s.ids.map((id, i) => [id, i])));
+  const missing = loaded.map((_, k) => ({ store: names[k], count: 0, examples: [] as string[] }));
+  const rows: ProbeRow[] = [];
+  const srcRows: number[][] = loaded.map(() => []);
+  for (const u of kept) {
+    let ok = true;
+    const at = positions.map((p, k) => {
+      const i = p.get(u.utterId);
+      if (i === undefined) {
+        ok = false;
+        missing[k].count++;
+        if (missing[k].examples.length < EXAMPLES) missing[k].examples.push(`${u.utterId} (row ${u.row})`);
+      }
+      return i;
+    });
+    if (!ok) continue;
+    at.forEach((i, k) => srcRows[k].push(i!));
+    rows.push({ utterId: u.utterId, row: u.row, session: u.session, split: u.split, label: u.label, cls: clsId.get(classes.map.get(u.label)!)! });
+  }
+
+  const indexIds = new Set(index.utterances.map((u) => u.utterId));
+  const notInIndex = loaded.map((s, k) => {
+    const extra = s.ids.filter((id) => !indexIds.has(id));
+    return { store: names[k], count: extra.length, examples: extra.slice(0, EXAMPLES) };
+  });
+
+  const x = loaded.map((s, k) => {
+    const d = s.d;
+    const out = new Float32Array(rows.length * d);
+    srcRows[k].forEach((i, r) => out.set(s.embeddings.subarray(i * d, i * d + d), r * d));
+    return out;
+  });
+
+  for (let k = 0; k < loaded.length; k++) {
+    const bad = firstNonFinite(x[k]);
+    if (bad >= 0) {
+      const r = Math.floor(bad / loaded[k].d);
+      throw new EmofeatError(`${loaded[k].dir}: embedding of "${rows[r].utterId}" (index row ${rows[r].row}) holds a non-finite value; re-extract it or run emofeat validate`);
+    }
+  }
+
+  const report: JoinReport = {
+    indexRows: index.utterances.length,
+    usedRows: rows.length,
+    excludedLabels,
+    missing: missing.filter((m) => m.count > 0),
+    notInIndex: notInIndex.filter((m) => m.count > 0),
+    otherIndex: loaded
+      .map((s, k) => ({ store: names[k], storeIndexSha256: s.meta.index?.sha256 ?? "", indexSha256: index.sha256 }))
+      .filter((m) => m.storeIndexSha256 !== m.indexSha256),
+  };
+  if (rows.length === 0) throw new EmofeatError(`no rows left to train on: ${describeJoin(report).join("; ")}`);
+
+  return {
+    index,
+    classes,
+    stores: loaded.map((s, k) => ({ name: names[k], dir: path.resolve(specs[k].dir), meta: s.meta, d: s.d })),
+    inputs: loaded.map((s, k) => ({ name: names[k], dim: s.d })),
+    rows,
+    x,
+    report,
+  };
+}
+
+function firstNonFinite(a: Float32Array): number {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return i;
+  return -1;
+}
+
+/** Human-readable lines about everything the join left out or noticed. */
+export function describeJoin(r: JoinReport): string[] {
+  const lines: string[] = [];
+  const excluded = Object.entries(r.excludedLabels);
+  if (excluded.length > 0)
+    lines.push(`left out ${excluded.reduce((a, [, n]) => a + n, 0)} row(s) whose label is not in --classes (${excluded.map(([l, n]) => `${l}: ${n}`).join(", ")})`);
+  for (const m of r.missing)
+    lines.push(`left out ${m.count} row(s) missing from feature store "${m.store}" (e.g. ${m.examples.join(", ")})`);
+  for (const m of r.notInIndex)
+    lines.push(`feature store "${m.store}" has ${m.count} row(s) not in the index, ignored (e.g. ${m.examples.join(", ")})`);
+  for (const m of r.otherIndex)
+    lines.push(`feature store "${m.store}" was extracted from another version of the index (sha256 ${m.storeIndexSha256.slice(0, 12)} vs ${m.indexSha256.slice(0, 12)}); rows are matched by utter_id`);
+  return lines;
+}

@@ -1,0 +1,136 @@
+/**
+ * The probe heads and their reference training settings, and the ONNX models built from them:
+ * a training model (inputs, targets, row weights, parameters, dropout masks -> loss, logits, gradients)
+ * and an inference model (inputs -> logits, probabilities), with the parameters either as inputs (for
+ * evaluation during training) or baked in as initializers (the exported head).
+ */
+import { EmofeatError } from "../errors.js";
+import { GraphBuilder, type FloatType, type MaskSpec, type ParamSpec, type Tensor } from "./graph/builder.js";
+import type { OnnxModelSpec } from "./onnx/proto.js";
+
+export const HEAD_NAMES = ["mlp", "linear", "concat-linear", "concat-mlp"] as const;
+export type HeadName = (typeof HEAD_NAMES)[number];
+
+/** Which checkpoint is evaluated: the epoch with the best validation macro-F1, or the last epoch. */
+export type Selection = "best-val-macro-f1" | "last";
+
+export interface TrainSettings {
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  weightDecay: number;
+  /** Hidden width (mlp heads). */
+  hidden: number;
+  /** Dropout before the first layer and after the hidden activation (mlp heads). */
+  dropoutIn: number;
+  dropoutHidden: number;
+  select: Selection;
+}
+
+/** The reference's settings per head (the issue's table). */
+export const HEAD_DEFAULTS: Record<HeadName, TrainSettings> = {
+  mlp: { epochs: 50, batchSize: 256, lr: 1e-3, weightDecay: 0.01, hidden: 256, dropoutIn: 0.1, dropoutHidden: 0.3, select: "best-val-macro-f1" },
+  linear: { epochs: 50, batchSize: 256, lr: 1e-3, weightDecay: 0.01, hidden: 0, dropoutIn: 0, dropoutHidden: 0, select: "best-val-macro-f1" },
+  "concat-linear": { epochs: 10, batchSize: 64, lr: 1e-3, weightDecay: 1e-2, hidden: 0, dropoutIn: 0, dropoutHidden: 0, select: "last" },
+  "concat-mlp": { epochs: 50, batchSize: 256, lr: 1e-3, weightDecay: 0.01, hidden: 256, dropoutIn: 0.1, dropoutHidden: 0.3, select: "best-val-macro-f1" },
+};
+
+export interface HeadInput {
+  /** Feature store name as given on the command line (e.g. "text"); also the ONNX input name. */
+  name: string;
+  dim: number;
+}
+
+/** Everything that fixes the head's graph. */
+export interface HeadArch {
+  head: HeadName;
+  /** In concatenation order. */
+  inputs: HeadInput[];
+  numClasses: number;
+  hidden: number;
+  dropoutIn: number;
+  dropoutHidden: number;
+}
+
+export function isConcatHead(h: HeadName): boolean {
+  return h.startsWith("concat-");
+}
+
+export function checkArch(a: HeadArch): void {
+  if (a.inputs.length === 0) throw new EmofeatError("no feature stores given");
+  if (!isConcatHead(a.head) && a.inputs.length > 1)
+    throw new EmofeatError(
+      `--head ${a.head} takes one feature store, got ${a.inputs.length} (${a.inputs.map((i) => i.name).join(", ")}); ` +
+        `use --head concat-${a.head} to concatenate them`,
+    );
+  if (a.numClasses < 2) throw new EmofeatError(`need at least 2 classes to train a classifier, got ${a.numClasses}`);
+  if ((a.head === "mlp" || a.head === "concat-mlp") && !(a.hidden >= 1)) throw new EmofeatError(`--hidden must be a positive integer`);
+  for (const p of [a.dropoutIn, a.dropoutHidden]) if (!(p >= 0 && p < 1)) throw new EmofeatError(`dropout must be in [0, 1), got ${p}`);
+}
+
+/** torch.nn.Linear's default initialisation: kaiming_uniform(a=sqrt(5)) = U(+-1/sqrt(fan_in)) for weight and bias. */
+function linearParams(g: GraphBuilder, name: string, inDim: number, outDim: number): { w: Tensor; b: Tensor } {
+  const bound = 1 / Math.sqrt(inDim);
+  return {
+    w: g.param(`${name}.weight`, [outDim, inDim], { kind: "uniform", bound }),
+    b: g.param(`${name}.bias`, [outDim], { kind: "uniform", bound }),
+  };
+}
+
+/** The head's forward pass: inputs -> logits [N, C]. */
+export function buildHeadForward(g: GraphBuilder, arch: HeadArch, xs: Tensor[]): Tensor {
+  const x = g.concat(xs, 1);
+  const d = arch.inputs.reduce((a, i) => a + i.dim, 0);
+  if (arch.head === "linear" || arch.head === "concat-linear") {
+    const fc = linearParams(g, "fc", d, arch.numClasses);
+    return g.linear(x, fc.w, fc.b);
+  }
+  // LayerNorm(D) -> Dropout -> Linear(D, H) -> ReLU -> Dropout -> Linear(H, C)
+  const ln = {
+    w: g.param("norm.weight", [d], { kind: "constant", value: 1 }),
+    b: g.param("norm.bias", [d], { kind: "constant", value: 0 }),
+  };
+  const fc1 = linearParams(g, "fc1", d, arch.hidden);
+  const fc2 = linearParams(g, "fc2", arch.hidden, arch.numClasses);
+  let h = g.dropout(g.layerNorm(x, ln.w, ln.b, 1e-5), arch.dropoutIn, "dropout_in");
+  h = g.relu(g.linear(h, fc1.w, fc1.b));
+  h = g.dropout(h, arch.dropoutHidden, "dropout_hidden");
+  return g.linear(h, fc2.w, fc2.b);
+}
+
+export const BATCH = "N";
+
+export interface TrainingModel {
+  model: OnnxModelSpec;
+  params: ParamSpec[];
+  masks: MaskSpec[];
+}
+
+/** inputs..., targets [N, C] (one-hot), weights [N], params..., masks... -> loss, logits, grad.<param>... */
+export function buildTrainingModel(arch: HeadArch, dtype: FloatType = "float32"): TrainingModel {
+  const g = new GraphBuilder({ dtype, mode: "train" });
+  const xs = arch.inputs.map((i) => g.input(i.name, [BATCH, i.dim]));
+  const targets = g.input("targets", [BATCH, arch.numClasses]);
+  const weights = g.input("weights", [BATCH]);
+  const logits = buildHeadForward(g, arch, xs);
+  const loss = g.softmaxCrossEntropy(logits, targets, weights);
+  g.output(loss, "loss");
+  g.output(logits, "logits");
+  const grads = g.gradients(loss, g.paramTensors);
+  grads.forEach((t, i) => g.output(t, `grad.${g.params[i].name}`));
+  return { model: g.toModel(`${arch.head}_train`), params: [...g.params], masks: [...g.masks] };
+}
+
+/** inputs... (and params... unless `paramValues` bakes them in) -> logits [N, C], probs [N, C]. */
+export function buildInferenceModel(
+  arch: HeadArch,
+  paramValues?: ReadonlyMap<string, Float32Array>,
+  extra: { docString?: string; metadata?: Record<string, string>; producerVersion?: string } = {},
+): { model: OnnxModelSpec; params: ParamSpec[] } {
+  const g = new GraphBuilder({ dtype: "float32", mode: "infer", paramValues });
+  const xs = arch.inputs.map((i) => g.input(i.name, [BATCH, i.dim]));
+  const logits = buildHeadForward(g, arch, xs);
+  g.output(logits, "logits");
+  g.output(g.softmax(logits, -1), "probs");
+  return { model: g.toModel(`${arch.head}_head`, extra), params: [...g.params] };
+}

@@ -1,0 +1,147 @@
+/**
+ * The run directory: what `emofeat train` writes and `emofeat runs summarize` / `emofeat predict` read.
+ *
+ *   config.json        everything needed to repeat the run (index and store hashes, settings, seeds, folds)
+ *   metrics.json       labels; train/val/test metrics (means over seeds), test_std, per-seed (and per-fold) results
+ *   epochs.csv         per seed/fold/epoch: train loss, val loss and val metrics, which epoch was tested
+ *   head.onnx          the trained head (inputs named after the stores -> logits, probs), split protocol only
+ *   labels.json        class names in output order and the head's inputs
+ *   stores/NAME.meta.json  the feature stores' meta.json, so prediction can rebuild their encoders
+ *   confusion.svg/png, curves.svg/png  plots (PNG when @resvg/resvg-js is available)
+ */
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { EmofeatError } from "../errors.js";
+import type { StoreMeta } from "../store/meta.js";
+import { exists } from "../util/fs.js";
+import type { ScalarStd, SplitMetrics } from "./aggregate.js";
+import type { JoinReport } from "./data.js";
+import type { HeadArch, HeadName, TrainSettings } from "./heads.js";
+import type { Metrics } from "./metrics.js";
+
+export const RUN_FORMAT = "emofeat.run";
+export const RUN_FORMAT_VERSION = 1;
+
+export const RUN_FILES = {
+  config: "config.json",
+  metrics: "metrics.json",
+  epochs: "epochs.csv",
+  head: "head.onnx",
+  labels: "labels.json",
+  stores: "stores",
+  confusionSvg: "confusion.svg",
+  confusionPng: "confusion.png",
+  curvesSvg: "curves.svg",
+  curvesPng: "curves.png",
+} as const;
+
+export interface RunStoreRecord {
+  name: string;
+  /** Absolute folder at training time. */
+  dir: string;
+  modality: string;
+  model_id: string;
+  model_sha256: string;
+  pooling: string;
+  max_len?: number;
+  sr?: number;
+  max_seconds?: number;
+  d: number;
+  n: number;
+  fingerprint: string;
+  embeddings_sha256: string;
+}
+
+export interface RunConfig {
+  format: typeof RUN_FORMAT;
+  format_version: number;
+  tool: { name: "emofeat"; version: string };
+  created: string;
+  /** The command line that made the run, when it came from the CLI. */
+  command: string[] | null;
+  index: { path: string; sha256: string; rows: number };
+  features: RunStoreRecord[];
+  head: HeadName;
+  arch: HeadArch;
+  settings: TrainSettings;
+  classes: { spec: string | null; labels: string[]; map: Record<string, string> };
+  protocol: {
+    kind: "split" | "session-folds";
+    fold_val?: "stratified" | "session";
+    folds: { name: string; train: number; val: number; test: number; val_source: string }[];
+  };
+  seeds: number[];
+  threads: number;
+  join: JoinReport;
+  /** Head export: the (seed, fold) whose parameters are in head.onnx, or why there is none. */
+  export: { file: string; seed: number; selected_epoch: number } | { file: null; reason: string };
+}
+
+export interface SeedResult extends SplitMetrics {
+  seed: number;
+  /** Cross-validation: one entry per fold (these metrics are then combined over folds). */
+  folds?: (SplitMetrics & { fold: string; selected_epoch: number })[];
+  selected_epoch?: number;
+  seconds: number;
+}
+
+export interface RunMetrics {
+  labels: string[];
+  head: HeadName;
+  inputs: string[];
+  protocol: string;
+  selection: string;
+  train: Metrics;
+  val: Metrics;
+  test: Metrics;
+  train_std: ScalarStd;
+  val_std: ScalarStd;
+  test_std: ScalarStd;
+  seeds: SeedResult[];
+}
+
+export interface HeadLabels {
+  labels: string[];
+  head: HeadName;
+  /** Head inputs in the model's order: ONNX input name = store name. */
+  inputs: { name: string; dim: number; modality: string; model_id: string }[];
+  outputs: { logits: "logits"; probs: "probs" };
+  seed: number;
+  selected_epoch: number;
+}
+
+async function readJson<T>(file: string, what: string): Promise<T> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch {
+    throw new EmofeatError(`${file}: missing (${what})`);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw new EmofeatError(`${file}: not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+export async function isRunDir(dir: string): Promise<boolean> {
+  return exists(path.join(dir, RUN_FILES.metrics));
+}
+
+export async function readRunConfig(dir: string): Promise<RunConfig> {
+  const c = await readJson<RunConfig>(path.join(dir, RUN_FILES.config), "not an emofeat run directory?");
+  if (c.format !== RUN_FORMAT) throw new EmofeatError(`${dir}/config.json: format "${c.format}", expected "${RUN_FORMAT}"`);
+  return c;
+}
+
+export async function readRunMetrics(dir: string): Promise<RunMetrics> {
+  return readJson<RunMetrics>(path.join(dir, RUN_FILES.metrics), "not an emofeat run directory?");
+}
+
+export async function readHeadLabels(dir: string): Promise<HeadLabels> {
+  return readJson<HeadLabels>(path.join(dir, RUN_FILES.labels), "the run has no exported head");
+}
+
+export async function readRunStoreMeta(dir: string, name: string): Promise<StoreMeta> {
+  return readJson<StoreMeta>(path.join(dir, RUN_FILES.stores, `${name}.meta.json`), `the meta.json of store "${name}"`);
+}
