@@ -3,7 +3,6 @@
  * Embeddings are streamed, so memory stays bounded whatever the store size.
  */
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import { open, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { loadIndex, type IndexManifest } from "../manifest/index-csv.js";
@@ -109,10 +108,8 @@ async function validateOne(dir: string, index: IndexManifest): Promise<{ report:
   let ids: string[] | undefined;
   try {
     ids = await readIds(dir);
-    const dup = ids.filter((id, i) => ids!.indexOf(id) !== i);
     const seen = new Set<string>();
     const dups = ids.filter((id) => (seen.has(id) ? true : (seen.add(id), false)));
-    void dup;
     add("ids.txt", ids.length === meta.n && dups.length === 0,
       ids.length !== meta.n ? `${ids.length} ids, meta.json says n=${meta.n}` : dups.length ? `duplicate ids: ${examples(dups)}` : `${ids.length} ids`);
   } catch (err) {
@@ -132,7 +129,8 @@ async function validateOne(dir: string, index: IndexManifest): Promise<{ report:
   // Alignment with the index: ids == index ids in order, minus the failed ones.
   if (ids) {
     const failed = new Set(failures.map((f) => f.utterId));
-    const unknownFailures = failures.filter((f) => !index.utterances.some((u) => u.utterId === f.utterId)).map((f) => f.utterId);
+    const indexIds = new Set(index.utterances.map((u) => u.utterId));
+    const unknownFailures = failures.filter((f) => !indexIds.has(f.utterId)).map((f) => f.utterId);
     const expected = index.utterances.map((u) => u.utterId).filter((id) => !failed.has(id));
     add("row count", ids.length === expected.length,
       `${ids.length} rows; the index has ${index.utterances.length} rows minus ${failed.size} recorded failure(s) = ${expected.length}`);
@@ -144,7 +142,8 @@ async function validateOne(dir: string, index: IndexManifest): Promise<{ report:
       }
     const idSet = new Set(ids);
     const missing = expected.filter((id) => !idSet.has(id));
-    const extra = ids.filter((id) => !expected.includes(id) );
+    const expectedSet = new Set(expected);
+    const extra = ids.filter((id) => !expectedSet.has(id));
     add("aligned with index", firstMismatch === -1 && unknownFailures.length === 0,
       firstMismatch === -1
         ? unknownFailures.length ? `failures.csv names ids not in the index: ${examples(unknownFailures)}` : "row i is the i-th extracted index row, for every row"
@@ -182,38 +181,36 @@ async function validateOne(dir: string, index: IndexManifest): Promise<{ report:
     return done(meta, ids);
   }
 
+  // One pass over the file: hash every byte and test every value, a block of rows at a time.
   const hash = createHash("sha256");
-  const badRows = new Map<number, number>();
+  const badRows: number[] = [];
   const rowBytes = meta.d * 4;
-  let pos = 0;
-  let carry = Buffer.alloc(0);
-  for await (const chunk of createReadStream(embPath)) {
-    const buf = chunk as Buffer;
-    hash.update(buf);
-    let data = carry.length ? Buffer.concat([carry, buf]) : buf;
-    let start = 0;
-    if (pos < dataOffset) {
-      const skip = Math.min(dataOffset - pos, data.length);
-      start = skip;
+  const rowsPerBlock = Math.max(1, Math.floor((8 << 20) / Math.max(rowBytes, 1)));
+  const block = Buffer.alloc(rowsPerBlock * rowBytes);
+  const fh2 = await open(embPath, "r");
+  try {
+    const head = Buffer.alloc(dataOffset);
+    await fh2.read(head, 0, dataOffset, 0);
+    hash.update(head);
+    for (let r0 = 0; r0 < meta.n; r0 += rowsPerBlock) {
+      const rows = Math.min(rowsPerBlock, meta.n - r0);
+      const { bytesRead: got } = await fh2.read(block, 0, rows * rowBytes, dataOffset + r0 * rowBytes);
+      const bytes = block.subarray(0, got);
+      hash.update(bytes);
+      const values = new Float32Array(bytes.buffer, bytes.byteOffset, got / 4);
+      for (let k = 0; k < values.length; k++)
+        if (!Number.isFinite(values[k])) {
+          const row = r0 + Math.floor(k / meta.d);
+          if (badRows[badRows.length - 1] !== row) badRows.push(row);
+        }
     }
-    const bodyStart = Math.max(pos, dataOffset); // absolute offset of data[start]
-    const usable = Math.floor((data.length - start) / 4) * 4;
-    for (let k = 0; k < usable; k += 4) {
-      const v = data.readFloatLE(start + k);
-      if (!Number.isFinite(v)) {
-        const row = Math.floor((bodyStart - dataOffset + k) / rowBytes);
-        badRows.set(row, (badRows.get(row) ?? 0) + 1);
-      }
-    }
-    carry = Buffer.from(data.subarray(start + usable));
-    pos = bodyStart + usable + carry.length - carry.length;
-    pos = bodyStart + usable;
-    data = Buffer.alloc(0);
+  } finally {
+    await fh2.close();
   }
   const digest = hash.digest("hex");
   add("sha256", digest === meta.embeddings_sha256,
     digest === meta.embeddings_sha256 ? "embeddings.npy matches meta.json" : `embeddings.npy hashes to ${digest.slice(0, 12)}…, meta.json says ${meta.embeddings_sha256.slice(0, 12)}…`);
-  const bad = [...badRows.keys()].sort((a, b) => a - b);
+  const bad = badRows;
   add("finite values", bad.length === 0,
     bad.length === 0
       ? `all ${meta.n * meta.d} values finite`

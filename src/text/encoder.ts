@@ -141,10 +141,13 @@ export class TextEncoder {
     return encodeTruncated(this.tokenizer, this.template, text, this.maxLen, this.truncationSide);
   }
 
-  /** Embeds already-tokenized texts as one batch padded to its longest member. Returns [B, dim]. */
-  async embedTokenized(batch: readonly number[][]): Promise<Float32Array> {
+  /**
+   * Embeds already-tokenized texts as one batch padded to its longest member (or to `padTo`, as the reference
+   * pads to max_len; only benchmarks and parity checks need that). Returns [B, dim].
+   */
+  async embedTokenized(batch: readonly number[][], padTo?: number): Promise<Float32Array> {
     const B = batch.length;
-    const T = Math.max(...batch.map((ids) => ids.length));
+    const T = Math.max(padTo ?? 0, ...batch.map((ids) => ids.length));
     const ids = new BigInt64Array(B * T).fill(BigInt(this.padId));
     const mask = new BigInt64Array(B * T);
     batch.forEach((seq, b) =>
