@@ -91,17 +91,31 @@ export async function resolveModel(
   return { id: model, source: "hub", loadPath: model, dir, onnxFile, dtype };
 }
 
-/** Turns a loader failure into a message that says what to do. */
-export function explainLoadError(m: ResolvedModel, err: unknown): EmofeatError {
+/**
+ * Turns a loader failure into a message that says what to do. transformers.js reports a hub file that does
+ * not exist as, e.g., "Cannot read properties of undefined", so for hub ids we name the files that did not
+ * arrive in the cache.
+ */
+export async function explainLoadError(m: ResolvedModel, err: unknown, required: RequiredFile[] = []): Promise<EmofeatError> {
   const msg = (err as Error)?.message ?? String(err);
-  if (m.source === "hub" && /fetch failed|ENOTFOUND|EAI_AGAIN|ECONNREFUSED|network|allowRemoteModels/i.test(msg))
+  if (m.source === "hub" && /fetch failed|ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|network/i.test(msg))
     return new EmofeatError(
-      `could not download model "${m.id}" from the hub (${msg}).\n` +
+      `could not download model "${m.id}" from ${env.remoteHost} (${msg}).\n` +
         `Without network access, pass a local model folder (Hugging Face layout with onnx/), or pre-populate the cache (${m.dir}).`,
       { cause: err },
     );
-  if (/Could not locate file|file was not found|404/i.test(msg))
-    return new EmofeatError(`model "${m.id}" has no file it needs: ${msg}`, { cause: err });
+  if (m.source === "hub") {
+    const need = [...required, { file: m.onnxFile, why: `the ${m.dtype} ONNX weights` }];
+    const missing = [];
+    for (const r of need) if (!(await exists(path.join(m.dir, r.file)))) missing.push(r);
+    if (missing.length > 0)
+      return new EmofeatError(
+        `model "${m.id}" could not be loaded from ${env.remoteHost}: these files were not found there:\n` +
+          missing.map((r) => `  - ${r.file} (${r.why})`).join("\n") +
+          `\nCheck the id; emofeat needs a repository with ONNX weights, as the Xenova/* ones have. (${msg})`,
+        { cause: err },
+      );
+  }
   return new EmofeatError(`could not load model "${m.id}": ${msg}`, { cause: err });
 }
 

@@ -88,16 +88,12 @@ export class TextEncoder {
       throw new EmofeatError(`unknown pooling "${pooling}" (expected one of: ${POOLING_MODES.join(", ")})`);
     if (!Number.isInteger(maxLen) || maxLen < 3) throw new EmofeatError(`--max-len must be an integer >= 3 (got ${maxLen})`);
     const offline = o.offline ?? env.offline;
-    const resolved = await resolveModel(
-      o.model,
-      dtype,
-      [
-        { file: "config.json", why: "the model configuration" },
-        { file: "tokenizer.json", why: "the tokenizer" },
-        { file: "tokenizer_config.json", why: "the tokenizer settings" },
-      ],
-      offline,
-    );
+    const required = [
+      { file: "config.json", why: "the model configuration" },
+      { file: "tokenizer.json", why: "the tokenizer" },
+      { file: "tokenizer_config.json", why: "the tokenizer settings" },
+    ];
+    const resolved = await resolveModel(o.model, dtype, required, offline);
     applyToTransformers(offline);
     const common = { local_files_only: offline || resolved.source === "local" };
     let tokenizer: TokenizerLike;
@@ -111,7 +107,7 @@ export class TextEncoder {
         session_options: sessionOptions({ device, threads: o.threads }),
       })) as unknown as LoadedModel;
     } catch (err) {
-      throw explainLoadError(resolved, err);
+      throw await explainLoadError(resolved, err, required);
     }
     const config = await readModelConfig(resolved);
     const maxPos = typeof config.max_position_embeddings === "number" ? config.max_position_embeddings : Infinity;

@@ -8,10 +8,12 @@ import { createReporter } from "../progress.js";
 export function registerExtract(program: Command): void {
   const extract = program
     .command("extract")
+    .summary("extract utterance embeddings (text | audio) into a feature store")
     .description("Extract utterance embeddings from an index into a feature store (embeddings.npy, ids.txt, meta.json)");
 
   const text = extract
     .command("text")
+    .summary("embed transcripts with a BERT-family encoder")
     .description(
       "Embed each row's transcript with a BERT-family encoder (tokenizer -> encoder -> pooling). " +
         "Defaults follow the reference: max 128 tokens, mean pooling over real tokens, batches of 64. " +

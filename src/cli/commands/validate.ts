@@ -4,6 +4,7 @@ import { validateStores, type ValidationReport } from "../../store/validate.js";
 export function registerValidate(program: Command): void {
   program
     .command("validate")
+    .summary("check feature stores against the index, every row")
     .description(
       "Check feature stores against the index, every row: count = index rows minus recorded failures, ids in " +
         "index order, shape/dtype as meta.json says, no NaN/Inf, sha256 matches; with several stores, the same ids. " +
