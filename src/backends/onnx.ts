@@ -50,3 +50,22 @@ export function sessionOptions(s: SessionSettings): Record<string, unknown> {
   }
   return o;
 }
+
+/** IEEE 754 half -> single. Node 20 has no Float16Array, so onnxruntime hands float16 outputs over as raw Uint16Array bits. */
+function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0) return s * f * 2 ** -24;
+  if (e === 31) return f ? Number.NaN : s * Number.POSITIVE_INFINITY;
+  return s * (1 + f / 1024) * 2 ** (e - 15);
+}
+
+/** Output tensor data as float32, whatever precision the model file computes in (fp16 variants included). */
+export function tensorToFloat32(t: { type: string; data: unknown }): Float32Array {
+  if (t.data instanceof Float32Array) return t.data;
+  if (t.type === "float16" && t.data instanceof Uint16Array) return Float32Array.from(t.data, halfToFloat);
+  if (ArrayBuffer.isView(t.data) && !(t.data instanceof DataView) && !(t.data instanceof BigInt64Array) && !(t.data instanceof BigUint64Array))
+    return Float32Array.from(t.data as unknown as ArrayLike<number>);
+  throw new Error(`unsupported output tensor type ${t.type}`);
+}

@@ -7,7 +7,7 @@ import { AutoModel, AutoTokenizer, Tensor } from "@huggingface/transformers";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { applyToTransformers, env } from "../env.js";
-import { checkDevice, sessionOptions, type Device } from "../backends/onnx.js";
+import { checkDevice, sessionOptions, tensorToFloat32, type Device } from "../backends/onnx.js";
 import { EmofeatError } from "../errors.js";
 import {
   checkDtype,
@@ -164,8 +164,7 @@ export class TextEncoder {
     const [b, t, d] = h.dims as [number, number, number];
     if (b !== B || t !== T || d !== this.dim)
       throw new EmofeatError(`${this.model.id}: last_hidden_state has dims ${h.dims.join("x")}, expected ${B}x${T}x${this.dim}`);
-    const data = h.data instanceof Float32Array ? h.data : Float32Array.from(h.data as ArrayLike<number>);
-    return pool(this.pooling, data, [B, T, d], mask);
+    return pool(this.pooling, tensorToFloat32(h), [B, T, d], mask);
   }
 
   /**
