@@ -2,6 +2,8 @@ import { Command } from "commander";
 import { VERSION } from "../version.js";
 import { registerExtract } from "./commands/extract.js";
 import { registerValidate } from "./commands/validate.js";
+import { registerTrain } from "./commands/train.js";
+import { registerRuns } from "./commands/runs.js";
 
 export function buildProgram(): Command {
   const program = new Command("emofeat")
@@ -13,5 +15,7 @@ export function buildProgram(): Command {
     .showHelpAfterError("(run with --help for usage)");
   registerExtract(program);
   registerValidate(program);
+  registerTrain(program);
+  registerRuns(program);
   return program;
 }

@@ -1,0 +1,97 @@
+import { Command, InvalidArgumentError, Option } from "commander";
+import { HEAD_DEFAULTS, HEAD_NAMES, type HeadName, type TrainSettings } from "../../train/heads.js";
+import { trainProbe } from "../../train/probe.js";
+import type { Protocol } from "../../train/splits.js";
+import { intArg } from "../options.js";
+
+function positive(name: string): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a number > 0`);
+    return n;
+  };
+}
+
+function nonNegative(name: string): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a number >= 0`);
+    return n;
+  };
+}
+
+/** `p` sets both mlp dropouts; `pIn,pHidden` sets them separately. */
+function dropoutArg(v: string): [number, number] {
+  const parts = v.split(",").map((s) => Number(s.trim()));
+  if (parts.length < 1 || parts.length > 2 || parts.some((p) => !Number.isFinite(p) || p < 0 || p >= 1))
+    throw new InvalidArgumentError("--dropout takes p or pIn,pHidden with each in [0, 1)");
+  return parts.length === 1 ? [parts[0], parts[0]] : [parts[0], parts[1]];
+}
+
+const defaultsTable = HEAD_NAMES.map((h) => {
+  const s = HEAD_DEFAULTS[h];
+  const arch = h.endsWith("mlp") ? `LayerNorm -> Dropout ${s.dropoutIn} -> Linear(D, ${s.hidden}) -> ReLU -> Dropout ${s.dropoutHidden} -> Linear(${s.hidden}, C)` : "Linear(D, C)";
+  return `  ${h.padEnd(14)} ${arch}; AdamW lr ${s.lr}, weight decay ${s.weightDecay}, batch ${s.batchSize}, ${s.epochs} epochs, tests ${s.select === "last" ? "the last epoch" : "the best validation macro-F1 epoch"}`;
+}).join("\n");
+
+export function registerTrain(program: Command): void {
+  program
+    .command("train")
+    .summary("train a probe head on feature stores and report WA, UA, macro-F1")
+    .description(
+      "Train a probe (classifier head) on one or more feature stores joined by utter_id, evaluate it on the index's " +
+        "splits (or leave-one-session-out folds) and write a run directory: config.json, metrics.json, epochs.csv, " +
+        "head.onnx + labels.json, confusion and training-curve plots. Prints one summary line.",
+    )
+    .requiredOption("--csv <index.csv>", "the index CSV; labels from its label column, splits from its split column")
+    .requiredOption("--features <stores>", "feature stores as name=folder, comma-separated, concatenated in this order (e.g. audio=features/audio,text=features/text); a bare folder is named after its modality")
+    .requiredOption("--out <dir>", "run directory to write")
+    .addOption(new Option("--head <head>", "probe head (see below)").choices([...HEAD_NAMES]).default("mlp"))
+    .option("--classes <groups>", "labels to keep and merge, comma-separated; a+b merges (named a, or name=a+b); e.g. neutral,happy+excited,angry,sad")
+    .addOption(new Option("--folds <by>", "leave-one-session-out cross-validation instead of the split column").choices(["session"]))
+    .addOption(new Option("--fold-val <source>", "validation in each fold: a stratified 10% of the training sessions, or the next session").choices(["stratified", "session"]).default("stratified"))
+    .option("--seeds <n>", "train with this many seeds (seed, seed+1, ...) and report mean +- std", intArg("--seeds"), 1)
+    .option("--seed <n>", "first seed (initialisation, shuffling, dropout)", intArg("--seed", 0), 0)
+    .option("--hidden <n>", "hidden width of mlp heads", intArg("--hidden"))
+    .option("--epochs <n>", "training epochs", intArg("--epochs"))
+    .option("--lr <rate>", "AdamW learning rate", positive("--lr"))
+    .option("--batch-size <n>", "mini-batch size", intArg("--batch-size"))
+    .option("--weight-decay <wd>", "AdamW decoupled weight decay", nonNegative("--weight-decay"))
+    .option("--dropout <p>", "mlp dropout: p for both, or pIn,pHidden", dropoutArg)
+    .addOption(new Option("--select <which>", "checkpoint to test (default: the head's reference setting)").choices(["best-val-macro-f1", "last"]))
+    .option("--threads <n>", "onnxruntime intra-op threads (default: all cores)", intArg("--threads"))
+    .option("--overwrite", "replace an existing run directory", false)
+    .option("-v, --verbose", "print every epoch", false)
+    .option("-q, --quiet", "no progress output (warnings are still printed)", false)
+    .addHelpText("after", `\nHeads and their reference settings:\n${defaultsTable}\n\nExamples:\n  emofeat train --csv data/index.csv --features text=features/text --head mlp --out runs/text-mlp\n  emofeat train --csv data/index.csv --features audio=features/audio,text=features/text --head concat-linear --out runs/concat\n  emofeat train --csv data/index.csv --features text=features/text --classes neutral,happy+excited,angry,sad --folds session --seeds 5 --out runs/text-loso`)
+    .action(async (o) => {
+      const settings: Partial<TrainSettings> = {};
+      if (o.hidden !== undefined) settings.hidden = o.hidden;
+      if (o.epochs !== undefined) settings.epochs = o.epochs;
+      if (o.lr !== undefined) settings.lr = o.lr;
+      if (o.batchSize !== undefined) settings.batchSize = o.batchSize;
+      if (o.weightDecay !== undefined) settings.weightDecay = o.weightDecay;
+      if (o.dropout !== undefined) [settings.dropoutIn, settings.dropoutHidden] = o.dropout;
+      if (o.select !== undefined) settings.select = o.select;
+      const protocol: Protocol = o.folds === "session" ? { kind: "session-folds", val: o.foldVal } : { kind: "split" };
+      const res = await trainProbe({
+        csv: o.csv,
+        features: o.features,
+        head: o.head as HeadName,
+        out: o.out,
+        classes: o.classes,
+        protocol,
+        seeds: o.seeds,
+        seed: o.seed,
+        settings,
+        threads: o.threads,
+        overwrite: o.overwrite,
+        verbose: o.verbose,
+        log: (line) => {
+          if (!o.quiet || line.startsWith("warning")) process.stderr.write(line + "\n");
+        },
+        command: ["emofeat", ...process.argv.slice(2)],
+      });
+      process.stdout.write(res.summary + "\n");
+    });
+}

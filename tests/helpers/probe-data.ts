@@ -1,0 +1,77 @@
+/**
+ * Small feature stores and an index for probe tests, written directly in the store format (no extraction):
+ * the synthetic set of fixtures/reference/train split into an "audio" store (dims 0-19) and a "text" store
+ * (dims 20-39), 4 sessions, labels named after emotions.
+ */
+import { createHash } from "node:crypto";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { encodeNpy } from "../../src/store/npy.js";
+import { STORE_FORMAT, type StoreMeta } from "../../src/store/meta.js";
+import { writeIndex, type Row } from "./csv.js";
+import type { Synth } from "./synth.js";
+
+export const EMOTIONS = ["angry", "happy", "neutral", "sad"];
+
+export async function writeStore(dir: string, ids: string[], x: Float32Array, d: number, modality: "text" | "audio", indexSha = ""): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, "embeddings.npy"), encodeNpy(x, [ids.length, d]));
+  await writeFile(path.join(dir, "ids.txt"), ids.map((i) => i + "\n").join(""));
+  const meta: StoreMeta = {
+    format: STORE_FORMAT,
+    format_version: 1,
+    modality,
+    model: { id: `test/${modality}-model`, source: "hub", file: "onnx/model.onnx", sha256: "0".repeat(64), dtype: "fp32" },
+    device: "cpu",
+    pooling: "mean",
+    ...(modality === "text" ? { max_len: 128 } : { sr: 16000, max_seconds: 10 }),
+    settings: {},
+    dtype: "float32",
+    n: ids.length,
+    d,
+    embeddings_sha256: "test",
+    index: { path: "index.csv", sha256: indexSha, rows: ids.length },
+    failures: 0,
+    layout: "matrix",
+    fingerprint: `test-${modality}`,
+    tool: { name: "emofeat", version: "test" },
+    created: "2026-01-01T00:00:00.000Z",
+  };
+  await writeFile(path.join(dir, "meta.json"), JSON.stringify(meta, null, 2));
+  return dir;
+}
+
+function columns(s: Synth, from: number, to: number, rows: number[]): Float32Array {
+  const w = to - from;
+  const out = new Float32Array(rows.length * w);
+  rows.forEach((r, i) => out.set(s.x.subarray(r * s.d + from, r * s.d + to), i * w));
+  return out;
+}
+
+export interface ProbeFixture {
+  csv: string;
+  audio: string;
+  text: string;
+  ids: string[];
+}
+
+/** Index + two stores. `dropFromAudio` utterances are absent from the audio store. */
+export async function writeProbeFixture(dir: string, s: Synth, o: { dropFromAudio?: number[]; noVal?: boolean } = {}): Promise<ProbeFixture> {
+  await mkdir(dir, { recursive: true });
+  const ids = s.y.map((_, i) => `utt_${String(i).padStart(4, "0")}`);
+  const rows: Row[] = ids.map((id, i) => ({
+    utter_id: id,
+    session: `Session${(i % 4) + 1}`,
+    text: "t",
+    label: EMOTIONS[s.y[i]],
+    split: o.noVal && s.split[i] === "val" ? "train" : s.split[i],
+  }));
+  const csv = await writeIndex(dir, rows);
+  const sha = createHash("sha256").update(await readFile(csv)).digest("hex");
+  const all = ids.map((_, i) => i);
+  const drop = new Set(o.dropFromAudio ?? []);
+  const audioRows = all.filter((i) => !drop.has(i));
+  const audio = await writeStore(path.join(dir, "features", "audio"), audioRows.map((i) => ids[i]), columns(s, 0, 20, audioRows), 20, "audio", sha);
+  const text = await writeStore(path.join(dir, "features", "text"), ids, columns(s, 20, 40, all), 20, "text", sha);
+  return { csv, audio, text, ids };
+}
