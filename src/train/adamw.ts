@@ -43,24 +43,31 @@ export class AdamW {
     return this.t;
   }
 
-  step(grads: ArrayLike<number>[]): void {
+  step(grads: Float32Array[]): void {
     if (grads.length !== this.params.length) throw new Error(`AdamW: ${grads.length} gradients for ${this.params.length} parameters`);
     this.t++;
     const { lr, beta1: b1, beta2: b2, eps } = this;
     const decay = 1 - lr * this.weightDecay;
     const stepSize = lr / (1 - b1 ** this.t);
-    const bc2Sqrt = Math.sqrt(1 - b2 ** this.t);
+    // torch divides sqrt(v) by sqrt(1 - b2^t); multiplying by the reciprocal differs only in float64 rounding
+    // and keeps one division per element (this loop is ~20% of a training step for the reference mlp).
+    const invBc2Sqrt = 1 / Math.sqrt(1 - b2 ** this.t);
+    const c1 = 1 - b1;
+    const c2 = 1 - b2;
     for (let k = 0; k < this.params.length; k++) {
       const p = this.params[k];
       const g = grads[k];
       const m = this.m[k];
       const v = this.v[k];
       if (g.length !== p.length) throw new Error(`AdamW: gradient ${k} has ${g.length} values, parameter has ${p.length}`);
-      for (let i = 0; i < p.length; i++) {
+      const n = p.length;
+      for (let i = 0; i < n; i++) {
         const gi = g[i];
-        const mi = (m[i] = b1 * m[i] + (1 - b1) * gi);
-        const vi = (v[i] = b2 * v[i] + (1 - b2) * gi * gi);
-        p[i] = p[i] * decay - (stepSize * mi) / (Math.sqrt(vi) / bc2Sqrt + eps);
+        const mi = b1 * m[i] + c1 * gi;
+        const vi = b2 * v[i] + c2 * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = p[i] * decay - (stepSize * mi) / (Math.sqrt(vi) * invBc2Sqrt + eps);
       }
     }
   }

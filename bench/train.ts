@@ -1,0 +1,119 @@
+/**
+ * npm run bench:train — our probe training against PyTorch's on the same synthetic data in the same run:
+ *   mlp:            5000 x 1536 train rows, LayerNorm -> Dropout -> 1536x256 -> ReLU -> Dropout -> 256xC,
+ *                   AdamW, batch 256, 50 epochs, validation macro-F1 every epoch (the reference settings)
+ *   concat-linear:  two 768-dim stores concatenated ([a; t] = 1536), one Linear, batch 64, 10 epochs
+ * PyTorch runs bench/torch_probe.py under /usr/bin/python3 (Debian python3-torch + python3-sklearn); times
+ * cover model construction and training, not data loading or interpreter start-up. Prints seconds, the
+ * ratio ours / PyTorch (below 1 = we are faster) and both test accuracies (they should be close).
+ * Options (env): BENCH_N (train rows, default 5000), BENCH_D (default 1536), BENCH_HEADS (default
+ * "mlp,concat-linear"), BENCH_THREADS (ours; default all cores, as PyTorch's default), BENCH_PYTHON.
+ */
+import { execFile } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { encodeNpy } from "../src/store/npy.js";
+import { Evaluator, trainHead, type Dataset } from "../src/train/engine.js";
+import { HEAD_DEFAULTS, type HeadArch, type HeadName } from "../src/train/heads.js";
+import { Rng } from "../src/train/rng.js";
+
+const exec = promisify(execFile);
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const PYTHON = process.env.BENCH_PYTHON ?? "/usr/bin/python3";
+const N = Number(process.env.BENCH_N ?? 5000);
+const D = Number(process.env.BENCH_D ?? 1536);
+const C = 4;
+const heads = (process.env.BENCH_HEADS ?? "mlp,concat-linear").split(",") as HeadName[];
+const threads = process.env.BENCH_THREADS ? Number(process.env.BENCH_THREADS) : undefined;
+
+/** Gaussian classes in a 16-dim subspace plus isotropic noise: a learnable, not separable task. */
+function makeData(rng: Rng, rows: number[]): { x: Float32Array; y: Int32Array }[] {
+  const k = 16;
+  const gauss = () => Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
+  const basis = Float32Array.from({ length: k * D }, () => gauss() / Math.sqrt(D));
+  const centers = Float32Array.from({ length: C * k }, () => gauss() * 0.07);
+  const dir = new Float32Array(D);
+  return rows.map((n) => {
+    const x = new Float32Array(n * D);
+    const y = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      y[i] = rng.int(C);
+      dir.fill(0);
+      for (let j = 0; j < k; j++) {
+        const c = centers[y[i] * k + j] * Math.sqrt(D / k);
+        for (let t = 0; t < D; t++) dir[t] += c * basis[j * D + t];
+      }
+      for (let t = 0; t < D; t++) x[i * D + t] = dir[t] + gauss();
+    }
+    return { x, y };
+  });
+}
+
+async function main(): Promise<void> {
+  try {
+    await exec(PYTHON, ["-c", "import torch, sklearn"]);
+  } catch {
+    console.error(`bench:train needs PyTorch and scikit-learn under ${PYTHON} (Debian: apt install python3-torch python3-sklearn)`);
+    process.exit(2);
+  }
+  const [train, val, test] = makeData(new Rng(2024), [N, Math.round(N / 10), Math.round(N / 10)]);
+  const dir = await mkdtemp(path.join(os.tmpdir(), "emofeat-bench-train-"));
+  try {
+    for (const [name, s] of [["train", train], ["val", val], ["test", test]] as const) {
+      await writeFile(path.join(dir, `x_${name}.npy`), encodeNpy(s.x, [s.y.length, D]));
+      await writeFile(path.join(dir, `y_${name}.npy`), encodeNpy(Float32Array.from(s.y), [s.y.length]));
+    }
+    console.log(`bench:train: ${N} x ${D} train rows (+ ${val.y.length} val, ${test.y.length} test), ${C} classes; ${os.availableParallelism()} cores`);
+    const results: string[] = [];
+    for (const head of heads) {
+      const s = HEAD_DEFAULTS[head];
+      const split = head.startsWith("concat-") ? [D / 2, D / 2] : [D];
+      const arch: HeadArch = {
+        head,
+        inputs: split.map((d, i) => ({ name: split.length > 1 ? ["audio", "text"][i] : "x", dim: d })),
+        numClasses: C,
+        hidden: s.hidden,
+        dropoutIn: s.dropoutIn,
+        dropoutHidden: s.dropoutHidden,
+      };
+      const asInputs = (set: { x: Float32Array; y: Int32Array }): Dataset => {
+        if (split.length === 1) return { x: [set.x], y: set.y, n: set.y.length };
+        const n = set.y.length;
+        const parts = split.map((d) => new Float32Array(n * d));
+        for (let i = 0; i < n; i++) {
+          let off = 0;
+          split.forEach((d, k) => {
+            parts[k].set(set.x.subarray(i * D + off, i * D + off + d), i * d);
+            off += d;
+          });
+        }
+        return { x: parts, y: set.y, n };
+      };
+      const [tr, va, te] = [train, val, test].map(asInputs);
+      const labels = ["a", "b", "c", "d"];
+
+      const t0 = performance.now();
+      const res = await trainHead(arch, tr, va, { ...s, seed: 0, labels, threads });
+      const ours = (performance.now() - t0) / 1000;
+      const ev = await Evaluator.create(arch, threads);
+      const oursAcc = (await ev.evaluate(res.params, te, labels)).metrics.accuracy;
+      await ev.release();
+
+      const { stdout } = await exec(PYTHON, [path.join(ROOT, "bench", "torch_probe.py"), dir, head, "0"], { maxBuffer: 1 << 20 });
+      const torch = JSON.parse(stdout.trim().split("\n").pop()!) as { seconds: number; threads: number; torch: string; test: { accuracy: number } };
+      const line =
+        `${head.padEnd(14)} ours ${ours.toFixed(2)} s, PyTorch ${torch.torch} (${torch.threads} threads) ${torch.seconds.toFixed(2)} s, ` +
+        `ours/PyTorch ${(ours / torch.seconds).toFixed(3)}; test accuracy ours ${oursAcc.toFixed(4)}, PyTorch ${torch.test.accuracy.toFixed(4)} ` +
+        `(${s.epochs} epochs, batch ${s.batchSize})`;
+      console.log(line);
+      results.push(line);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
