@@ -4,6 +4,7 @@ import { registerExtract } from "./commands/extract.js";
 import { registerValidate } from "./commands/validate.js";
 import { registerTrain } from "./commands/train.js";
 import { registerRuns } from "./commands/runs.js";
+import { registerPredict } from "./commands/predict.js";
 
 export function buildProgram(): Command {
   const program = new Command("emofeat")
@@ -17,5 +18,6 @@ export function buildProgram(): Command {
   registerValidate(program);
   registerTrain(program);
   registerRuns(program);
+  registerPredict(program);
   return program;
 }

@@ -1,0 +1,89 @@
+import { writeFile } from "node:fs/promises";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { stringify } from "csv-stringify/sync";
+import { DEVICES, type Device } from "../../backends/onnx.js";
+import { EmofeatError } from "../../errors.js";
+import { loadIndex, type IndexRequirement } from "../../manifest/index-csv.js";
+import { Predictor, type Prediction, type PredictInput } from "../../predict/predict.js";
+import { intArg } from "../options.js";
+
+function modelOverride(v: string, prev: Record<string, string> = {}): Record<string, string> {
+  const eq = v.indexOf("=");
+  if (eq <= 0 || eq === v.length - 1) throw new InvalidArgumentError("--model takes STORE=FOLDER_OR_HUB_ID, e.g. text=./models/bert-base-uncased");
+  return { ...prev, [v.slice(0, eq)]: v.slice(eq + 1) };
+}
+
+const CHUNK = 256;
+
+export function registerPredict(program: Command): void {
+  program
+    .command("predict")
+    .summary("predict emotions for new utterances with a trained run")
+    .description(
+      "Predict emotion probabilities with a run from emofeat train: the run's encoders (same model files, pooling, " +
+        "max_len, sample rate as its feature stores) embed the utterance, and the run's head.onnx classifies it. " +
+        "One utterance with --text/--audio, or every row of an index with --csv.",
+    )
+    .requiredOption("--run <dir>", "run directory (from emofeat train)")
+    .option("--text <text>", "transcript of one utterance")
+    .option("--audio <file>", "audio file of one utterance")
+    .option("--csv <index.csv>", "predict every row of an index (uses its text / audio_path columns)")
+    .option("--out <file>", "with --csv: write the predictions here instead of stdout")
+    .option("--json", "print JSON (one object, or an array with --csv)", false)
+    .option("--model <store=folder>", "use this model folder or hub id for a store (repeatable), when the recorded one is not available", modelOverride)
+    .option("--offline", "never touch the network: hub models must already be cached", false)
+    .addOption(new Option("--device <device>", "where the encoders run").choices([...DEVICES]).default("cpu"))
+    .option("--threads <n>", "onnxruntime intra-op threads", intArg("--threads"))
+    .addHelpText(
+      "after",
+      '\nExamples:\n  emofeat predict --run runs/text-mlp --text "I can\'t believe you did that"\n' +
+        '  emofeat predict --run runs/concat --audio clip.wav --text "I can\'t believe you did that" --json\n' +
+        "  emofeat predict --run runs/text-mlp --csv data/new.csv --out predictions.csv",
+    )
+    .action(async (o) => {
+      const single = o.text !== undefined || o.audio !== undefined;
+      if (single === (o.csv !== undefined)) throw new EmofeatError("give either --text/--audio (one utterance) or --csv (many)");
+      if (o.out && !o.csv) throw new EmofeatError("--out goes with --csv");
+      const predictor = await Predictor.load(o.run, { models: o.model, offline: o.offline, device: o.device as Device, threads: o.threads });
+      try {
+        if (single) {
+          const [p] = await predictor.predict([{ text: o.text, audio: o.audio }]);
+          process.stdout.write(o.json ? JSON.stringify(p) + "\n" : formatOne(p));
+          return;
+        }
+        const needs = predictor.modalities.filter((m): m is IndexRequirement => m === "text" || m === "audio");
+        const index = await loadIndex(o.csv, { require: needs });
+        const classMap = new Map(Object.entries(predictor.config.classes.map));
+        const results: (Prediction & { true_label: string | null })[] = [];
+        for (let i = 0; i < index.utterances.length; i += CHUNK) {
+          const rows = index.utterances.slice(i, i + CHUNK);
+          const items: PredictInput[] = rows.map((u) => ({ id: u.utterId, text: u.text, audio: u.audioFile }));
+          const preds = await predictor.predict(items);
+          preds.forEach((p, k) => results.push({ ...p, true_label: classMap.get(rows[k].label) ?? null }));
+        }
+        const text = o.json
+          ? JSON.stringify(results, null, 2) + "\n"
+          : stringify(
+              results.map((r) => [r.id, r.true_label ?? "", r.label, ...predictor.labels.map((l) => r.probs[l])]),
+              { header: true, columns: ["utter_id", "true_label", "predicted", ...predictor.labels.map((l) => `p_${l}`)] },
+            );
+        if (o.out) await writeFile(o.out, text);
+        else process.stdout.write(text);
+        const labelled = results.filter((r) => r.true_label !== null);
+        if (labelled.length > 0) {
+          const hits = labelled.filter((r) => r.true_label === r.label).length;
+          process.stderr.write(`${results.length} predictions${o.out ? ` -> ${o.out}` : ""}; accuracy on the ${labelled.length} rows with a known label: ${((100 * hits) / labelled.length).toFixed(2)}%\n`);
+        }
+      } finally {
+        await predictor.dispose();
+      }
+    });
+}
+
+function formatOne(p: Prediction): string {
+  const width = Math.max(...Object.keys(p.probs).map((l) => l.length));
+  const lines = Object.entries(p.probs)
+    .sort((a, b) => b[1] - a[1])
+    .map(([l, v]) => `  ${l.padEnd(width)}  ${v.toFixed(4)}`);
+  return `${p.label}\n${lines.join("\n")}\n`;
+}

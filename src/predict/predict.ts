@@ -1,0 +1,125 @@
+/**
+ * Prediction with a trained run: the run's feature-store encoders (rebuilt from the stores' meta.json) turn
+ * utterances into embeddings, and the exported head (head.onnx) turns those into class probabilities.
+ */
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import type ort from "onnxruntime-node";
+import type { Device } from "../backends/onnx.js";
+import { EmofeatError } from "../errors.js";
+import { createSession, floatTensor } from "../train/graph/session.js";
+import { readHeadLabels, readRunConfig, readRunStoreMeta, RUN_FILES, type HeadLabels, type RunConfig } from "../train/run-dir.js";
+import { exists } from "../util/fs.js";
+import { encoderForStore, type Encoder } from "./encoders.js";
+
+export interface PredictInput {
+  /** Optional id carried into the result (e.g. utter_id). */
+  id?: string;
+  text?: string;
+  /** Audio file path. */
+  audio?: string;
+}
+
+export interface Prediction {
+  id?: string;
+  label: string;
+  /** Probability per class, in the run's label order. */
+  probs: Record<string, number>;
+}
+
+export interface PredictorOptions {
+  /** Replacement model folders / hub ids per store name (same files as at extraction). */
+  models?: Record<string, string>;
+  offline?: boolean;
+  device?: Device;
+  threads?: number;
+}
+
+export class Predictor {
+  private constructor(
+    readonly runDir: string,
+    readonly config: RunConfig,
+    readonly head: HeadLabels,
+    private readonly session: ort.InferenceSession,
+    private readonly encoders: Encoder[],
+  ) {}
+
+  get labels(): string[] {
+    return this.head.labels;
+  }
+
+  /** Modalities an input must provide (one per distinct store modality). */
+  get modalities(): string[] {
+    return [...new Set(this.head.inputs.map((i) => i.modality))];
+  }
+
+  static async load(runDir: string, o: PredictorOptions = {}): Promise<Predictor> {
+    const config = await readRunConfig(runDir);
+    if (config.export.file === null) throw new EmofeatError(`${runDir} has no trained head to predict with: ${config.export.reason}`);
+    const headFile = path.join(runDir, RUN_FILES.head);
+    if (!(await exists(headFile))) throw new EmofeatError(`${headFile}: missing (the run directory is incomplete)`);
+    const head = await readHeadLabels(runDir);
+    for (const name of Object.keys(o.models ?? {}))
+      if (!head.inputs.some((i) => i.name === name))
+        throw new EmofeatError(`--model ${name}=...: the run has no store named "${name}" (its stores: ${head.inputs.map((i) => i.name).join(", ")})`);
+    const encoders: Encoder[] = [];
+    try {
+      for (const input of head.inputs) {
+        const meta = await readRunStoreMeta(runDir, input.name);
+        encoders.push(await encoderForStore(meta, { storeName: input.name, model: o.models?.[input.name], offline: o.offline, device: o.device, threads: o.threads }));
+      }
+      const session = await createSession(await readFile(headFile), { threads: o.threads });
+      return new Predictor(runDir, config, head, session, encoders);
+    } catch (err) {
+      await Promise.all(encoders.map((e) => e.dispose()));
+      throw err;
+    }
+  }
+
+  async predict(items: readonly PredictInput[]): Promise<Prediction[]> {
+    if (items.length === 0) return [];
+    const feeds: Record<string, ort.Tensor> = {};
+    for (let k = 0; k < this.head.inputs.length; k++) {
+      const input = this.head.inputs[k];
+      const modality = input.modality as "text" | "audio";
+      const values = items.map((it, i) => {
+        const v = it[modality];
+        if (v === undefined || v === "")
+          throw new EmofeatError(
+            `${it.id ?? `input ${i + 1}`}: no ${modality} given; this run's head needs ${this.modalities.join(" and ")} (store "${input.name}")`,
+          );
+        return v;
+      });
+      const emb = await this.encoders[k].encode(values);
+      feeds[input.name] = floatTensor(emb, [items.length, input.dim]);
+    }
+    const out = await this.session.run(feeds, ["probs"]);
+    const probs = out.probs.data as Float32Array;
+    const c = this.labels.length;
+    return items.map((it, i) => {
+      const row = Array.from(probs.subarray(i * c, (i + 1) * c));
+      let best = 0;
+      for (let j = 1; j < c; j++) if (row[j] > row[best]) best = j;
+      return {
+        ...(it.id !== undefined ? { id: it.id } : {}),
+        label: this.labels[best],
+        probs: Object.fromEntries(this.labels.map((l, j) => [l, row[j]])),
+      };
+    });
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.release();
+    await Promise.all(this.encoders.map((e) => e.dispose()));
+  }
+}
+
+/** One-shot: loads the run, predicts, releases everything. */
+export async function predict(runDir: string, items: readonly PredictInput[], o: PredictorOptions = {}): Promise<Prediction[]> {
+  const p = await Predictor.load(runDir, o);
+  try {
+    return await p.predict(items);
+  } finally {
+    await p.dispose();
+  }
+}

@@ -1,0 +1,116 @@
+import { execFile } from "node:child_process";
+import { cp, readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { promisify } from "node:util";
+import ort from "onnxruntime-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { extractText } from "../src/extract/text.js";
+import { loadIndex } from "../src/manifest/index-csv.js";
+import { Predictor, predict } from "../src/predict/predict.js";
+import { readStore } from "../src/store/read.js";
+import { trainProbe } from "../src/train/probe.js";
+import { writeProbeFixture } from "./helpers/probe-data.js";
+import { DEMO_INDEX, DEMO_MODEL, removeDir, ROOT, tempDir } from "./helpers/paths.js";
+import { loadSynth } from "./helpers/synth.js";
+
+const exec = promisify(execFile);
+
+describe("predict with a trained text run", () => {
+  let dir: string;
+  let run: string;
+  let storeDir: string;
+  beforeAll(async () => {
+    dir = await tempDir("emofeat-predict-");
+    storeDir = path.join(dir, "features", "text");
+    await extractText({ csv: DEMO_INDEX, model: DEMO_MODEL, offline: true, out: storeDir });
+    run = path.join(dir, "runs", "text-mlp");
+    await trainProbe({ csv: DEMO_INDEX, features: `text=${storeDir}`, head: "mlp", out: run, settings: { epochs: 5 } });
+  });
+  afterAll(() => removeDir(dir));
+
+  it("gives the head's probabilities on the same embeddings the store holds", async () => {
+    const index = await loadIndex(DEMO_INDEX);
+    const preds = await predict(run, index.utterances.map((u) => ({ id: u.utterId, text: u.text })));
+    expect(preds.map((p) => p.id)).toEqual(index.utterances.map((u) => u.utterId));
+
+    // Reference: the exported head applied by plain onnxruntime to the stored training embeddings.
+    const store = await readStore(storeDir);
+    const session = await ort.InferenceSession.create(path.join(run, "head.onnx"));
+    const out = await session.run({ text: new ort.Tensor("float32", store.embeddings, [store.n, store.d]) });
+    await session.release();
+    const probs = out.probs.data as Float32Array;
+    const labels = JSON.parse(await readFile(path.join(run, "labels.json"), "utf8")).labels as string[];
+    let maxDiff = 0;
+    preds.forEach((p, i) => {
+      const row = store.ids.indexOf(p.id!);
+      labels.forEach((l, j) => (maxDiff = Math.max(maxDiff, Math.abs(p.probs[l] - probs[row * labels.length + j]))));
+      const sum = Object.values(p.probs).reduce((a, b) => a + b, 0);
+      expect(sum).toBeCloseTo(1, 5);
+      expect(p.label).toBe(labels[Object.values(p.probs).indexOf(Math.max(...Object.values(p.probs)))]);
+    });
+    expect(maxDiff).toBeLessThan(1e-5);
+  });
+
+  it("names the missing model and how to provide it; --model overrides it", async () => {
+    const moved = path.join(dir, "runs", "moved");
+    await cp(run, moved, { recursive: true });
+    const metaFile = path.join(moved, "stores", "text.meta.json");
+    const meta = JSON.parse(await readFile(metaFile, "utf8"));
+    meta.model.id = path.join(dir, "no-such-model");
+    await writeFile(metaFile, JSON.stringify(meta));
+    await expect(Predictor.load(moved, { offline: true })).rejects.toThrow(
+      new RegExp(`store "text" of this run was extracted with model ".*no-such-model".*\\n.*--model text=FOLDER`, "s"),
+    );
+    const [p] = await predict(moved, [{ text: "I can't believe you did that" }], { models: { text: DEMO_MODEL }, offline: true });
+    const [q] = await predict(run, [{ text: "I can't believe you did that" }], { offline: true });
+    expect(p).toEqual(q);
+  });
+
+  it("refuses a model whose files differ from the store's", async () => {
+    const other = path.join(dir, "runs", "other");
+    await cp(run, other, { recursive: true });
+    const metaFile = path.join(other, "stores", "text.meta.json");
+    const meta = JSON.parse(await readFile(metaFile, "utf8"));
+    meta.model.sha256 = "0".repeat(64);
+    await writeFile(metaFile, JSON.stringify(meta));
+    await expect(Predictor.load(other, { offline: true })).rejects.toThrow(/model file found at .* differs \(sha256/);
+  });
+
+  it("CLI: label and probabilities, JSON with --json; errors for a missing modality", async () => {
+    const cli = async (args: string[]) => {
+      try {
+        const r = await exec(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], { cwd: ROOT });
+        return { code: 0, stdout: r.stdout, stderr: r.stderr };
+      } catch (e) {
+        return e as { code: number; stdout: string; stderr: string };
+      }
+    };
+    const r = await cli(["predict", "--run", run, "--text", "I can't believe you did that", "--json", "--offline"]);
+    expect(r.code).toBe(0);
+    const p = JSON.parse(r.stdout);
+    expect(Object.keys(p.probs).sort()).toEqual(["angry", "happy", "neutral", "sad"]);
+    expect(p.probs[p.label]).toBe(Math.max(...(Object.values(p.probs) as number[])));
+    const bad = await cli(["predict", "--run", run, "--audio", "x.wav", "--offline"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("no text given; this run's head needs text");
+  });
+});
+
+describe("runs predict cannot serve", () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await tempDir("emofeat-predict2-");
+  });
+  afterAll(() => removeDir(dir));
+
+  it("says so for audio stores (no audio encoder in this version) and for cross-validation runs", async () => {
+    const s = await loadSynth();
+    const fx = await writeProbeFixture(dir, s);
+    const audioRun = path.join(dir, "runs", "audio");
+    await trainProbe({ csv: fx.csv, features: `audio=${fx.audio}`, head: "linear", out: audioRun, settings: { epochs: 1 } });
+    await expect(Predictor.load(audioRun)).rejects.toThrow(/cannot compute audio embeddings for new utterances yet/);
+    const loso = path.join(dir, "runs", "loso");
+    await trainProbe({ csv: fx.csv, features: `text=${fx.text}`, head: "linear", out: loso, protocol: { kind: "session-folds", val: "stratified" }, settings: { epochs: 1 } });
+    await expect(Predictor.load(loso)).rejects.toThrow(/has no trained head to predict with: cross-validation runs/);
+  });
+});
