@@ -16,4 +16,15 @@ echo
 echo "== 2. validate the store against the index, every row"
 emofeat validate "$OUT/features/text" --csv "$CSV"
 echo
-echo "== done: numpy reads $OUT/features/text/embeddings.npy (np.load); ids in ids.txt; provenance in meta.json"
+echo "== 3. probes on the text store (the reference mlp and linear heads)"
+emofeat train --csv "$CSV" --features text="$OUT/features/text" --head mlp --out "$OUT/runs/text-mlp" --overwrite -q
+emofeat train --csv "$CSV" --features text="$OUT/features/text" --head linear --out "$OUT/runs/text-linear" --overwrite -q
+echo
+echo "== 4. the results table"
+emofeat runs summarize "$OUT"/runs/*
+echo
+echo "== 5. one prediction (the run's encoder + head)"
+emofeat predict --run "$OUT/runs/text-mlp" --text "I can't believe you did that" --offline
+echo
+echo "== done: numpy reads $OUT/features/text/embeddings.npy (np.load); ids in ids.txt; provenance in meta.json;"
+echo "   runs in $OUT/runs/ (metrics.json, epochs.csv, head.onnx, confusion/curves plots)"
