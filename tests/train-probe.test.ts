@@ -85,8 +85,18 @@ describe("trainProbe and the run directory", () => {
     });
     const cfg = readJson<RunConfig>(path.join(out, "config.json"));
     expect(cfg.join.usedRows).toBe(1000 - dropped.length);
-    expect(cfg.join.missing).toEqual([{ store: "audio", count: 3, examples: ["utt_0003 (row 4)", "utt_0010 (row 11)", "utt_0700 (row 701)"] }]);
-    expect(log.join("\n")).toContain('left out 3 row(s) missing from feature store "audio" (e.g. utt_0003 (row 4)');
+    expect(cfg.join.missing).toEqual([
+      {
+        store: "audio",
+        count: 3,
+        examples: [
+          "utt_0003 (row 4; extraction failed: could not decode the audio)",
+          "utt_0010 (row 11; extraction failed: could not decode the audio)",
+          "utt_0700 (row 701)",
+        ],
+      },
+    ]);
+    expect(log.join("\n")).toContain('left out 3 row(s) missing from feature store "audio" (e.g. utt_0003 (row 4; extraction failed');
     expect(cfg.arch.inputs).toEqual([{ name: "audio", dim: 20 }, { name: "text", dim: 20 }]);
     expect(cfg.settings).toMatchObject({ epochs: 10, batchSize: 64, select: "last" });
     const m = readJson<RunMetrics>(path.join(out, "metrics.json"));

@@ -111,6 +111,8 @@ export async function loadProbeData(o: { csv: string; features: string | { name:
   }
 
   const positions = loaded.map((s) => new Map(s.ids.map((id, i) => [id, i])));
+  // Rows a store lacks because their extraction failed carry the recorded reason into the report.
+  const failed = loaded.map((s) => new Map(s.failures.map((f) => [f.utterId, f.reason])));
   const missing = loaded.map((_, k) => ({ store: names[k], count: 0, examples: [] as string[] }));
   const rows: ProbeRow[] = [];
   const srcRows: number[][] = loaded.map(() => []);
@@ -121,7 +123,10 @@ export async function loadProbeData(o: { csv: string; features: string | { name:
       if (i === undefined) {
         ok = false;
         missing[k].count++;
-        if (missing[k].examples.length < EXAMPLES) missing[k].examples.push(`${u.utterId} (row ${u.row})`);
+        if (missing[k].examples.length < EXAMPLES) {
+          const why = failed[k].get(u.utterId);
+          missing[k].examples.push(`${u.utterId} (row ${u.row}${why ? `; extraction failed: ${why}` : ""})`);
+        }
       }
       return i;
     });

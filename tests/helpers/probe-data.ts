@@ -13,8 +13,18 @@ import type { Synth } from "./synth.js";
 
 export const EMOTIONS = ["angry", "happy", "neutral", "sad"];
 
-export async function writeStore(dir: string, ids: string[], x: Float32Array, d: number, modality: "text" | "audio", indexSha = ""): Promise<string> {
+export async function writeStore(
+  dir: string,
+  ids: string[],
+  x: Float32Array,
+  d: number,
+  modality: "text" | "audio",
+  indexSha = "",
+  failures: { utterId: string; row: number; reason: string }[] = [],
+): Promise<string> {
   await mkdir(dir, { recursive: true });
+  if (failures.length > 0)
+    await writeFile(path.join(dir, "failures.csv"), "utter_id,row,reason\n" + failures.map((f) => `${f.utterId},${f.row},${f.reason}\n`).join(""));
   await writeFile(path.join(dir, "embeddings.npy"), encodeNpy(x, [ids.length, d]));
   await writeFile(path.join(dir, "ids.txt"), ids.map((i) => i + "\n").join(""));
   const meta: StoreMeta = {
@@ -31,7 +41,7 @@ export async function writeStore(dir: string, ids: string[], x: Float32Array, d:
     d,
     embeddings_sha256: "test",
     index: { path: "index.csv", sha256: indexSha, rows: ids.length },
-    failures: 0,
+    failures: failures.length,
     layout: "matrix",
     fingerprint: `test-${modality}`,
     tool: { name: "emofeat", version: "test" },
@@ -55,7 +65,7 @@ export interface ProbeFixture {
   ids: string[];
 }
 
-/** Index + two stores. `dropFromAudio` utterances are absent from the audio store. */
+/** Index + two stores. `dropFromAudio` utterances are absent from the audio store (all but the last recorded as failed). */
 export async function writeProbeFixture(dir: string, s: Synth, o: { dropFromAudio?: number[]; noVal?: boolean } = {}): Promise<ProbeFixture> {
   await mkdir(dir, { recursive: true });
   const ids = s.y.map((_, i) => `utt_${String(i).padStart(4, "0")}`);
@@ -71,7 +81,8 @@ export async function writeProbeFixture(dir: string, s: Synth, o: { dropFromAudi
   const all = ids.map((_, i) => i);
   const drop = new Set(o.dropFromAudio ?? []);
   const audioRows = all.filter((i) => !drop.has(i));
-  const audio = await writeStore(path.join(dir, "features", "audio"), audioRows.map((i) => ids[i]), columns(s, 0, 20, audioRows), 20, "audio", sha);
+  const failed = (o.dropFromAudio ?? []).slice(0, -1).map((i) => ({ utterId: ids[i], row: i + 1, reason: "could not decode the audio" }));
+  const audio = await writeStore(path.join(dir, "features", "audio"), audioRows.map((i) => ids[i]), columns(s, 0, 20, audioRows), 20, "audio", sha, failed);
   const text = await writeStore(path.join(dir, "features", "text"), ids, columns(s, 20, 40, all), 20, "text", sha);
   return { csv, audio, text, ids };
 }
