@@ -7,7 +7,8 @@
  * cover model construction and training, not data loading or interpreter start-up. Prints seconds, the
  * ratio ours / PyTorch (below 1 = we are faster) and both test accuracies (they should be close).
  * Options (env): BENCH_N (train rows, default 5000), BENCH_D (default 1536), BENCH_HEADS (default
- * "mlp,concat-linear"), BENCH_THREADS (ours; default all cores, as PyTorch's default), BENCH_PYTHON.
+ * "mlp,concat-linear"), BENCH_SEEDS (runs per side, default 1; times and accuracies are then means),
+ * BENCH_THREADS (ours; default all cores), BENCH_PYTHON.
  */
 import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -28,6 +29,9 @@ const D = Number(process.env.BENCH_D ?? 1536);
 const C = 4;
 const heads = (process.env.BENCH_HEADS ?? "mlp,concat-linear").split(",") as HeadName[];
 const threads = process.env.BENCH_THREADS ? Number(process.env.BENCH_THREADS) : undefined;
+const seeds = Array.from({ length: Number(process.env.BENCH_SEEDS ?? 1) }, (_, i) => i);
+const mean = (a: number[]) => a.reduce((p, q) => p + q, 0) / a.length;
+const std = (a: number[]) => (a.length < 2 ? 0 : Math.sqrt(a.reduce((p, q) => p + (q - mean(a)) ** 2, 0) / (a.length - 1)));
 
 /** Gaussian classes in a 16-dim subspace plus isotropic noise: a learnable, not separable task. */
 function makeData(rng: Rng, rows: number[]): { x: Float32Array; y: Int32Array }[] {
@@ -66,8 +70,10 @@ async function main(): Promise<void> {
       await writeFile(path.join(dir, `x_${name}.npy`), encodeNpy(s.x, [s.y.length, D]));
       await writeFile(path.join(dir, `y_${name}.npy`), encodeNpy(Float32Array.from(s.y), [s.y.length]));
     }
-    console.log(`bench:train: ${N} x ${D} train rows (+ ${val.y.length} val, ${test.y.length} test), ${C} classes; ${os.availableParallelism()} cores`);
-    const results: string[] = [];
+    console.log(
+      `bench:train: ${N} x ${D} train rows (+ ${val.y.length} val, ${test.y.length} test), ${C} classes; ${os.availableParallelism()} cores; ` +
+        `ours with ${threads ?? os.availableParallelism()} onnxruntime thread(s); load average ${os.loadavg()[0].toFixed(2)} (other processes skew timings)`,
+    );
     for (const head of heads) {
       const s = HEAD_DEFAULTS[head];
       const split = head.startsWith("concat-") ? [D / 2, D / 2] : [D];
@@ -95,21 +101,31 @@ async function main(): Promise<void> {
       const [tr, va, te] = [train, val, test].map(asInputs);
       const labels = ["a", "b", "c", "d"];
 
-      const t0 = performance.now();
-      const res = await trainHead(arch, tr, va, { ...s, seed: 0, labels, threads });
-      const ours = (performance.now() - t0) / 1000;
-      const ev = await Evaluator.create(arch, threads);
-      const oursAcc = (await ev.evaluate(res.params, te, labels)).metrics.accuracy;
-      await ev.release();
+      const ours: number[] = [];
+      const oursAcc: number[] = [];
+      const theirs: number[] = [];
+      const theirsAcc: number[] = [];
+      let torchInfo = "";
+      for (const seed of seeds) {
+        const t0 = performance.now();
+        const res = await trainHead(arch, tr, va, { ...s, seed, labels, threads });
+        ours.push((performance.now() - t0) / 1000);
+        const ev = await Evaluator.create(arch, threads);
+        oursAcc.push((await ev.evaluate(res.params, te, labels)).metrics.accuracy);
+        await ev.release();
 
-      const { stdout } = await exec(PYTHON, [path.join(ROOT, "bench", "torch_probe.py"), dir, head, "0"], { maxBuffer: 1 << 20 });
-      const torch = JSON.parse(stdout.trim().split("\n").pop()!) as { seconds: number; threads: number; torch: string; test: { accuracy: number } };
+        const { stdout } = await exec(PYTHON, [path.join(ROOT, "bench", "torch_probe.py"), dir, head, String(seed)], { maxBuffer: 1 << 20 });
+        const torch = JSON.parse(stdout.trim().split("\n").pop()!) as { seconds: number; threads: number; torch: string; test: { accuracy: number } };
+        theirs.push(torch.seconds);
+        theirsAcc.push(torch.test.accuracy);
+        torchInfo = `PyTorch ${torch.torch} (${torch.threads} thread${torch.threads === 1 ? "" : "s"})`;
+      }
+      const acc = (a: number[]) => (a.length > 1 ? `${mean(a).toFixed(4)} +- ${std(a).toFixed(4)}` : a[0].toFixed(4));
       const line =
-        `${head.padEnd(14)} ours ${ours.toFixed(2)} s, PyTorch ${torch.torch} (${torch.threads} threads) ${torch.seconds.toFixed(2)} s, ` +
-        `ours/PyTorch ${(ours / torch.seconds).toFixed(3)}; test accuracy ours ${oursAcc.toFixed(4)}, PyTorch ${torch.test.accuracy.toFixed(4)} ` +
-        `(${s.epochs} epochs, batch ${s.batchSize})`;
+        `${head.padEnd(14)} ours ${mean(ours).toFixed(2)} s, ${torchInfo} ${mean(theirs).toFixed(2)} s, ` +
+        `ours/PyTorch ${(mean(ours) / mean(theirs)).toFixed(3)}; test accuracy ours ${acc(oursAcc)}, PyTorch ${acc(theirsAcc)} ` +
+        `(${s.epochs} epochs, batch ${s.batchSize}${seeds.length > 1 ? `, ${seeds.length} seeds` : ""})`;
       console.log(line);
-      results.push(line);
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
