@@ -132,5 +132,9 @@ export function buildInferenceModel(
   const logits = buildHeadForward(g, arch, xs);
   g.output(logits, "logits");
   g.output(g.softmax(logits, -1), "probs");
+  if (paramValues) {
+    const missing = g.params.filter((p) => !paramValues.has(p.name)).map((p) => p.name);
+    if (missing.length > 0) throw new Error(`internal: no values for parameter(s) ${missing.join(", ")}`);
+  }
   return { model: g.toModel(`${arch.head}_head`, extra), params: [...g.params] };
 }

@@ -427,11 +427,10 @@ export class GraphBuilder {
       [y, mean, rstd] = this.node("LayerNormalization", [x, w, b], [x.shape, statShape, statShape], { axis: int(-1), epsilon: float(eps) });
     } else {
       // onnxruntime has no double LayerNormalization kernel: the same statistics from primitives.
-      const last = this.ints64([-1]);
-      [mean] = this.node("ReduceMean", [x, last], [statShape], { keepdims: int(1) });
+      [mean] = this.node("ReduceMean", [x], [statShape], { axes: ints([-1]), keepdims: int(1) });
       const [xc] = this.node("Sub", [x, mean], [x.shape]);
       const [sq] = this.node("Mul", [xc, xc], [x.shape]);
-      const [vr] = this.node("ReduceMean", [sq, last], [statShape], { keepdims: int(1) });
+      const [vr] = this.node("ReduceMean", [sq], [statShape], { axes: ints([-1]), keepdims: int(1) });
       const [ve] = this.node("Add", [vr, this.scalar(eps)], [statShape]);
       const [sd] = this.node("Sqrt", [ve], [statShape]);
       [rstd] = this.node("Reciprocal", [sd], [statShape]);
@@ -449,9 +448,8 @@ export class GraphBuilder {
       if (need[0]) {
         // dx = rstd * (gh - mean(gh) - xhat * mean(gh * xhat)), gh = g * w, means over the last axis
         const gh = this.mul(g, w);
-        const last = this.ints64([-1]);
-        const [m1] = this.node("ReduceMean", [gh, last], [statShape], { keepdims: int(1) });
-        const [m2] = this.node("ReduceMean", [this.mul(gh, xh), last], [statShape], { keepdims: int(1) });
+        const [m1] = this.node("ReduceMean", [gh], [statShape], { axes: ints([-1]), keepdims: int(1) });
+        const [m2] = this.node("ReduceMean", [this.mul(gh, xh)], [statShape], { axes: ints([-1]), keepdims: int(1) });
         dx = this.mul(this.sub(this.sub(gh, m1), this.mul(xh, m2)), rstd);
       }
       return [dx, dw, db];

@@ -92,9 +92,13 @@ message OperatorSetIdProto {
 export const ONNX_DTYPE = { float32: 1, int64: 7, bool: 9, float64: 11 } as const;
 export type OnnxElemType = keyof typeof ONNX_DTYPE;
 
-/** IR version 8 goes with opset 18 (onnx 1.13). */
+/**
+ * IR version 8 with opset 17 (onnx 1.12): LayerNormalization exists, ReduceSum/Split/Unsqueeze take their
+ * axes as inputs, ReduceMean still as an attribute. The oldest opset with every op used here, so heads load
+ * in older runtimes and pass Debian's onnx 1.12 checker.
+ */
 export const IR_VERSION = 8;
-export const OPSET = 18;
+export const OPSET = 17;
 
 const ATTR_TYPE = { float: 1, int: 2, string: 3, floats: 6, ints: 7 } as const;
 
