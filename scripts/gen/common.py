@@ -17,6 +17,7 @@ import math
 import os
 import random
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -98,6 +99,27 @@ def fmt_float(x: float, digits: int = 9) -> str:
     return s
 
 
+def _escape_invisible(ch: str) -> str:
+    cp = ord(ch)
+    if cp > 0xFFFF:  # JSON escapes use UTF-16 surrogate pairs
+        cp -= 0x10000
+        return "\\u%04x\\u%04x" % (0xD800 + (cp >> 10), 0xDC00 + (cp & 0x3FF))
+    return "\\u%04x" % cp
+
+
+def _json_str(s: str) -> str:
+    """JSON string, UTF-8 for visible characters but \\uXXXX escapes for invisible ones
+    (controls, format chars such as U+200B / U+00AD, NBSP and other non-ASCII spaces), so the
+    fixture files stay readable and survive editors that normalise whitespace."""
+    text = json.dumps(s, ensure_ascii=False)
+    return "".join(
+        _escape_invisible(ch)
+        if ch != " " and unicodedata.category(ch)[0] in "CZ"
+        else ch
+        for ch in text
+    )
+
+
 def _dump(obj: Any, indent: int, level: int, digits: int) -> str:
     pad = " " * (indent * level)
     pad_in = " " * (indent * (level + 1))
@@ -108,7 +130,7 @@ def _dump(obj: Any, indent: int, level: int, digits: int) -> str:
     if isinstance(obj, float):
         return fmt_float(obj, digits)
     if isinstance(obj, str):
-        return json.dumps(obj, ensure_ascii=False)
+        return _json_str(obj)
     if hasattr(obj, "tolist"):  # numpy arrays / scalars, torch tensors
         return _dump(obj.tolist(), indent, level, digits)
     if isinstance(obj, dict):

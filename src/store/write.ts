@@ -108,6 +108,8 @@ export interface FinalizeOptions {
   meta: Omit<StoreMeta, "n" | "d" | "embeddings_sha256" | "failures" | "created" | "layout" | "dtype">;
   /** Extra per-row CSV written beside the store (e.g. clips.csv), built from the batch records. */
   recordsCsv?: { file: string; columns: string[] };
+  /** Totals for meta.json computed from the per-row records (in index order). */
+  totals?: (records: Record<string, string | number | boolean>[]) => Record<string, number>;
 }
 
 export class StoreWriter {
@@ -232,8 +234,10 @@ export class StoreWriter {
 
     if (o.layout === "per-utterance") await this.writePerUtterance(embTmp, header.length, ids, d);
 
+    const orderedRecords = [...records.entries()].sort((a, b) => a[0] - b[0]).map(([, r]) => r);
     const meta: StoreMeta = {
       ...o.meta,
+      ...(o.totals ? { totals: o.totals(orderedRecords) } : {}),
       dtype: "float32",
       n,
       d,
@@ -256,7 +260,7 @@ export class StoreWriter {
     else await rm(failPath, { force: true });
     if (o.recordsCsv) {
       const cols = o.recordsCsv.columns;
-      const rows = [...records.entries()].sort((a, b) => a[0] - b[0]).map(([, r]) => cols.map((c) => r[c] ?? ""));
+      const rows = orderedRecords.map((r) => cols.map((c) => r[c] ?? ""));
       await writeFileAtomic(path.join(this.outDir, o.recordsCsv.file), stringify(rows, { header: true, columns: cols }));
     }
     await writeFileAtomic(path.join(this.outDir, STORE_FILES.meta), JSON.stringify(meta, null, 2) + "\n");

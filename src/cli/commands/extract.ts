@@ -1,5 +1,69 @@
-import type { Command } from "commander";
+import { Command, Option } from "commander";
+import { POOLING_MODES } from "../../pooling.js";
+import { extractText } from "../../extract/text.js";
+import type { ExtractionSummary } from "../../extract/run.js";
+import { addModelOptions, addStoreOptions, intArg, interruptSignal } from "../options.js";
+import { createReporter } from "../progress.js";
 
 export function registerExtract(program: Command): void {
-  program.command("extract").description("Extract utterance embeddings into a feature store (text | audio)");
+  const extract = program
+    .command("extract")
+    .summary("extract utterance embeddings (text | audio) into a feature store")
+    .description("Extract utterance embeddings from an index into a feature store (embeddings.npy, ids.txt, meta.json)");
+
+  const text = extract
+    .command("text")
+    .summary("embed transcripts with a BERT-family encoder")
+    .description(
+      "Embed each row's transcript with a BERT-family encoder (tokenizer -> encoder -> pooling). " +
+        "Defaults follow the reference: max 128 tokens, mean pooling over real tokens, batches of 64. " +
+        "Texts are batched by length and padded only to each batch's longest member: the same embeddings " +
+        "as padding everything to --max-len, with far less work.",
+    );
+  addStoreOptions(addModelOptions(text, "Xenova/bert-base-uncased"))
+    .option("--max-len <tokens>", "truncate to this many tokens, special tokens included", intArg("--max-len", 3), 128)
+    .addOption(new Option("--pooling <mode>", "mean: mask-weighted mean over real tokens; cls: the first token's state").choices([...POOLING_MODES]).default("mean"))
+    .option("--batch-size <n>", "texts per encoder call", intArg("--batch-size"), 64)
+    .addHelpText(
+      "after",
+      "\nExamples:\n  emofeat extract text --csv data/index.csv --model Xenova/bert-base-uncased --out features/text\n" +
+        "  emofeat extract text --csv data/index.csv --model ./models/my-bert --offline --pooling cls --out features/text-cls",
+    )
+    .action(async (o) => {
+      const reporter = createReporter({ quiet: o.quiet, label: "extract text" });
+      const interrupt = interruptSignal();
+      try {
+        const summary = await extractText({
+          csv: o.csv,
+          out: o.out,
+          model: o.model,
+          dtype: o.dtype,
+          device: o.device,
+          threads: o.threads,
+          offline: o.offline,
+          maxLen: o.maxLen,
+          pooling: o.pooling,
+          batchSize: o.batchSize,
+          layout: o.layout,
+          overwrite: o.overwrite,
+          onProgress: reporter.listener,
+          signal: interrupt.signal,
+        });
+        printSummary(summary, o.quiet);
+      } finally {
+        reporter.stop();
+        interrupt.dispose();
+      }
+    });
+}
+
+export function printSummary(s: ExtractionSummary, quiet: boolean): void {
+  if (quiet) return;
+  const m = s.meta;
+  const what = s.status === "up-to-date" ? "already up to date" : s.resumedRows > 0 ? `finished (resumed with ${s.resumedRows} rows done)` : "written";
+  process.stderr.write(
+    `${s.outDir}: ${what}: ${m.n} x ${m.d} float32 (${m.modality}, ${m.model.id}, pooling ${m.pooling})` +
+      (m.failures > 0 ? `; ${m.failures} row(s) failed, see ${s.outDir}/failures.csv` : "") +
+      "\n",
+  );
 }

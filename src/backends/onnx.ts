@@ -1,0 +1,71 @@
+/**
+ * The one place that maps a user-facing `--device` to what onnxruntime-node can run, and says clearly
+ * what is missing when it cannot.
+ */
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { EmofeatError } from "../errors.js";
+
+export const DEVICES = ["cpu", "cuda"] as const;
+export type Device = (typeof DEVICES)[number];
+
+export const CUDA_INSTALL_HINT =
+  "onnxruntime-node skips downloading its CUDA provider by default (it is large and needs the network). " +
+  "On a Linux x64 machine with CUDA 12 and cuDNN 9, install it with:\n" +
+  "  ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node\n" +
+  "then run again with --device cuda.";
+
+function ortBinaryDir(): string {
+  const require = createRequire(import.meta.url);
+  const pkg = require.resolve("onnxruntime-node/package.json");
+  return path.join(path.dirname(pkg), "bin", "napi-v6", process.platform, process.arch);
+}
+
+/** Throws a clear error when the device's execution provider is not installed here. */
+export function checkDevice(device: string): Device {
+  if (!(DEVICES as readonly string[]).includes(device))
+    throw new EmofeatError(`unknown device "${device}" (expected one of: ${DEVICES.join(", ")})`);
+  if (device === "cuda") {
+    if (process.platform !== "linux" || process.arch !== "x64")
+      throw new EmofeatError(`--device cuda: onnxruntime-node provides CUDA only on Linux x64 (this is ${process.platform}/${process.arch})`);
+    const lib = path.join(ortBinaryDir(), "libonnxruntime_providers_cuda.so");
+    if (!existsSync(lib)) throw new EmofeatError(`--device cuda: the CUDA execution provider is not installed (${lib} is missing).\n${CUDA_INSTALL_HINT}`);
+  }
+  return device as Device;
+}
+
+export interface SessionSettings {
+  device: Device;
+  /** Intra-op threads; undefined lets onnxruntime choose (one per physical core). */
+  threads?: number;
+}
+
+/** Session options in the form transformers.js passes to onnxruntime. */
+export function sessionOptions(s: SessionSettings): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  if (s.threads !== undefined) {
+    o.intraOpNumThreads = s.threads;
+    o.interOpNumThreads = 1;
+  }
+  return o;
+}
+
+/** IEEE 754 half -> single. Node 20 has no Float16Array, so onnxruntime hands float16 outputs over as raw Uint16Array bits. */
+function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0) return s * f * 2 ** -24;
+  if (e === 31) return f ? Number.NaN : s * Number.POSITIVE_INFINITY;
+  return s * (1 + f / 1024) * 2 ** (e - 15);
+}
+
+/** Output tensor data as float32, whatever precision the model file computes in (fp16 variants included). */
+export function tensorToFloat32(t: { type: string; data: unknown }): Float32Array {
+  if (t.data instanceof Float32Array) return t.data;
+  if (t.type === "float16" && t.data instanceof Uint16Array) return Float32Array.from(t.data, halfToFloat);
+  if (ArrayBuffer.isView(t.data) && !(t.data instanceof DataView) && !(t.data instanceof BigInt64Array) && !(t.data instanceof BigUint64Array))
+    return Float32Array.from(t.data as unknown as ArrayLike<number>);
+  throw new Error(`unsupported output tensor type ${t.type}`);
+}

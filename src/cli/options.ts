@@ -1,0 +1,59 @@
+/** Options and parsers shared by several commands, so flags mean the same everywhere. */
+import { Command, InvalidArgumentError, Option } from "commander";
+import { DEVICES } from "../backends/onnx.js";
+import { MODEL_DTYPES } from "../models/source.js";
+
+export function intArg(name: string, min = 1): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+    return n;
+  };
+}
+
+export function numberArg(name: string, min = 0): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= min) throw new InvalidArgumentError(`${name} must be a number > ${min}`);
+    return n;
+  };
+}
+
+/** --model, --dtype, --device, --threads, --offline */
+export function addModelOptions(cmd: Command, example: string): Command {
+  return cmd
+    .requiredOption("--model <id-or-folder>", `hub id (e.g. ${example}) or a local folder in Hugging Face layout (config.json, tokenizer/preprocessor files, onnx/model.onnx)`)
+    .addOption(new Option("--dtype <variant>", "model file variant: fp32 = onnx/model.onnx, fp16 = onnx/model_fp16.onnx, q8 = onnx/model_quantized.onnx").choices([...MODEL_DTYPES]).default("fp32"))
+    .addOption(new Option("--device <device>", "where the encoder runs (cuda needs onnxruntime-node's CUDA provider; see README)").choices([...DEVICES]).default("cpu"))
+    .option("--threads <n>", "onnxruntime intra-op threads (default: one per physical core)", intArg("--threads"))
+    .option("--offline", "never touch the network: hub ids must already be cached (also EMOFEAT_OFFLINE=1)", false);
+}
+
+/** --csv, --out, --overwrite, --layout, --quiet */
+export function addStoreOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption("--csv <index.csv>", "the index CSV (utter_id, session, audio_path, text, label, split)")
+    .requiredOption("--out <dir>", "feature store folder to write (resumable: rerun the same command after an interruption)")
+    .option("--overwrite", "replace a store (or unfinished run) made with other settings", false)
+    .addOption(new Option("--layout <layout>", "matrix: embeddings.npy only; per-utterance: also per_utterance/<utter_id>.npy").choices(["matrix", "per-utterance"]).default("matrix"))
+    .option("-q, --quiet", "no progress output", false);
+}
+
+/** Aborts on the first Ctrl-C (finished batches are kept); a second Ctrl-C exits at once. */
+export function interruptSignal(): { signal: AbortSignal; dispose(): void } {
+  const ctrl = new AbortController();
+  const onSig = () => {
+    if (ctrl.signal.aborted) process.exit(130);
+    process.stderr.write("\nemofeat: stopping after the current batch (Ctrl-C again to quit at once)...\n");
+    ctrl.abort();
+  };
+  process.on("SIGINT", onSig);
+  process.on("SIGTERM", onSig);
+  return {
+    signal: ctrl.signal,
+    dispose() {
+      process.off("SIGINT", onSig);
+      process.off("SIGTERM", onSig);
+    },
+  };
+}

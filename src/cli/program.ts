@@ -1,0 +1,17 @@
+import { Command } from "commander";
+import { VERSION } from "../version.js";
+import { registerExtract } from "./commands/extract.js";
+import { registerValidate } from "./commands/validate.js";
+
+export function buildProgram(): Command {
+  const program = new Command("emofeat")
+    .description(
+      "Speech-emotion features from frozen pretrained transformers: build an index, extract text/audio " +
+        "embeddings into feature stores, validate them, train probes and predict.",
+    )
+    .version(VERSION)
+    .showHelpAfterError("(run with --help for usage)");
+  registerExtract(program);
+  registerValidate(program);
+  return program;
+}

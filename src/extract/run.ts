@@ -1,0 +1,136 @@
+/**
+ * The extraction driver shared by every modality: runs a fixed plan of batches, keeps finished work in
+ * resumable parts, reports progress, stops cleanly on abort, and finalizes the feature store.
+ */
+import { createHash } from "node:crypto";
+import { EmofeatError } from "../errors.js";
+import type { IndexManifest } from "../manifest/index-csv.js";
+import { STORE_FORMAT, STORE_FORMAT_VERSION, type Modality, type StoreLayout, type StoreMeta } from "../store/meta.js";
+import { openStoreForWriting, type BatchResult } from "../store/write.js";
+import { VERSION } from "../version.js";
+import type { ProgressListener } from "./progress.js";
+
+export interface RunExtractionOptions {
+  index: IndexManifest;
+  outDir: string;
+  modality: Modality;
+  /** Every setting that changes the numbers; hashed into the fingerprint. */
+  fingerprintSettings: Record<string, unknown>;
+  /** Positions into index.utterances, grouped as the model will see them. Must be a pure function of the inputs. */
+  batches: number[][];
+  dim: number;
+  processBatch: (positions: number[]) => Promise<BatchResult>;
+  /** Modality-specific meta fields. */
+  meta: Pick<StoreMeta, "model" | "device" | "pooling" | "settings"> & Partial<Pick<StoreMeta, "max_len" | "sr" | "max_seconds" | "batching">>;
+  /** Extra totals for meta.json computed from per-row records at the end. */
+  totals?: (records: Record<string, string | number | boolean>[]) => Record<string, number>;
+  recordsCsv?: { file: string; columns: string[] };
+  layout?: StoreLayout;
+  overwrite?: boolean;
+  onProgress?: ProgressListener;
+  signal?: AbortSignal;
+  /** Flush finished batches to disk at least this often (rows / milliseconds). */
+  flushRows?: number;
+  flushMs?: number;
+}
+
+export interface ExtractionSummary {
+  outDir: string;
+  /** "created": computed now (resumed or not); "up-to-date": an identical store was already there. */
+  status: "created" | "up-to-date";
+  meta: StoreMeta;
+  resumedRows: number;
+}
+
+export class InterruptedError extends EmofeatError {
+  constructor(message: string) {
+    super(message, { exitCode: 130 });
+    this.name = "InterruptedError";
+  }
+}
+
+/** Stable hash of settings (keys sorted at every level). */
+export function fingerprint(settings: Record<string, unknown>): string {
+  const canon = (v: unknown): unknown =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.keys(v as object).sort().map((k) => [k, canon((v as Record<string, unknown>)[k])]))
+      : v;
+  return createHash("sha256")
+    .update(JSON.stringify(canon({ format: STORE_FORMAT, format_version: STORE_FORMAT_VERSION, ...settings })))
+    .digest("hex");
+}
+
+export async function runExtraction(o: RunExtractionOptions): Promise<ExtractionSummary> {
+  const utterances = o.index.utterances;
+  const fp = fingerprint(o.fingerprintSettings);
+  const total = o.batches.reduce((a, b) => a + b.length, 0);
+  const opened = await openStoreForWriting({
+    outDir: o.outDir,
+    fingerprint: fp,
+    settings: o.fingerprintSettings,
+    totalBatches: o.batches.length,
+    overwrite: o.overwrite,
+  });
+  if (opened.status === "complete") {
+    o.onProgress?.({ phase: "done", done: total, total, failed: opened.meta.failures, resumed: total, message: "up to date" });
+    return { outDir: o.outDir, status: "up-to-date", meta: opened.meta, resumedRows: total };
+  }
+  const { writer, doneBatches } = opened;
+  let done = 0;
+  let failed = 0;
+  o.batches.forEach((b, i) => {
+    if (doneBatches.has(i)) done += b.length;
+  });
+  const resumedRows = done;
+  const report = (phase: "extract" | "finalize") => o.onProgress?.({ phase, done, total, failed, resumed: resumedRows });
+  report("extract");
+
+  const flushRows = o.flushRows ?? 512;
+  const flushMs = o.flushMs ?? 15_000;
+  let lastFlush = Date.now();
+  for (let i = 0; i < o.batches.length; i++) {
+    if (doneBatches.has(i)) continue;
+    if (o.signal?.aborted) {
+      await writer.flush();
+      throw new InterruptedError(
+        `interrupted after ${done} of ${total} rows; finished work is kept in ${o.outDir}/.partial — run the same command again to resume`,
+      );
+    }
+    let result: BatchResult;
+    try {
+      result = await o.processBatch(o.batches[i]);
+    } catch (err) {
+      await writer.flush(); // keep what finished before the error, so a rerun resumes
+      throw err;
+    }
+    writer.add(i, result);
+    done += o.batches[i].length;
+    failed += result.failures.length;
+    if (writer.bufferedRows >= flushRows || Date.now() - lastFlush >= flushMs) {
+      await writer.flush();
+      lastFlush = Date.now();
+    }
+    report("extract");
+  }
+  report("finalize");
+  const planned = o.batches.flat();
+  const meta = await writer.finalize({
+    utterances,
+    planned,
+    dim: o.dim,
+    layout: o.layout ?? "matrix",
+    recordsCsv: o.recordsCsv,
+    totals: o.totals,
+    meta: {
+      format: STORE_FORMAT,
+      format_version: STORE_FORMAT_VERSION,
+      modality: o.modality,
+      ...o.meta,
+      index: { path: o.index.path, sha256: o.index.sha256, rows: utterances.length },
+      fingerprint: fp,
+      tool: { name: "emofeat", version: VERSION },
+    },
+  });
+  o.onProgress?.({ phase: "done", done: total, total, failed: meta.failures, resumed: resumedRows });
+  return { outDir: o.outDir, status: "created", meta, resumedRows };
+}

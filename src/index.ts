@@ -1,0 +1,15 @@
+/** emofeat's library API. The CLI (`emofeat`) is a thin layer over these functions. */
+export { env, type EmofeatEnv } from "./env.js";
+export { EmofeatError, InputFileError, type InputProblem } from "./errors.js";
+export { loadIndex, parseIndex, INDEX_COLUMNS, SPLITS, type IndexManifest, type Utterance, type Split } from "./manifest/index-csv.js";
+export { TextEncoder, TEXT_DEFAULTS, planByLength, type TextModelOptions } from "./text/encoder.js";
+export { embedTexts, extractText, type ExtractTextOptions, type EmbedTextsResult } from "./extract/text.js";
+export { runExtraction, fingerprint, InterruptedError, type ExtractionSummary } from "./extract/run.js";
+export type { ProgressEvent, ProgressListener } from "./extract/progress.js";
+export { pool, POOLING_MODES, type PoolingMode } from "./pooling.js";
+export { readStore, readStoreMeta, type FeatureStore } from "./store/read.js";
+export { validateStores, type ValidationReport } from "./store/validate.js";
+export { encodeNpy, readNpy } from "./store/npy.js";
+export { STORE_FILES, STORE_FORMAT, type StoreMeta, type Failure, type ModelRecord } from "./store/meta.js";
+export { checkDevice, DEVICES, type Device } from "./backends/onnx.js";
+export { MODEL_DTYPES, type ModelDtype } from "./models/source.js";

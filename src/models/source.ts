@@ -1,0 +1,137 @@
+/**
+ * Where a model comes from: a local folder in Hugging Face layout (always works offline) or a hub id
+ * (downloaded once into the cache). Checks for the files a modality needs before anything is loaded, so a
+ * missing file is named instead of surfacing as a loader stack trace.
+ */
+import { readFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { EmofeatError } from "../errors.js";
+import { env } from "../env.js";
+import { exists, isDirectory, sha256File } from "../util/fs.js";
+import type { ModelRecord } from "../store/meta.js";
+
+export const MODEL_DTYPES = ["fp32", "fp16", "q8"] as const;
+export type ModelDtype = (typeof MODEL_DTYPES)[number];
+
+/** transformers.js's file-name suffixes for each variant (utils/dtypes.js). */
+const DTYPE_SUFFIX: Record<ModelDtype, string> = { fp32: "", fp16: "_fp16", q8: "_quantized" };
+
+export function onnxFileFor(dtype: ModelDtype): string {
+  return `onnx/model${DTYPE_SUFFIX[dtype]}.onnx`;
+}
+
+export function checkDtype(dtype: string): ModelDtype {
+  if (!(MODEL_DTYPES as readonly string[]).includes(dtype))
+    throw new EmofeatError(`unknown --dtype "${dtype}" (expected one of: ${MODEL_DTYPES.join(", ")})`);
+  return dtype as ModelDtype;
+}
+
+export interface ResolvedModel {
+  /** As the user gave it. */
+  id: string;
+  source: "local" | "hub";
+  /** What to hand to transformers.js: an absolute folder, or the hub id. */
+  loadPath: string;
+  /** Folder holding the files once available (the local folder, or the hub id's cache folder). */
+  dir: string;
+  onnxFile: string;
+  dtype: ModelDtype;
+}
+
+export interface RequiredFile {
+  file: string;
+  why: string;
+}
+
+function expandHome(p: string): string {
+  return p === "~" || p.startsWith("~/") ? path.join(os.homedir(), p.slice(1)) : p;
+}
+
+/** A hub id is `name` or `org/name`; anything else (./x, /x, ~/x, a/b/c, an existing folder) is a path. */
+export async function looksLikeLocalPath(model: string): Promise<boolean> {
+  if (/^(\.{1,2}|~)?[\\/]/.test(model) || model.startsWith("~") || model.includes("\\")) return true;
+  if (model.split("/").length > 2) return true;
+  return isDirectory(model);
+}
+
+export async function resolveModel(
+  model: string,
+  dtype: ModelDtype,
+  required: RequiredFile[],
+  offline: boolean,
+): Promise<ResolvedModel> {
+  const onnxFile = onnxFileFor(dtype);
+  const need: RequiredFile[] = [...required, { file: onnxFile, why: `the ${dtype} ONNX weights (--dtype ${dtype})` }];
+  if (await looksLikeLocalPath(model)) {
+    const dir = path.resolve(expandHome(model));
+    if (!(await exists(dir))) throw new EmofeatError(`model folder ${dir} does not exist`);
+    if (!(await isDirectory(dir))) throw new EmofeatError(`model ${dir} is a file; pass the model's folder (Hugging Face layout)`);
+    const missing = [];
+    for (const r of need) if (!(await exists(path.join(dir, r.file)))) missing.push(r);
+    if (missing.length > 0)
+      throw new EmofeatError(
+        `model folder ${dir} is missing:\n` +
+          missing.map((m) => `  - ${m.file} (${m.why})`).join("\n") +
+          `\nA model folder needs the Hugging Face layout with ONNX weights (as in the Xenova/* repositories).`,
+      );
+    return { id: model, source: "local", loadPath: dir, dir, onnxFile, dtype };
+  }
+  const dir = path.join(env.cacheDir, model);
+  if (offline) {
+    const missing = [];
+    for (const r of need) if (!(await exists(path.join(dir, r.file)))) missing.push(r);
+    if (missing.length > 0)
+      throw new EmofeatError(
+        `--offline: model "${model}" is not in the cache (${dir}); missing:\n` +
+          missing.map((m) => `  - ${m.file} (${m.why})`).join("\n") +
+          `\nRun once without --offline to download it, or pass a local model folder.`,
+      );
+  }
+  return { id: model, source: "hub", loadPath: model, dir, onnxFile, dtype };
+}
+
+/**
+ * Turns a loader failure into a message that says what to do. transformers.js reports a hub file that does
+ * not exist as, e.g., "Cannot read properties of undefined", so for hub ids we name the files that did not
+ * arrive in the cache.
+ */
+export async function explainLoadError(m: ResolvedModel, err: unknown, required: RequiredFile[] = []): Promise<EmofeatError> {
+  const msg = (err as Error)?.message ?? String(err);
+  if (m.source === "hub" && /fetch failed|ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|network/i.test(msg))
+    return new EmofeatError(
+      `could not download model "${m.id}" from ${env.remoteHost} (${msg}).\n` +
+        `Without network access, pass a local model folder (Hugging Face layout with onnx/), or pre-populate the cache (${m.dir}).`,
+      { cause: err },
+    );
+  if (m.source === "hub") {
+    const need = [...required, { file: m.onnxFile, why: `the ${m.dtype} ONNX weights` }];
+    const missing = [];
+    for (const r of need) if (!(await exists(path.join(m.dir, r.file)))) missing.push(r);
+    if (missing.length > 0)
+      return new EmofeatError(
+        `model "${m.id}" could not be loaded from ${env.remoteHost}: these files were not found there:\n` +
+          missing.map((r) => `  - ${r.file} (${r.why})`).join("\n") +
+          `\nCheck the id; emofeat needs a repository with ONNX weights, as the Xenova/* ones have. (${msg})`,
+        { cause: err },
+      );
+  }
+  return new EmofeatError(`could not load model "${m.id}": ${msg}`, { cause: err });
+}
+
+export async function readModelConfig(m: ResolvedModel): Promise<Record<string, unknown>> {
+  return JSON.parse(await readFile(path.join(m.dir, "config.json"), "utf8")) as Record<string, unknown>;
+}
+
+/** The provenance recorded in meta.json: which file, and its hash. */
+export async function modelRecord(m: ResolvedModel, config: Record<string, unknown>): Promise<ModelRecord> {
+  return {
+    id: m.id,
+    source: m.source,
+    file: m.onnxFile,
+    sha256: await sha256File(path.join(m.dir, m.onnxFile)),
+    dtype: m.dtype,
+    model_type: typeof config.model_type === "string" ? config.model_type : undefined,
+    hidden_size: typeof config.hidden_size === "number" ? config.hidden_size : undefined,
+  };
+}
