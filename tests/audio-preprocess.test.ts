@@ -6,7 +6,6 @@ import {
   DEFAULT_CONV_GEOMETRY,
   extractFeatures,
   featureExtractorConfigFrom,
-  maskedMeanPool,
   minSamplesForOneFrame,
   peakNormalize,
   referenceFrameMask,
@@ -236,13 +235,6 @@ describe("small pure steps", () => {
     expect(Array.from(peakNormalize(new Float32Array(3)))).toEqual([0, 0, 0]);
     expect(truncate(new Float32Array(100), 16000, 0.005).length).toBe(80);
     expect(truncate(new Float32Array(50), 16000, 0.005).length).toBe(50);
-  });
-
-  it("masked mean pooling", () => {
-    const h = Float32Array.from([1, 2, 3, 4, 5, 6]); // 3 frames x 2
-    expect(Array.from(maskedMeanPool(h, 3, 2))).toEqual([3, 4]);
-    expect(Array.from(maskedMeanPool(h, 3, 2, Uint8Array.from([1, 1, 0])))).toEqual([2, 3]);
-    expect(Array.from(maskedMeanPool(h, 3, 2, Uint8Array.from([0, 0, 0])))).toEqual([0, 0]);
   });
 });
 

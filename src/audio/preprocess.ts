@@ -1,7 +1,7 @@
 /**
  * Pure steps of the reference audio pipeline after decoding and resampling: peak normalisation, truncation,
  * the Wav2Vec2FeatureExtractor (normalisation, padding, attention mask), the conv feature encoder's output
- * length, the reference's sample-mask -> frame-mask mapping, and mean pooling over frames.
+ * length and the reference's sample-mask -> frame-mask mapping (pooling itself lives in src/pooling.ts).
  * Float32 steps are rounded with Math.fround in the order numpy/torch apply them.
  */
 
@@ -215,29 +215,4 @@ export function convFrameMask(realLength: number, frames: number, g: ConvGeometr
   const mask = new Uint8Array(frames);
   mask.fill(1, 0, Math.min(frames, convOutputLength(realLength, g)));
   return mask;
-}
-
-/**
- * Masked mean over frames of one clip's hidden states ([frames, hidden] row-major starting at `offset`):
- * sum of the masked frames / max(count, 1). No mask = every frame. Sums in float64, rounded once.
- */
-export function maskedMeanPool(
-  hidden: Float32Array,
-  frames: number,
-  hiddenSize: number,
-  mask: Uint8Array | null = null,
-  offset = 0,
-): Float32Array {
-  const acc = new Float64Array(hiddenSize);
-  let count = 0;
-  for (let t = 0; t < frames; t++) {
-    if (mask && !mask[t]) continue;
-    count++;
-    const row = offset + t * hiddenSize;
-    for (let h = 0; h < hiddenSize; h++) acc[h] += hidden[row + h];
-  }
-  const out = new Float32Array(hiddenSize);
-  const denom = Math.max(count, 1);
-  for (let h = 0; h < hiddenSize; h++) out[h] = acc[h] / denom;
-  return out;
 }
