@@ -13,7 +13,11 @@ echo
 echo "== 1. text embeddings (tiny BERT, mean pooling, max 128 tokens)"
 emofeat extract text --csv "$CSV" --model models/tiny-bert-demo --offline --out "$OUT/features/text"
 echo
-echo "== 2. validate the store against the index, every row"
-emofeat validate "$OUT/features/text" --csv "$CSV"
+echo "== 2. audio embeddings (tiny WavLM; clips at 8-48 kHz, one stereo: decoded, mixed, resampled to 16 kHz)"
+emofeat extract audio --csv "$CSV" --model models/tiny-wavlm-demo --offline --out "$OUT/features/audio"
 echo
-echo "== done: numpy reads $OUT/features/text/embeddings.npy (np.load); ids in ids.txt; provenance in meta.json"
+echo "== 3. validate both stores against the index, every row"
+emofeat validate "$OUT/features/text" "$OUT/features/audio" --csv "$CSV"
+echo
+echo "== done: numpy reads $OUT/features/{text,audio}/embeddings.npy (np.load); ids in ids.txt; provenance in"
+echo "   meta.json; per-clip durations in $OUT/features/audio/clips.csv"

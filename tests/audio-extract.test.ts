@@ -193,6 +193,20 @@ describe("bad rows", () => {
   });
 });
 
+describe("the bundled demo corpus", () => {
+  it("every row of samples/demo decodes and embeds with the demo model (8 to 48 kHz, one stereo clip)", async () => {
+    const out = path.join(dir, "demo");
+    const s = await extractAudio({ csv: path.join(ROOT, "samples/demo/index.csv"), out, model: path.join(ROOT, "models/tiny-wavlm-demo"), offline: true });
+    expect([s.meta.n, s.meta.failures]).toEqual([24, 0]);
+    const clips = csvRows(path.join(out, "clips.csv"));
+    expect([...new Set(clips.map((c) => Number(c.sample_rate)))].sort((a, b) => a - b)).toEqual([8000, 16000, 22050, 44100, 48000]);
+    expect(clips.filter((c) => c.channels === "2").map((c) => c.utter_id)).toEqual(["demo_s1_009"]);
+    const secs = clips.map((c) => Number(c.duration_s));
+    expect(Math.min(...secs)).toBeGreaterThan(0.5);
+    expect(Math.max(...secs)).toBeLessThan(4);
+  });
+});
+
 describe("extract audio CLI", () => {
   it("--help lists the audio options and their defaults", async () => {
     const r = await cli(["extract", "audio", "--help"]);

@@ -66,6 +66,7 @@ async function* checkedBlocks(
   info: { sampleRate: number; channels: number },
   raw: AsyncGenerator<RawBlock>,
   fh: FileHandle,
+  checkFinite = true,
 ): AsyncGenerator<Float32Array[]> {
   let frames = 0;
   try {
@@ -77,7 +78,7 @@ async function* checkedBlocks(
         throw new AudioInputError(file, `channel count changes mid-stream (${info.channels} -> ${b.channelData.length})`);
       }
       const n = b.channelData[0].length;
-      for (const ch of b.channelData) {
+      if (checkFinite) for (const ch of b.channelData) {
         for (let i = 0; i < n; i++) {
           if (!Number.isFinite(ch[i])) {
             const at = frames + i;
@@ -129,7 +130,8 @@ export async function openAudio(file: string): Promise<AudioStream> {
         description: describeWav(fmt),
         ...info,
         frames: fmt.frames,
-        blocks: () => checkedBlocks(file, info, raw, fh),
+        // readWavBlocks checks float data for NaN/Inf itself; integer PCM cannot hold them.
+        blocks: () => checkedBlocks(file, info, raw, fh, false),
         close: () => fh.close().catch(() => undefined),
       };
     } else if (head.toString("latin1", 0, 4) === "fLaC") {
@@ -195,6 +197,11 @@ export function mixToMono(planes: Float32Array[]): Float32Array {
   const n = planes[0].length;
   const C = planes.length;
   const out = new Float32Array(n);
+  if (C === 2) {
+    const [a, b] = planes;
+    for (let i = 0; i < n; i++) out[i] = Math.fround(a[i] + b[i]) / 2;
+    return out;
+  }
   for (let i = 0; i < n; i++) {
     let acc = planes[0][i];
     for (let c = 1; c < C; c++) acc = Math.fround(acc + planes[c][i]);
