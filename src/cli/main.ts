@@ -8,6 +8,7 @@ import { VERSION } from "../version.js";
 import { runCli } from "./run.js";
 import { registerExtract } from "./commands/extract.js";
 import { registerValidate } from "./commands/validate.js";
+import { registerIndex } from "./commands/index.js";
 
 export function buildProgram(): Command {
   const program = new Command("emofeat")
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     .version(VERSION)
     .showHelpAfterError("(run with --help for usage)")
     .configureHelp({ sortSubcommands: false });
+  registerIndex(program);
   registerExtract(program);
   registerValidate(program);
   return program;
