@@ -118,6 +118,32 @@ export async function walkFiles(dir: string, ext: string): Promise<string[]> {
   return out.sort(comparePaths);
 }
 
+/**
+ * The wavs under `dir` whose file name matches a corpus's naming code, with the match and the id (the name
+ * without .wav); every other wav is reported with `badNameReason`.
+ */
+export async function namedWavs(dir: string, nameRe: RegExp, problems: RecipeProblem[], badNameReason: string): Promise<{ file: string; utt: string; match: RegExpExecArray }[]> {
+  const out: { file: string; utt: string; match: RegExpExecArray }[] = [];
+  for (const file of await walkFiles(dir, ".wav")) {
+    const name = path.basename(file);
+    const match = nameRe.exec(name);
+    if (match) out.push({ file, utt: name.slice(0, -".wav".length), match });
+    else problems.push({ reason: badNameReason, file });
+  }
+  return out;
+}
+
+/** True the first time `utt` is seen; a repeat is reported with `reason` (the first file is kept). */
+export function firstOfId(seen: Map<string, string>, utt: string, file: string, problems: RecipeProblem[], reason: string): boolean {
+  const first = seen.get(utt);
+  if (first !== undefined) {
+    problems.push({ reason, file, utterance: utt, detail: `first: ${first}` });
+    return false;
+  }
+  seen.set(utt, file);
+  return true;
+}
+
 /** Plain code-unit order (not locale order), so results are the same on every machine. */
 export function comparePaths(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;

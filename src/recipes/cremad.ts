@@ -6,7 +6,7 @@
 import path from "node:path";
 import type { Split } from "../manifest/index-csv.js";
 import { isDirectory } from "../util/fs.js";
-import { requireDirectory, schemaColumns, walkFiles, type CommonRecipeOptions, type IndexRow, type RecipeOutput, type RecipeProblem } from "./common.js";
+import { firstOfId, namedWavs, requireDirectory, schemaColumns, type CommonRecipeOptions, type IndexRow, type RecipeOutput, type RecipeProblem } from "./common.js";
 
 export type CremadOptions = CommonRecipeOptions;
 
@@ -53,14 +53,8 @@ export async function buildCremad(options: CremadOptions): Promise<RecipeOutput>
   const problems: RecipeProblem[] = [];
   const rows: IndexRow[] = [];
   const seen = new Map<string, string>();
-  for (const file of await walkFiles(audioDir, ".wav")) {
-    const name = path.basename(file);
-    const m = NAME_RE.exec(name);
-    if (!m) {
-      problems.push({ reason: CREMAD_PROBLEMS.badName, file });
-      continue;
-    }
-    const [, actorCode, sentence, emotion, level] = m;
+  for (const { file, utt, match } of await namedWavs(audioDir, NAME_RE, problems, CREMAD_PROBLEMS.badName)) {
+    const [, actorCode, sentence, emotion, level] = match;
     const actor = Number(actorCode);
     const bad = [
       actor >= 1001 && actor <= 1091 ? null : `actor ${actorCode}`,
@@ -72,12 +66,7 @@ export async function buildCremad(options: CremadOptions): Promise<RecipeOutput>
       problems.push({ reason: CREMAD_PROBLEMS.badCode, file, detail: bad.join(", ") });
       continue;
     }
-    const utt = name.slice(0, -4);
-    if (seen.has(utt)) {
-      problems.push({ reason: CREMAD_PROBLEMS.duplicate, file, utterance: utt, detail: `first: ${seen.get(utt)}` });
-      continue;
-    }
-    seen.set(utt, file);
+    if (!firstOfId(seen, utt, file, problems, CREMAD_PROBLEMS.duplicate)) continue;
     rows.push({
       utter_id: utt,
       session: `Actor_${actorCode}`,

@@ -12,7 +12,7 @@ import path from "node:path";
 import { parse } from "csv-parse/sync";
 import type { Split } from "../manifest/index-csv.js";
 import { exists } from "../util/fs.js";
-import { requireDirectory, schemaColumns, walkFiles, type CommonRecipeOptions, type IndexRow, type RecipeOutput, type RecipeProblem } from "./common.js";
+import { firstOfId, namedWavs, requireDirectory, schemaColumns, type CommonRecipeOptions, type IndexRow, type RecipeOutput, type RecipeProblem } from "./common.js";
 import { decodeText } from "./text-decode.js";
 
 export type EmodbOptions = CommonRecipeOptions;
@@ -117,15 +117,9 @@ export async function buildEmodb(options: EmodbOptions): Promise<RecipeOutput> {
   const csv = (await exists(csvFile)) ? await readLabelsCsv(csvFile, problems) : null;
   const notListed: string[] = [];
 
-  for (const file of await walkFiles(root, ".wav")) {
+  for (const { file, utt, match } of await namedWavs(root, NAME_RE, problems, EMODB_PROBLEMS.badName)) {
+    const [, speaker, sentence, letter, version] = match;
     const name = path.basename(file);
-    const m = NAME_RE.exec(name);
-    if (!m) {
-      problems.push({ reason: EMODB_PROBLEMS.badName, file });
-      continue;
-    }
-    const [, speaker, sentence, letter, version] = m;
-    const utt = name.slice(0, -4);
     if (!EMODB_SPEAKERS[speaker]) {
       problems.push({ reason: EMODB_PROBLEMS.unknownSpeaker, file, utterance: utt, detail: `speaker ${speaker}` });
       continue;
@@ -139,11 +133,7 @@ export async function buildEmodb(options: EmodbOptions): Promise<RecipeOutput> {
       problems.push({ reason: EMODB_PROBLEMS.unknownEmotion, file, utterance: utt, detail: `letter ${letter}` });
       continue;
     }
-    if (seen.has(utt)) {
-      problems.push({ reason: EMODB_PROBLEMS.duplicate, file, utterance: utt, detail: `first: ${seen.get(utt)}` });
-      continue;
-    }
-    seen.set(utt, file);
+    if (!firstOfId(seen, utt, file, problems, EMODB_PROBLEMS.duplicate)) continue;
     if (csv) {
       const listed = csv.get(name);
       if (!listed) notListed.push(name);

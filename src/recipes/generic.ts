@@ -12,7 +12,7 @@ import { parse } from "csv-parse/sync";
 import { EmofeatError, InputFileError } from "../errors.js";
 import { SPLITS, type Split } from "../manifest/index-csv.js";
 import { exists } from "../util/fs.js";
-import { isHidden, requireDirectory, schemaColumns, walkFiles, type IndexRow, type RecipeOutput, type RecipeProblem } from "./common.js";
+import { firstOfId, isHidden, requireDirectory, schemaColumns, walkFiles, type IndexRow, type RecipeOutput, type RecipeProblem } from "./common.js";
 import { decodeText } from "./text-decode.js";
 
 export interface GenericOptions {
@@ -81,11 +81,7 @@ async function buildFromFolder(options: GenericOptions): Promise<RecipeOutput> {
     const split = splitFolders ? normalizeSplit(parts[0])! : fallback;
     const label = parts[need - 2];
     const utt = path.basename(file).replace(/\.wav$/i, "");
-    if (seen.has(utt)) {
-      problems.push({ reason: GENERIC_PROBLEMS.duplicate, file, utterance: utt, detail: `first: ${seen.get(utt)}` });
-      continue;
-    }
-    seen.set(utt, file);
+    if (!firstOfId(seen, utt, file, problems, GENERIC_PROBLEMS.duplicate)) continue;
     rows.push({ utter_id: utt, session: "", audio_path: file, text: "", label, split });
   }
   return {

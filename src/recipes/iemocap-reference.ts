@@ -287,7 +287,7 @@ export async function buildIemocapReference(options: CommonRecipeOptions): Promi
     `wav files whose stem does not match the reference id pattern (scripted dialogs, lettered improvisations), dropped: ${counts.unmatchedStems}`,
     `EmoEvaluation header lines the reference pattern does not match, ignored: ${counts.badHeaders}`,
     `labels outside ang/hap/sad/neu/fru/exc, dropped: ${counts.otherCodes}`,
-    `matched wav/wdseg ids without a label, dropped: ${counts.noLabel}`,
+    `matched wav/wdseg ids without a label in the 6 classes, dropped: ${counts.noLabel}`,
     `labels without a matching wav, dropped: ${counts.noWav}`,
     `labelled wavs without any text, dropped: ${counts.noText}`,
     `rows whose text came from the forced-alignment fallback (with its leaked tokens): ${counts.fromWdseg}`,

@@ -128,7 +128,13 @@ async function listDir(dir: string): Promise<import("node:fs").Dirent[] | null> 
   }
 }
 
-async function readLabels(emoDir: string, problems: RecipeProblem[], notes: Set<string>): Promise<Map<string, Label>> {
+/** Names of the text files that were not UTF-8 (decoded as Windows-1252), for the notes. */
+interface Latin1Files {
+  emo: string[];
+  transcripts: string[];
+}
+
+async function readLabels(emoDir: string, problems: RecipeProblem[], latin1: Latin1Files): Promise<Map<string, Label>> {
   const labels = new Map<string, Label>();
   const entries = (await listDir(emoDir)) ?? [];
   // Only the files directly in EmoEvaluation hold the consensus labels; Categorical/, Attribute/ and
@@ -140,11 +146,12 @@ async function readLabels(emoDir: string, problems: RecipeProblem[], notes: Set<
     try {
       bytes = await readFile(file);
     } catch (err) {
-      problems.push({ reason: IEMOCAP_PROBLEMS.unreadableEmo, file, detail: (err as NodeJS.ErrnoException).code ?? (err as Error).message });
+      const code = (err as NodeJS.ErrnoException).code;
+      problems.push({ reason: IEMOCAP_PROBLEMS.unreadableEmo, file, detail: code === "EISDIR" ? "is a directory" : code ?? (err as Error).message });
       continue;
     }
     const { text, encoding } = decodeText(bytes);
-    if (encoding !== "utf-8") notes.add(`EmoEvaluation files read as Windows-1252/Latin-1 (not valid UTF-8): ${path.basename(file)}`);
+    if (encoding !== "utf-8") latin1.emo.push(path.basename(file));
     const lines = text.split(/\r\n|\r|\n/);
     for (let i = 0; i < lines.length; i++) {
       const t = lines[i].trim();
@@ -172,7 +179,7 @@ async function readLabels(emoDir: string, problems: RecipeProblem[], notes: Set<
   return labels;
 }
 
-async function readTranscript(file: string, problems: RecipeProblem[], notes: Set<string>, counters: { otherLines: number }): Promise<Map<string, TranscriptLine> | null> {
+async function readTranscript(file: string, problems: RecipeProblem[], latin1: Latin1Files, counters: { otherLines: number }): Promise<Map<string, TranscriptLine> | null> {
   let bytes: Buffer;
   try {
     bytes = await readFile(file);
@@ -183,7 +190,7 @@ async function readTranscript(file: string, problems: RecipeProblem[], notes: Se
     return null;
   }
   const { text, encoding } = decodeText(bytes);
-  if (encoding !== "utf-8") notes.add(`transcripts read as Windows-1252/Latin-1 (not valid UTF-8): ${path.basename(file)}`);
+  if (encoding !== "utf-8") latin1.transcripts.push(path.basename(file));
   const out = new Map<string, TranscriptLine>();
   const lines = text.split(/\r\n|\r|\n/);
   for (let i = 0; i < lines.length; i++) {
@@ -239,7 +246,7 @@ export async function buildIemocap(options: IemocapOptions): Promise<RecipeOutpu
   const root = await requireDirectory(options.root, "IEMOCAP root");
   const classMap = IEMOCAP_CLASSES[classes];
   const problems: RecipeProblem[] = [];
-  const noteSet = new Set<string>();
+  const latin1: Latin1Files = { emo: [], transcripts: [] };
   const counters = { otherLines: 0, fromWdseg: 0, hidden: 0 };
   const excluded = new Map<string, number>();
   const rows: IndexRow[] = [];
@@ -248,7 +255,7 @@ export async function buildIemocap(options: IemocapOptions): Promise<RecipeOutpu
     const emoDir = path.join(session.dir, "dialog", "EmoEvaluation");
     const emoEntries = await listDir(emoDir);
     if (emoEntries === null) problems.push({ reason: IEMOCAP_PROBLEMS.noEmoFolder, file: emoDir });
-    const labels = emoEntries === null ? new Map<string, Label>() : await readLabels(emoDir, problems, noteSet);
+    const labels = emoEntries === null ? new Map<string, Label>() : await readLabels(emoDir, problems, latin1);
     const seen = new Set<string>();
     const transcripts = new Map<string, Map<string, TranscriptLine> | null>();
 
@@ -275,7 +282,7 @@ export async function buildIemocap(options: IemocapOptions): Promise<RecipeOutpu
           continue;
         }
         if (!transcripts.has(dialog)) {
-          transcripts.set(dialog, await readTranscript(path.join(session.dir, "dialog", "transcriptions", `${dialog}.txt`), problems, noteSet, counters));
+          transcripts.set(dialog, await readTranscript(path.join(session.dir, "dialog", "transcriptions", `${dialog}.txt`), problems, latin1, counters));
         }
         const line = transcripts.get(dialog)?.get(utt);
         let text = line ? cleanIemocapText(line.text) : "";
@@ -324,7 +331,10 @@ export async function buildIemocap(options: IemocapOptions): Promise<RecipeOutpu
     return sa !== sb ? sa - sb : comparePaths(a.utter_id, b.utter_id);
   });
 
-  const notes = [...noteSet];
+  const notes: string[] = [];
+  const list = (names: string[]) => names.slice(0, 5).join(", ") + (names.length > 5 ? `, ... (${names.length} files)` : "");
+  if (latin1.emo.length > 0) notes.push(`EmoEvaluation files that are not UTF-8, read as Windows-1252/Latin-1: ${list(latin1.emo)}`);
+  if (latin1.transcripts.length > 0) notes.push(`transcripts that are not UTF-8, read as Windows-1252/Latin-1: ${list(latin1.transcripts)}`);
   if (excluded.size > 0) {
     const list = [...excluded].sort((a, b) => comparePaths(a[0], b[0])).map(([c, n]) => `${c} ${n}`);
     notes.push(`labels outside the ${classes}-class set, not indexed: ${list.join(", ")}`);

@@ -41,7 +41,8 @@ export const CORPORA = Object.keys(RECIPES) as CorpusName[];
  * Builds the index rows of a corpus. Problems in the corpus (unparseable lines, files without labels, ...)
  * are collected in `problems`, never thrown; a missing root, an unusable option, or a corpus that yields no
  * row at all throws EmofeatError. With `durations` (default true) every WAV header is read: the statistics
- * get durations and, except in IEMOCAP's reference mode, rows get a `duration` column (seconds).
+ * get durations and, except in IEMOCAP's reference mode, rows get a `duration` column (seconds, 3 decimals;
+ * empty where the header cannot be read). An index without any audio path gets neither.
  */
 export async function buildIndex<C extends CorpusName>(corpus: C, options: RecipeOptionsMap[C]): Promise<IndexBuild> {
   const recipe = RECIPES[corpus] as ((o: RecipeOptionsMap[C]) => Promise<RecipeOutput>) | undefined;
@@ -55,7 +56,8 @@ export async function buildIndex<C extends CorpusName>(corpus: C, options: Recip
   const problems = [...out.problems];
   let columns = out.columns;
   let durations: (number | null)[] | null = null;
-  if (options.durations !== false) {
+  // A text-only index (MELD without clips) has no audio to measure.
+  if (options.durations !== false && out.rows.some((r) => r.audio_path !== "")) {
     durations = await readDurations(out.rows, problems);
     if (out.durationColumn !== false) {
       columns = [...columns, "duration"];

@@ -6,7 +6,7 @@
  */
 import path from "node:path";
 import type { Split } from "../manifest/index-csv.js";
-import { requireDirectory, schemaColumns, walkFiles, type CommonRecipeOptions, type IndexRow, type RecipeOutput, type RecipeProblem } from "./common.js";
+import { firstOfId, namedWavs, requireDirectory, schemaColumns, type CommonRecipeOptions, type IndexRow, type RecipeOutput, type RecipeProblem } from "./common.js";
 
 export interface RavdessOptions extends CommonRecipeOptions {
   /** Also index the sung clips (vocal channel 02); default: speech only. */
@@ -50,14 +50,8 @@ export async function buildRavdess(options: RavdessOptions): Promise<RecipeOutpu
   const rows: IndexRow[] = [];
   const seen = new Map<string, string>();
   let song = 0;
-  for (const file of await walkFiles(root, ".wav")) {
-    const name = path.basename(file);
-    const m = NAME_RE.exec(name);
-    if (!m) {
-      problems.push({ reason: RAVDESS_PROBLEMS.badName, file });
-      continue;
-    }
-    const [, modality, channel, emotion, intensity, statement, repetition, actorCode] = m;
+  for (const { file, utt, match } of await namedWavs(root, NAME_RE, problems, RAVDESS_PROBLEMS.badName)) {
+    const [, modality, channel, emotion, intensity, statement, repetition, actorCode] = match;
     const actor = Number(actorCode);
     const bad = [
       MODALITY[modality] ? null : `modality ${modality}`,
@@ -76,12 +70,7 @@ export async function buildRavdess(options: RavdessOptions): Promise<RecipeOutpu
       song++;
       continue;
     }
-    const utt = name.slice(0, -4);
-    if (seen.has(utt)) {
-      problems.push({ reason: RAVDESS_PROBLEMS.duplicate, file, utterance: utt, detail: `first: ${seen.get(utt)}` });
-      continue;
-    }
-    seen.set(utt, file);
+    if (!firstOfId(seen, utt, file, problems, RAVDESS_PROBLEMS.duplicate)) continue;
     const folder = /^Actor_(\d+)$/i.exec(path.basename(path.dirname(file)));
     if (folder && Number(folder[1]) !== actor)
       problems.push({ reason: RAVDESS_PROBLEMS.actorFolder, file, utterance: utt, detail: `name says actor ${actor}` });

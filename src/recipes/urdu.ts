@@ -5,7 +5,7 @@
  */
 import path from "node:path";
 import type { Split } from "../manifest/index-csv.js";
-import { requireDirectory, schemaColumns, walkFiles, type CommonRecipeOptions, type IndexRow, type RecipeOutput, type RecipeProblem } from "./common.js";
+import { firstOfId, requireDirectory, schemaColumns, walkFiles, type CommonRecipeOptions, type IndexRow, type RecipeOutput, type RecipeProblem } from "./common.js";
 
 export type UrduOptions = CommonRecipeOptions;
 
@@ -49,11 +49,7 @@ export async function buildUrdu(options: UrduOptions): Promise<RecipeOutput> {
     }
     const [, g, num, fileNo, letter] = m;
     const utt = name.slice(0, -4);
-    if (seen.has(utt)) {
-      problems.push({ reason: URDU_PROBLEMS.duplicate, file, utterance: utt, detail: `first: ${seen.get(utt)}` });
-      continue;
-    }
-    seen.set(utt, file);
+    if (!firstOfId(seen, utt, file, problems, URDU_PROBLEMS.duplicate)) continue;
     if (LETTERS[letter.toUpperCase()] !== label)
       problems.push({ reason: URDU_PROBLEMS.letterDisagrees, file, utterance: utt, detail: `letter ${letter}, folder ${folder}` });
     const speaker = `S${g.toUpperCase()}${Number(num)}`;
