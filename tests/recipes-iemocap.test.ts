@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadIndex } from "../src/manifest/index-csv.js";
 import { buildIndex, countByReason, formatStatsTable, writeIndexCsv, type IndexBuild } from "../src/recipes/index.js";
 import { IEMOCAP_PROBLEMS } from "../src/recipes/iemocap.js";
-import { REFERENCE_PROBLEMS } from "../src/recipes/iemocap-reference.js";
+import { REFERENCE_PROBLEMS, referenceCleanLine, referenceTranscriptText, referenceUid, referenceWdsegText } from "../src/recipes/iemocap-reference.js";
 import { makeMiniIemocap } from "./helpers/mini-iemocap.js";
 
 let dir: string;
@@ -249,5 +249,33 @@ describe("IEMOCAP recipe errors", () => {
   it("names the folder when --root is not an IEMOCAP release", async () => {
     await expect(buildIndex("iemocap", { root: path.join(root, "Session1") })).rejects.toThrow(/no Session1\.\.Session5 folders here/);
     await expect(buildIndex("iemocap", { root: path.join(dir, "nope") })).rejects.toThrow(/no such folder/);
+  });
+});
+
+describe("reference text rules, with Python's string semantics", () => {
+  // Worked out from Python's re/str rules; also cross-checked once against the public reference script run
+  // locally on a tree with these lines (byte-identical CSV), which is not part of the repository.
+  it("finds utterance ids by search in the stem", () => {
+    expect(referenceUid("Ses01F_impro01_F000")).toBe("Ses01F_impro01_F000");
+    expect(referenceUid("xSes01F_impro01_F005_take2")).toBe("Ses01F_impro01_F005");
+    expect(referenceUid("Ses01F_impro01_F00612")).toBe("Ses01F_impro01_F0061");
+    expect(referenceUid("Ses01F_script01_1_F000")).toBeNull();
+    expect(referenceUid("Ses03M_impro05a_M001")).toBeNull();
+  });
+
+  it("takes the first line starting with the id at a word boundary and cleans it", () => {
+    const content = "\uFEFFSes01F_impro01_F000 [1-2]: first line keeps its BOM\rSes01F_impro01_F001x [1-2]: not this\n" +
+      "Ses01F_impro01_F001 [002.0000-003.0000]:\tTabs\u00A0and\u0085nel  <SIL> <Noise> </S> (12) <UNK> done\r\n" +
+      "Ses01F_impro01_M000 [006.0000-007.0000] : [a] : colon games\n";
+    expect(referenceTranscriptText(content, "Ses01F_impro01_F000")).toBeNull();
+    expect(referenceTranscriptText(content, "Ses01F_impro01_F001")).toBe("Tabs and nel done");
+    expect(referenceTranscriptText(content, "Ses01F_impro01_M000")).toBe("[a] : colon games");
+    expect(referenceCleanLine("Ses01F_impro01_M001: no timestamp")).toBe("Ses01F_impro01_M001: no timestamp");
+  });
+
+  it("keeps the last token of lines with 3+ fields in the forced-alignment fallback", () => {
+    const wdseg = " SFrm  EFrm    SegAScr Word\n 0 10 -5 <S>\n 11\u00A020\u00A0-7\u00A0HELLO\n 21 30 -7 {NOISE}\n 31 40 -7 <UNK>\n" +
+      " 41 50 -7 SP\n 51 60 -7 a b\n short line\n Total Score:   -99\n";
+    expect(referenceWdsegText(wdseg)).toBe("word hello noise unk b -99");
   });
 });
