@@ -58,6 +58,8 @@ describe("readWavHeader edge cases", () => {
     await expect(readWavHeader(await put(dir, "hdr/rf64.wav", rf64))).rejects.toThrow(/RF64/);
     const noFmt = Buffer.concat([Buffer.from("RIFF\0\0\0\0WAVE", "latin1"), chunk("data", Buffer.alloc(10))]);
     await expect(readWavHeader(await put(dir, "hdr/nofmt.wav", noFmt))).rejects.toThrow(/data chunk before the fmt chunk/);
+    const lfs = "version https://git-lfs.github.com/spec/v1\noid sha256:c6f94b2592487c7556bd86df7df6e8f4420d1b9c11414aeec9d8e5e640b51495\nsize 72862\n";
+    await expect(readWavHeader(await put(dir, "hdr/lfs.wav", lfs))).rejects.toThrow(/a Git LFS pointer file, not audio/);
     const noData = WAV.subarray(0, 36);
     await expect(readWavHeader(await put(dir, "hdr/nodata.wav", noData))).rejects.toThrow(/no data chunk/);
   });
@@ -133,12 +135,13 @@ describe("RAVDESS, EmoDB and URDU malformed inputs", () => {
 describe("CREMA-D", () => {
   it("maps codes to labels, texts and actor splits; reports bad names and unreadable wavs", async () => {
     const root = path.join(dir, "cremad");
-    for (const n of ["1001_DFA_ANG_XX", "1074_IEO_HAP_HI", "1091_TSI_SAD_LO", "1050_XYZ_NEU_XX", "1001_DFA_ANG"]) await put(root, `AudioWAV/${n}.wav`, WAV);
-    await put(root, "AudioWAV/1076_MTI_SAD_XX.wav", Buffer.alloc(0)); // the release's known empty clip
+    for (const n of ["1001_DFA_ANG_XX", "1040_ITH_SAD_X", "1074_IEO_HAP_HI", "1091_TSI_SAD_LO", "1050_XYZ_NEU_XX", "1001_DFA_ANG"]) await put(root, `AudioWAV/${n}.wav`, WAV);
+    await put(root, "AudioWAV/1076_MTI_SAD_XX.wav", Buffer.alloc(0)); // an empty file
     const b = await buildIndex("cremad", { root });
     const wav = (n: string) => path.join(root, "AudioWAV", `${n}.wav`);
     expect(b.rows).toEqual([
       { utter_id: "1001_DFA_ANG_XX", session: "Actor_1001", audio_path: wav("1001_DFA_ANG_XX"), text: "Don't forget a jacket", label: "angry", split: "train", speaker: "1001", sentence: "DFA", level: "unspecified", duration: "0.250" },
+      { utter_id: "1040_ITH_SAD_X", session: "Actor_1040", audio_path: wav("1040_ITH_SAD_X"), text: "I think I have a doctor's appointment", label: "sad", split: "train", speaker: "1040", sentence: "ITH", level: "unspecified", duration: "0.250" },
       { utter_id: "1074_IEO_HAP_HI", session: "Actor_1074", audio_path: wav("1074_IEO_HAP_HI"), text: "It's eleven o'clock", label: "happy", split: "val", speaker: "1074", sentence: "IEO", level: "high", duration: "0.250" },
       { utter_id: "1076_MTI_SAD_XX", session: "Actor_1076", audio_path: wav("1076_MTI_SAD_XX"), text: "Maybe tomorrow it will be cold", label: "sad", split: "val", speaker: "1076", sentence: "MTI", level: "unspecified", duration: "" },
       { utter_id: "1091_TSI_SAD_LO", session: "Actor_1091", audio_path: wav("1091_TSI_SAD_LO"), text: "The surface is slick", label: "sad", split: "test", speaker: "1091", sentence: "TSI", level: "low", duration: "0.250" },
@@ -168,7 +171,8 @@ describe("MELD", () => {
           '5,Again.,Joey,neutral,neutral,1,0,2,3,"00:01:03,000","00:01:04,000"\n',
       ),
     );
-    await put(root, "MELD.Raw/dev_sent_emo.csv", HEADER + '1,I’m fine.,Rachel,anger,negative,0,0,1,1,"00:00:01,000","00:00:02,000"\n');
+    // UTF-8 with a C1 control where cp1252's ’ was meant, as in MELD's original CSVs
+    await put(root, "MELD.Raw/dev_sent_emo.csv", HEADER + '1,I\u0092m fine.,Rachel,anger,negative,0,0,1,1,"00:00:01,000","00:00:02,000"\n');
     await put(root, "MELD.Raw/test_sent_emo.csv", HEADER + '1,See you.,Chandler,fear,negative,3,2,9,9,"00:00:05,000","00:00:06,000"\n');
   });
 
@@ -190,6 +194,7 @@ describe("MELD", () => {
     expect(countByReason(b.problems)).toEqual({ [MELD_PROBLEMS.badRow]: 1, [MELD_PROBLEMS.duplicate]: 1 });
     expect(b.problems.map((p) => [p.line, p.utterance ?? p.detail])).toEqual([[6, 'Emotion "confused"'], [7, "train_dia1_utt0"]]);
     expect(b.notes.some((n) => n.includes("train_sent_emo.csv read as Windows-1252"))).toBe(true);
+    expect(b.notes).toContain("utterances with Windows-1252 control codes (U+0092 for ’, ...) turned into their characters: 1");
     expect(b.notes.some((n) => n.includes("text-only index"))).toBe(true);
     const { file } = await writeIndexCsv(b, path.join(dir, "meld-out"));
     const m = await loadIndex(file, { require: ["text", "label"] });

@@ -32,7 +32,8 @@ export const CREMAD_EMOTIONS: Record<string, string> = {
   NEU: "neutral",
   SAD: "sad",
 };
-const LEVELS: Record<string, string> = { LO: "low", MD: "medium", HI: "high", XX: "unspecified" };
+// "X" is how older copies name one clip (1040_ITH_SAD_X.wav, renamed upstream in CREMA-D issue #6).
+const LEVELS: Record<string, string> = { LO: "low", MD: "medium", HI: "high", XX: "unspecified", X: "unspecified" };
 
 export const CREMAD_PROBLEMS = {
   badName: "file name does not follow <actor>_<sentence>_<emotion>_<level> (not indexed)",

@@ -11,7 +11,7 @@ import { EmofeatError } from "../errors.js";
 import type { Split } from "../manifest/index-csv.js";
 import { exists, isDirectory } from "../util/fs.js";
 import { requireDirectory, schemaColumns, walkFiles, type CommonRecipeOptions, type IndexRow, type RecipeOutput, type RecipeProblem } from "./common.js";
-import { decodeText } from "./text-decode.js";
+import { decodeText, fixCp1252Controls } from "./text-decode.js";
 
 export interface MeldOptions extends CommonRecipeOptions {
   /** Folder with extracted clips `<split>/dia<D>_utt<U>.wav` (default `<root>/audio`). */
@@ -55,6 +55,7 @@ export async function buildMeld(options: MeldOptions): Promise<RecipeOutput> {
 
   const rows: IndexRow[] = [];
   const notes: string[] = [];
+  let controlFixes = 0;
   for (const splitName of ["train", "dev", "test"]) {
     const file = csvs.get(splitName);
     if (!file) {
@@ -77,7 +78,8 @@ export async function buildMeld(options: MeldOptions): Promise<RecipeOutput> {
     for (const { record, info } of records) {
       const d = record.Dialogue_ID.trim();
       const u = record.Utterance_ID.trim();
-      const text = record.Utterance.trim();
+      const { text, fixed } = fixCp1252Controls(record.Utterance.trim());
+      if (fixed > 0) controlFixes++;
       const emotion = record.Emotion.trim().toLowerCase();
       const bad = [
         /^\d+$/.test(d) ? null : `Dialogue_ID "${d}"`,
@@ -118,6 +120,8 @@ export async function buildMeld(options: MeldOptions): Promise<RecipeOutput> {
       });
     }
   }
+  if (controlFixes > 0)
+    notes.push(`utterances with Windows-1252 control codes (U+0092 for ’, ...) turned into their characters: ${controlFixes}`);
   notes.push(
     haveAudio
       ? `audio clips looked up in ${audioDir}/<train|dev|test>/dia<D>_utt<U>.wav`

@@ -82,3 +82,19 @@ export function decodeLikeReadTextRobust(bytes: Uint8Array): { text: string; enc
     return cp !== null ? { text: cp, encoding: "windows-1252" } : { text: decodeLatin1(bytes), encoding: "latin-1" };
   }
 }
+
+/**
+ * Replaces C1 control characters (U+0080-U+009F) by the Windows-1252 characters of the same byte value:
+ * text that went through a cp1252 -> Latin-1 -> UTF-8 conversion carries U+0092 where "’" was meant (MELD's
+ * original CSVs do; upstream fixed them in declare-lab/MELD PR #28). Returns the text and how many were fixed.
+ */
+export function fixCp1252Controls(text: string): { text: string; fixed: number } {
+  let fixed = 0;
+  const out = text.replace(/[\u0080-\u009F]/g, (c) => {
+    const cp = CP1252_HIGH[c.charCodeAt(0) - 0x80];
+    if (cp === null) return c;
+    fixed++;
+    return String.fromCharCode(cp);
+  });
+  return { text: out, fixed };
+}

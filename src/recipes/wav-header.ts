@@ -44,6 +44,9 @@ export async function readWavHeader(file: string): Promise<WavHeader> {
     const head = await readAt(fh, 0, 12);
     if (head.length < 12) throw new WavHeaderError(`too short for a WAV header (${size} bytes)`);
     const riff = head.toString("latin1", 0, 4);
+    // Corpora distributed through Git LFS (CREMA-D) leave small text pointers behind when cloned without it.
+    if (riff === "vers" && (await readAt(fh, 0, 40)).toString("latin1").startsWith("version https://git-lfs"))
+      throw new WavHeaderError("a Git LFS pointer file, not audio (fetch the corpus with git-lfs)");
     if (riff !== "RIFF") {
       throw new WavHeaderError(
         riff === "RF64" ? "RF64 (64-bit WAV) is not supported" : `not a RIFF/WAVE file (starts with ${JSON.stringify(riff)})`,
