@@ -1,10 +1,10 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { ROOT, SHARED } from "./paths.js";
 
-export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const REPO = ROOT;
 /** Real corpus samples beside the repository (never copied into it). */
-export const SHARED_DATA = path.resolve(REPO, "..", "shared", "data");
+export const SHARED_DATA = path.join(SHARED, "data");
 
 export function sharedData(sub: string): string {
   const dir = path.join(SHARED_DATA, sub);
