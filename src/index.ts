@@ -19,3 +19,18 @@ export { encodeNpy, readNpy } from "./store/npy.js";
 export { STORE_FILES, STORE_FORMAT, type StoreMeta, type Failure, type ModelRecord } from "./store/meta.js";
 export { checkDevice, DEVICES, type Device } from "./backends/onnx.js";
 export { MODEL_DTYPES, type ModelDtype } from "./models/source.js";
+export {
+  buildIndex,
+  CORPORA,
+  writeIndexCsv,
+  formatStatsTable,
+  formatProblems,
+  countByReason,
+  readWavHeader,
+  type CorpusName,
+  type RecipeOptionsMap,
+  type IndexBuild,
+  type IndexRow,
+  type IndexStats,
+  type RecipeProblem,
+} from "./recipes/index.js";
