@@ -4,6 +4,12 @@ export { EmofeatError, InputFileError, type InputProblem } from "./errors.js";
 export { loadIndex, parseIndex, INDEX_COLUMNS, SPLITS, type IndexManifest, type Utterance, type Split } from "./manifest/index-csv.js";
 export { TextEncoder, TEXT_DEFAULTS, planByLength, type TextModelOptions } from "./text/encoder.js";
 export { embedTexts, extractText, type ExtractTextOptions, type EmbedTextsResult } from "./extract/text.js";
+export { AudioEncoder, AUDIO_DEFAULTS, BATCHING_MODES, type AudioModelOptions, type BatchingMode } from "./audio/encoder.js";
+export { embedAudio, extractAudio, CLIPS_COLUMNS, type ExtractAudioOptions, type EmbedAudioResult } from "./extract/audio.js";
+export { AudioInputError } from "./audio/errors.js";
+export { openAudio, decodeAudioFile, mixToMono, type AudioStream, type AudioInfo, type DecodedAudio } from "./audio/decode.js";
+export { loadClip, type LoadedClip, type ClipInfo, type ClipOptions } from "./audio/clip.js";
+export { resample, SincResampler } from "./audio/resample.js";
 export { runExtraction, fingerprint, InterruptedError, type ExtractionSummary } from "./extract/run.js";
 export type { ProgressEvent, ProgressListener } from "./extract/progress.js";
 export { pool, POOLING_MODES, type PoolingMode } from "./pooling.js";
@@ -13,6 +19,21 @@ export { encodeNpy, readNpy } from "./store/npy.js";
 export { STORE_FILES, STORE_FORMAT, type StoreMeta, type Failure, type ModelRecord } from "./store/meta.js";
 export { checkDevice, DEVICES, type Device } from "./backends/onnx.js";
 export { MODEL_DTYPES, type ModelDtype } from "./models/source.js";
+export {
+  buildIndex,
+  CORPORA,
+  writeIndexCsv,
+  formatStatsTable,
+  formatProblems,
+  countByReason,
+  readWavHeader,
+  type CorpusName,
+  type RecipeOptionsMap,
+  type IndexBuild,
+  type IndexRow,
+  type IndexStats,
+  type RecipeProblem,
+} from "./recipes/index.js";
 export { trainProbe, type TrainProbeOptions, type TrainProbeResult } from "./train/probe.js";
 export { trainHead, Evaluator, type Dataset, type TrainOptions, type TrainResult, type EpochRecord } from "./train/engine.js";
 export { HEAD_NAMES, HEAD_DEFAULTS, buildInferenceModel, buildTrainingModel, type HeadName, type HeadArch, type TrainSettings } from "./train/heads.js";

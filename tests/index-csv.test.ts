@@ -79,6 +79,14 @@ describe("index CSV parsing", () => {
     expect(e.problems.map((p) => p.column).sort()).toEqual(["audio_path", "label"]);
   });
 
+  it("says once that an index has no transcripts at all, keeping other problems", () => {
+    const csv = [HEADER, "a,S,a.wav,,x,train", "b,S,b.wav,,x,dev", "c,S,c.wav, ,x,test"].join("\n");
+    const e = problemsOf(() => parseIndex(csv, { require: ["text"] }));
+    expect(e.problems).toHaveLength(2);
+    expect(e.problems[0].message).toMatch(/no row has text \(the text column is empty on all 3 rows\)/);
+    expect(e.problems[1]).toMatchObject({ row: 2, column: "split" });
+  });
+
   it("rejects empty files, header-only files and broken quoting", () => {
     expect(problemsOf(() => parseIndex("")).message).toMatch(/empty/);
     expect(problemsOf(() => parseIndex(HEADER + "\n")).message).toMatch(/no rows/);

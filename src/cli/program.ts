@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { VERSION } from "../version.js";
+import { registerIndex } from "./commands/index.js";
 import { registerExtract } from "./commands/extract.js";
 import { registerValidate } from "./commands/validate.js";
 import { registerTrain } from "./commands/train.js";
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     )
     .version(VERSION)
     .showHelpAfterError("(run with --help for usage)");
+  registerIndex(program);
   registerExtract(program);
   registerValidate(program);
   registerTrain(program);

@@ -135,6 +135,14 @@ export function parseIndex(content: string | Buffer, options: ParseIndexOptions 
       extra: Object.fromEntries(extraCols.map(([h, i]) => [h, record[i]])),
     });
   }
+  // An index without transcripts (e.g. URDU) gets one clear line instead of one per row.
+  const emptyText = problems.filter((p) => p.column === "text");
+  if (emptyText.length > 1 && emptyText.length === utterances.length)
+    problems.splice(0, problems.length, {
+      row: null,
+      column: "text",
+      message: `no row has text (the text column is empty on all ${utterances.length} rows): this index has no transcripts, so text extraction does not apply; use audio extraction`,
+    }, ...problems.filter((p) => p.column !== "text"));
   if (problems.length > 0) throw new InputFileError(file, problems, "invalid index");
   if (utterances.length === 0) throw new InputFileError(file, [{ row: null, message: "the index has a header but no rows" }]);
   return { path: options.path ? path.resolve(options.path) : file, sha256, columns: header, utterances };

@@ -4,6 +4,7 @@ import { extractText } from "../../extract/text.js";
 import type { ExtractionSummary } from "../../extract/run.js";
 import { addModelOptions, addStoreOptions, intArg, interruptSignal } from "../options.js";
 import { createReporter } from "../progress.js";
+import { registerExtractAudio } from "./extract-audio.js";
 
 export function registerExtract(program: Command): void {
   const extract = program
@@ -55,6 +56,7 @@ export function registerExtract(program: Command): void {
         interrupt.dispose();
       }
     });
+  registerExtractAudio(extract);
 }
 
 export function printSummary(s: ExtractionSummary, quiet: boolean): void {

@@ -1,0 +1,75 @@
+import { Command, Option } from "commander";
+import { AUDIO_DEFAULTS, BATCHING_MODES } from "../../audio/encoder.js";
+import { extractAudio } from "../../extract/audio.js";
+import { addModelOptions, addStoreOptions, intArg, interruptSignal, numberArg } from "../options.js";
+import { createReporter } from "../progress.js";
+import { printSummary } from "./extract.js";
+
+/** `emofeat extract audio`, registered under the `extract` command. */
+export function registerExtractAudio(extract: Command): void {
+  const audio = extract
+    .command("audio")
+    .summary("embed each row's audio file with a WavLM/HuBERT/wav2vec2 encoder")
+    .description(
+      "Embed each row's audio (WAV in any common encoding, FLAC, MP3, Ogg) with a speech encoder: decode -> mean over " +
+        "channels -> torchaudio-exact resampling to --target-sr -> divide by the clip's peak -> keep the first " +
+        "--max-seconds -> feature extractor (preprocessor_config.json) -> encoder -> mean over frames. " +
+        "A row whose file cannot be used is named on stderr and recorded in failures.csv; the run goes on " +
+        "(--fail-fast stops instead). clips.csv beside the store lists each clip's duration and whether the cut shortened it.",
+    );
+  addStoreOptions(addModelOptions(audio, "Xenova/wavlm-base-plus"))
+    .option("--target-sr <hz>", "resample every clip to this rate (must match the model's sampling_rate)", intArg("--target-sr"), AUDIO_DEFAULTS.targetSampleRate)
+    .option("--max-seconds <s>", "keep at most this many seconds of each clip (after peak normalisation over the whole clip)", numberArg("--max-seconds"), AUDIO_DEFAULTS.maxSeconds)
+    .addOption(
+      new Option(
+        "--batching <mode>",
+        "exact: no clip is padded, embeddings never depend on batch composition; reference: the reference system's " +
+          "padded batches in index order with round(linspace) frame masks (reproduces published feature sets)",
+      )
+        .choices([...BATCHING_MODES])
+        .default(AUDIO_DEFAULTS.batching),
+    )
+    .option("--batch-size <n>", "clips per batch (reference mode: the padded batch, as in the reference)", intArg("--batch-size"), AUDIO_DEFAULTS.batchSize)
+    .option("--fail-fast", "stop at the first row whose audio cannot be used (otherwise such rows go to failures.csv and the run goes on)", false)
+    .addHelpText(
+      "after",
+      "\nExamples:\n  emofeat extract audio --csv data/index.csv --model Xenova/wavlm-base-plus --out features/audio\n" +
+        "  emofeat extract audio --csv data/index.csv --model ./models/wavlm --batching reference --out features/audio-ref",
+    )
+    .action(async (o) => {
+      const reporter = createReporter({ quiet: o.quiet, label: "extract audio" });
+      const interrupt = interruptSignal();
+      try {
+        const summary = await extractAudio({
+          csv: o.csv,
+          out: o.out,
+          model: o.model,
+          dtype: o.dtype,
+          device: o.device,
+          threads: o.threads,
+          offline: o.offline,
+          targetSampleRate: o.targetSr,
+          maxSeconds: o.maxSeconds,
+          batching: o.batching,
+          batchSize: o.batchSize,
+          failFast: o.failFast,
+          layout: o.layout,
+          overwrite: o.overwrite,
+          onProgress: reporter.listener,
+          // Failures are always reported, even with --quiet: they change what the store holds.
+          onRowFailure: (message) => process.stderr.write(`emofeat: warning: ${message}\n`),
+          signal: interrupt.signal,
+        });
+        printSummary(summary, o.quiet);
+        const t = summary.meta.totals;
+        if (!o.quiet && t)
+          process.stderr.write(
+            `  audio: ${t.clips} clips, ${t.seconds_total} s in total; the ${summary.meta.max_seconds} s cut shortened ${t.clips_truncated} ` +
+              `clip(s), removing ${t.seconds_removed_by_cut} s (per clip: clips.csv)\n`,
+          );
+      } finally {
+        reporter.stop();
+        interrupt.dispose();
+      }
+    });
+}

@@ -1,0 +1,215 @@
+import { AudioEncoder, AUDIO_DEFAULTS, type AudioModelOptions } from "../audio/encoder.js";
+import type { ClipInfo } from "../audio/clip.js";
+import { AudioInputError } from "../audio/errors.js";
+import { EmofeatError } from "../errors.js";
+import { loadIndex, type Utterance } from "../manifest/index-csv.js";
+import { STORE_FILES, type Failure, type StoreLayout } from "../store/meta.js";
+import type { BatchResult } from "../store/write.js";
+import type { ProgressListener } from "./progress.js";
+import { runExtraction, type ExtractionSummary } from "./run.js";
+
+export interface ExtractAudioOptions extends AudioModelOptions {
+  /** Index CSV. */
+  csv: string;
+  /** Feature store folder. */
+  out: string;
+  /** Clips per batch (reference mode: the padded batch; exact mode: files loaded together). Default 16. */
+  batchSize?: number;
+  /** Stop at the first row that fails instead of recording it in failures.csv and going on. */
+  failFast?: boolean;
+  layout?: StoreLayout;
+  overwrite?: boolean;
+  onProgress?: ProgressListener;
+  /** Called once per failed row with a message naming the row, file and reason. */
+  onRowFailure?: (message: string, failure: Failure) => void;
+  signal?: AbortSignal;
+  flushRows?: number;
+}
+
+/** Columns of clips.csv, the per-row audio record written beside the store. */
+export const CLIPS_COLUMNS = ["utter_id", "row", "duration_s", "kept_s", "sample_rate", "channels", "truncated"] as const;
+
+function rowMessage(u: Utterance, reason: string): string {
+  return `row ${u.row} (${u.utterId}): ${u.audioPath}: ${reason}`;
+}
+
+function clipRecord(u: Utterance, info: ClipInfo, kept: number, sr: number): Record<string, string | number | boolean> {
+  return {
+    utter_id: u.utterId,
+    row: u.row,
+    duration_s: Number(info.originalSeconds.toFixed(6)),
+    kept_s: Number((kept / sr).toFixed(6)),
+    sample_rate: info.sampleRate,
+    channels: info.channels,
+    truncated: info.truncated ? "yes" : "no",
+  };
+}
+
+/** meta.json totals: how much audio there was and how much the cut removed. */
+function audioTotals(records: Record<string, string | number | boolean>[]): Record<string, number> {
+  let seconds = 0;
+  let kept = 0;
+  let removed = 0;
+  let truncated = 0;
+  for (const r of records) {
+    seconds += Number(r.duration_s);
+    kept += Number(r.kept_s);
+    if (r.truncated === "yes") {
+      truncated++;
+      removed += Math.max(0, Number(r.duration_s) - Number(r.kept_s));
+    }
+  }
+  const round = (x: number) => Number(x.toFixed(3));
+  return {
+    clips: records.length,
+    seconds_total: round(seconds),
+    seconds_kept: round(kept),
+    seconds_removed_by_cut: round(removed),
+    clips_truncated: truncated,
+  };
+}
+
+/**
+ * Embeds the audio of every index row into a feature store (resumable; see store/write.ts). A row whose file
+ * cannot be used is recorded in failures.csv (or stops the run with `failFast`); no other row is affected.
+ */
+export async function extractAudio(o: ExtractAudioOptions): Promise<ExtractionSummary> {
+  const index = await loadIndex(o.csv, { require: ["audio"] });
+  const batchSize = o.batchSize ?? AUDIO_DEFAULTS.batchSize;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new EmofeatError(`--batch-size must be a positive integer (got ${batchSize})`);
+  o.onProgress?.({ phase: "load", done: 0, total: index.utterances.length, failed: 0, resumed: 0, message: `loading ${o.model}` });
+  const encoder = await AudioEncoder.load(o);
+  try {
+    // Index order in both modes: reference mode needs it (batch composition is part of its semantics); in exact
+    // mode the plan does not change any number, and index order keeps resume simple.
+    const batches: number[][] = [];
+    for (let i = 0; i < index.utterances.length; i += batchSize)
+      batches.push(index.utterances.slice(i, i + batchSize).map((_, k) => i + k));
+
+    const processBatch = async (positions: number[]): Promise<BatchResult> => {
+      const us = positions.map((p) => index.utterances[p]);
+      const res = await encoder.embedFiles(
+        us.map((u) => u.audioFile),
+        batchSize,
+      );
+      const ok: number[] = [];
+      const vectors: Float32Array[] = [];
+      const failures: Failure[] = [];
+      const records: Record<number, Record<string, string | number | boolean>> = {};
+      positions.forEach((p, k) => {
+        const u = us[k];
+        const err = res.errors[k];
+        if (err) {
+          const reason = err instanceof AudioInputError ? err.failureReason : `audio: ${err.message}`;
+          const failure = { utterId: u.utterId, row: u.row, reason };
+          const message = rowMessage(u, reason);
+          if (o.failFast) throw new EmofeatError(`${message}\n(stopped by --fail-fast; finished batches are kept, rerun to resume)`);
+          o.onRowFailure?.(message, failure);
+          failures.push(failure);
+          return;
+        }
+        const clip = res.clips[k]!;
+        ok.push(p);
+        vectors.push(res.vectors[k]!);
+        records[p] = clipRecord(u, clip.info, clip.samples.length, encoder.targetSampleRate);
+      });
+      const flat = new Float32Array(ok.length * encoder.dim);
+      vectors.forEach((v, i) => flat.set(v, i * encoder.dim));
+      return { positions: ok, vectors: flat, failures, records };
+    };
+
+    const fe = encoder.featureExtractor;
+    return await runExtraction({
+      index,
+      outDir: o.out,
+      modality: "audio",
+      fingerprintSettings: {
+        modality: "audio",
+        model_sha256: encoder.model.sha256,
+        preprocessor_sha256: encoder.preprocessorSha256,
+        dtype: encoder.model.dtype,
+        device: encoder.device,
+        sr: encoder.targetSampleRate,
+        max_seconds: encoder.maxSeconds,
+        batching: encoder.batching,
+        batch_size: batchSize,
+        index_sha256: index.sha256,
+      },
+      batches,
+      dim: encoder.dim,
+      processBatch,
+      meta: {
+        model: encoder.model,
+        device: encoder.device,
+        pooling: "mean",
+        sr: encoder.targetSampleRate,
+        max_seconds: encoder.maxSeconds,
+        batching: encoder.batching,
+        settings: {
+          batch_size: batchSize,
+          do_normalize: fe.doNormalize,
+          padding_value: fe.paddingValue,
+          attention_mask: encoder.takesAttentionMask ? "passed (the ONNX model declares it)" : "not passed (the ONNX model has no such input)",
+          frames:
+            encoder.batching === "exact"
+              ? "each clip alone (or with clips of identical length), no padding; mean over all frames"
+              : "batches in index order padded to their longest clip; frame mask = sample mask at round(linspace(0, L-1, T')); masked mean",
+          preprocessing:
+            "decode to float32 (int PCM / 2^(bits-1)), mean over channels, torchaudio sinc resampling (Hann, width 6, rolloff 0.99), " +
+            "divide by the whole clip's peak, then keep the first floor(sr * max_seconds) samples",
+          preprocessor_sha256: encoder.preprocessorSha256,
+          conv_kernel: encoder.geometry.kernels,
+          conv_stride: encoder.geometry.strides,
+        },
+      },
+      totals: audioTotals,
+      recordsCsv: { file: STORE_FILES.clips, columns: [...CLIPS_COLUMNS] },
+      layout: o.layout,
+      overwrite: o.overwrite,
+      onProgress: o.onProgress,
+      signal: o.signal,
+      flushRows: o.flushRows,
+    });
+  } finally {
+    await encoder.dispose();
+  }
+}
+
+export interface EmbedAudioResult {
+  /** Row-major [files.length, dim]. */
+  embeddings: Float32Array;
+  dim: number;
+  /** Per file: duration, rate, channels, whether the cut removed anything. */
+  clips: ClipInfo[];
+  encoder: Pick<AudioEncoder, "model" | "batching" | "targetSampleRate" | "maxSeconds" | "device" | "takesAttentionMask">;
+}
+
+/**
+ * One-shot API: embeds audio files (in order) with a freshly loaded encoder, then releases it. Throws the
+ * first file's error (an AudioInputError with `reason`) if any file cannot be used.
+ */
+export async function embedAudio(files: readonly string[], o: AudioModelOptions & { batchSize?: number }): Promise<EmbedAudioResult> {
+  const encoder = await AudioEncoder.load(o);
+  try {
+    const res = await encoder.embedFiles(files, o.batchSize ?? AUDIO_DEFAULTS.batchSize);
+    const bad = res.errors.findIndex((e) => e !== null);
+    if (bad >= 0) throw res.errors[bad]!;
+    const embeddings = new Float32Array(files.length * encoder.dim);
+    res.vectors.forEach((v, i) => embeddings.set(v!, i * encoder.dim));
+    return {
+      embeddings,
+      dim: encoder.dim,
+      clips: res.clips.map((c) => c!.info),
+      encoder: {
+        model: encoder.model,
+        batching: encoder.batching,
+        targetSampleRate: encoder.targetSampleRate,
+        maxSeconds: encoder.maxSeconds,
+        device: encoder.device,
+        takesAttentionMask: encoder.takesAttentionMask,
+      },
+    };
+  } finally {
+    await encoder.dispose();
+  }
+}
