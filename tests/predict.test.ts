@@ -4,6 +4,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { extractAudio } from "../src/extract/audio.js";
 import { extractText } from "../src/extract/text.js";
 import { loadIndex } from "../src/manifest/index-csv.js";
 import { Predictor, predict } from "../src/predict/predict.js";
@@ -11,20 +12,28 @@ import { readStore } from "../src/store/read.js";
 import { trainProbe } from "../src/train/probe.js";
 import { writeProbeFixture } from "./helpers/probe-data.js";
 import { DEMO_INDEX, DEMO_MODEL, removeDir, ROOT, tempDir } from "./helpers/paths.js";
+
+const DEMO_WAVLM = path.join(ROOT, "models", "tiny-wavlm-demo");
 import { loadSynth } from "./helpers/synth.js";
 
 const exec = promisify(execFile);
 
-describe("predict with a trained text run", () => {
+describe("predict with trained runs (demo corpus, tiny models)", () => {
   let dir: string;
   let run: string;
+  let concat: string;
   let storeDir: string;
+  let audioDir: string;
   beforeAll(async () => {
     dir = await tempDir("emofeat-predict-");
     storeDir = path.join(dir, "features", "text");
+    audioDir = path.join(dir, "features", "audio");
     await extractText({ csv: DEMO_INDEX, model: DEMO_MODEL, offline: true, out: storeDir });
+    await extractAudio({ csv: DEMO_INDEX, model: DEMO_WAVLM, offline: true, out: audioDir });
     run = path.join(dir, "runs", "text-mlp");
     await trainProbe({ csv: DEMO_INDEX, features: `text=${storeDir}`, head: "mlp", out: run, settings: { epochs: 5 } });
+    concat = path.join(dir, "runs", "concat");
+    await trainProbe({ csv: DEMO_INDEX, features: `audio=${audioDir},text=${storeDir}`, head: "concat-linear", out: concat, settings: { epochs: 3 } });
   });
   afterAll(() => removeDir(dir));
 
@@ -41,14 +50,42 @@ describe("predict with a trained text run", () => {
     const probs = out.probs.data as Float32Array;
     const labels = JSON.parse(await readFile(path.join(run, "labels.json"), "utf8")).labels as string[];
     let maxDiff = 0;
-    preds.forEach((p, i) => {
+    preds.forEach((p) => {
       const row = store.ids.indexOf(p.id!);
-      labels.forEach((l, j) => (maxDiff = Math.max(maxDiff, Math.abs(p.probs[l] - probs[row * labels.length + j]))));
-      const sum = Object.values(p.probs).reduce((a, b) => a + b, 0);
+      const pr = p.probs!;
+      labels.forEach((l, j) => (maxDiff = Math.max(maxDiff, Math.abs(pr[l] - probs[row * labels.length + j]))));
+      const sum = Object.values(pr).reduce((a, b) => a + b, 0);
       expect(sum).toBeCloseTo(1, 5);
-      expect(p.label).toBe(labels[Object.values(p.probs).indexOf(Math.max(...Object.values(p.probs)))]);
+      expect(p.label).toBe(labels[Object.values(pr).indexOf(Math.max(...Object.values(pr)))]);
     });
     expect(maxDiff).toBeLessThan(1e-5);
+  });
+
+  it("audio + text: the same probabilities as the head on both stores' vectors; a bad clip gets an error, not a guess", async () => {
+    const index = await loadIndex(DEMO_INDEX);
+    const items = index.utterances.map((u) => ({ id: u.utterId, text: u.text, audio: u.audioFile }));
+    items.push({ id: "broken", text: "hello", audio: path.join(dir, "missing.wav") });
+    const preds = await predict(concat, items, { offline: true });
+    const [audio, text] = await Promise.all([readStore(audioDir), readStore(storeDir)]);
+    const session = await ort.InferenceSession.create(path.join(concat, "head.onnx"));
+    expect(session.inputNames).toEqual(["audio", "text"]);
+    const out = await session.run({
+      audio: new ort.Tensor("float32", audio.embeddings, [audio.n, audio.d]),
+      text: new ort.Tensor("float32", text.embeddings, [text.n, text.d]),
+    });
+    await session.release();
+    expect(audio.ids).toEqual(text.ids);
+    const probs = out.probs.data as Float32Array;
+    const labels = JSON.parse(await readFile(path.join(concat, "labels.json"), "utf8")).labels as string[];
+    let maxDiff = 0;
+    for (const p of preds.slice(0, -1)) {
+      const row = audio.ids.indexOf(p.id!);
+      labels.forEach((l, j) => (maxDiff = Math.max(maxDiff, Math.abs(p.probs![l] - probs[row * labels.length + j]))));
+    }
+    expect(maxDiff).toBeLessThan(1e-5);
+    const broken = preds[preds.length - 1];
+    expect(broken).toMatchObject({ id: "broken", label: null, probs: null });
+    expect(broken.error).toContain("missing.wav");
   });
 
   it("names the missing model and how to provide it; --model overrides it", async () => {
@@ -93,6 +130,15 @@ describe("predict with a trained text run", () => {
     const bad = await cli(["predict", "--run", run, "--audio", "x.wav", "--offline"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("no text given; this run's head needs text");
+    const wav = path.join(ROOT, "samples", "demo", "wav", "demo_s1_001.wav");
+    const both = await cli(["predict", "--run", concat, "--audio", wav, "--text", "I can't believe you did that to me!", "--offline"]);
+    expect(both.code).toBe(0);
+    expect(both.stdout.split("\n")[0]).toMatch(/^(angry|happy|neutral|sad)$/);
+    const many = await cli(["predict", "--run", concat, "--csv", DEMO_INDEX, "--offline"]);
+    expect(many.code).toBe(0);
+    expect(many.stdout.split("\n")[0]).toBe("utter_id,true_label,predicted,p_angry,p_happy,p_neutral,p_sad,error");
+    expect(many.stdout.trim().split("\n")).toHaveLength(25);
+    expect(many.stderr).toMatch(/24 predictions; accuracy on the 24 rows with a known label: \d+\.\d\d%/);
   });
 });
 
@@ -103,12 +149,14 @@ describe("runs predict cannot serve", () => {
   });
   afterAll(() => removeDir(dir));
 
-  it("says so for audio stores (no audio encoder in this version) and for cross-validation runs", async () => {
+  it("says which model is missing for an audio store, and that cross-validation runs have no head", async () => {
     const s = await loadSynth();
     const fx = await writeProbeFixture(dir, s);
     const audioRun = path.join(dir, "runs", "audio");
     await trainProbe({ csv: fx.csv, features: `audio=${fx.audio}`, head: "linear", out: audioRun, settings: { epochs: 1 } });
-    await expect(Predictor.load(audioRun)).rejects.toThrow(/cannot compute audio embeddings for new utterances yet/);
+    await expect(Predictor.load(audioRun, { offline: true })).rejects.toThrow(
+      /store "audio" of this run was extracted with model "test\/audio-model".*\n.*--model audio=FOLDER .*run once without --offline/s,
+    );
     const loso = path.join(dir, "runs", "loso");
     await trainProbe({ csv: fx.csv, features: `text=${fx.text}`, head: "linear", out: loso, protocol: { kind: "session-folds", val: "stratified" }, settings: { epochs: 1 } });
     await expect(Predictor.load(loso)).rejects.toThrow(/has no trained head to predict with: cross-validation runs/);

@@ -22,9 +22,12 @@ export interface PredictInput {
 
 export interface Prediction {
   id?: string;
-  label: string;
-  /** Probability per class, in the run's label order. */
-  probs: Record<string, number>;
+  /** The most probable class; null when the input could not be encoded (see `error`). */
+  label: string | null;
+  /** Probability per class, in the run's label order; null with `error`. */
+  probs: Record<string, number> | null;
+  /** Why this input could not be encoded (e.g. an unreadable audio file). */
+  error?: string;
 }
 
 export interface PredictorOptions {
@@ -76,9 +79,14 @@ export class Predictor {
     }
   }
 
+  /**
+   * Predicts every item. An item that an encoder cannot use (an unreadable or too short audio file) gets
+   * `error` instead of a label; the others are unaffected.
+   */
   async predict(items: readonly PredictInput[]): Promise<Prediction[]> {
     if (items.length === 0) return [];
     const feeds: Record<string, ort.Tensor> = {};
+    const errors: (string | null)[] = items.map(() => null);
     for (let k = 0; k < this.head.inputs.length; k++) {
       const input = this.head.inputs[k];
       const modality = input.modality as "text" | "audio";
@@ -90,21 +98,22 @@ export class Predictor {
           );
         return v;
       });
-      const emb = await this.encoders[k].encode(values);
-      feeds[input.name] = floatTensor(emb, [items.length, input.dim]);
+      const res = await this.encoders[k].encode(values);
+      res.errors.forEach((e, i) => {
+        if (e && errors[i] === null) errors[i] = e.message;
+      });
+      feeds[input.name] = floatTensor(res.embeddings, [items.length, input.dim]);
     }
     const out = await this.session.run(feeds, ["probs"]);
     const probs = out.probs.data as Float32Array;
     const c = this.labels.length;
     return items.map((it, i) => {
+      const id = it.id !== undefined ? { id: it.id } : {};
+      if (errors[i] !== null) return { ...id, label: null, probs: null, error: errors[i]! };
       const row = Array.from(probs.subarray(i * c, (i + 1) * c));
       let best = 0;
       for (let j = 1; j < c; j++) if (row[j] > row[best]) best = j;
-      return {
-        ...(it.id !== undefined ? { id: it.id } : {}),
-        label: this.labels[best],
-        probs: Object.fromEntries(this.labels.map((l, j) => [l, row[j]])),
-      };
+      return { ...id, label: this.labels[best], probs: Object.fromEntries(this.labels.map((l, j) => [l, row[j]])) };
     });
   }
 

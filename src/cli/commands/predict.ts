@@ -48,6 +48,7 @@ export function registerPredict(program: Command): void {
       try {
         if (single) {
           const [p] = await predictor.predict([{ text: o.text, audio: o.audio }]);
+          if (p.error !== undefined) throw new EmofeatError(p.error);
           process.stdout.write(o.json ? JSON.stringify(p) + "\n" : formatOne(p));
           return;
         }
@@ -64,12 +65,18 @@ export function registerPredict(program: Command): void {
         const text = o.json
           ? JSON.stringify(results, null, 2) + "\n"
           : stringify(
-              results.map((r) => [r.id, r.true_label ?? "", r.label, ...predictor.labels.map((l) => r.probs[l])]),
-              { header: true, columns: ["utter_id", "true_label", "predicted", ...predictor.labels.map((l) => `p_${l}`)] },
+              results.map((r) => [r.id, r.true_label ?? "", r.label ?? "", ...predictor.labels.map((l) => r.probs?.[l] ?? ""), r.error ?? ""]),
+              { header: true, columns: ["utter_id", "true_label", "predicted", ...predictor.labels.map((l) => `p_${l}`), "error"] },
             );
         if (o.out) await writeFile(o.out, text);
         else process.stdout.write(text);
-        const labelled = results.filter((r) => r.true_label !== null);
+        const failed = results.filter((r) => r.error !== undefined);
+        if (failed.length > 0)
+          process.stderr.write(
+            `warning: ${failed.length} row(s) could not be encoded and have no prediction (error column), e.g.\n` +
+              failed.slice(0, 5).map((r) => `  ${r.id}: ${r.error}`).join("\n") + "\n",
+          );
+        const labelled = results.filter((r) => r.true_label !== null && r.error === undefined);
         if (labelled.length > 0) {
           const hits = labelled.filter((r) => r.true_label === r.label).length;
           process.stderr.write(`${results.length} predictions${o.out ? ` -> ${o.out}` : ""}; accuracy on the ${labelled.length} rows with a known label: ${((100 * hits) / labelled.length).toFixed(2)}%\n`);
@@ -81,8 +88,9 @@ export function registerPredict(program: Command): void {
 }
 
 function formatOne(p: Prediction): string {
-  const width = Math.max(...Object.keys(p.probs).map((l) => l.length));
-  const lines = Object.entries(p.probs)
+  const probs = p.probs!;
+  const width = Math.max(...Object.keys(probs).map((l) => l.length));
+  const lines = Object.entries(probs)
     .sort((a, b) => b[1] - a[1])
     .map(([l, v]) => `  ${l.padEnd(width)}  ${v.toFixed(4)}`);
   return `${p.label}\n${lines.join("\n")}\n`;
