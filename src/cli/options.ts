@@ -2,6 +2,8 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { DEVICES } from "../backends/onnx.js";
 import { MODEL_DTYPES } from "../models/source.js";
+import type { ProgressListener } from "../extract/progress.js";
+import { createReporter } from "./progress.js";
 
 export function intArg(name: string, min = 1): (v: string) => number {
   return (v: string) => {
@@ -56,4 +58,35 @@ export function interruptSignal(): { signal: AbortSignal; dispose(): void } {
       process.off("SIGTERM", onSig);
     },
   };
+}
+
+/** The options every `extract` subcommand shares, as the library takes them. */
+export function storeAndModelArgs(o: Record<string, unknown>) {
+  return {
+    csv: o.csv as string,
+    out: o.out as string,
+    model: o.model as string,
+    dtype: o.dtype as "fp32" | "fp16" | "q8",
+    device: o.device as "cpu" | "cuda",
+    threads: o.threads as number | undefined,
+    offline: o.offline as boolean,
+    layout: o.layout as "matrix" | "per-utterance",
+    overwrite: o.overwrite as boolean,
+  };
+}
+
+/** Runs long work with a progress reporter and Ctrl-C handling, and always tears both down. */
+export async function withProgress<T>(
+  label: string,
+  quiet: boolean,
+  work: (io: { onProgress: ProgressListener; signal: AbortSignal }) => Promise<T>,
+): Promise<T> {
+  const reporter = createReporter({ quiet, label });
+  const interrupt = interruptSignal();
+  try {
+    return await work({ onProgress: reporter.listener, signal: interrupt.signal });
+  } finally {
+    reporter.stop();
+    interrupt.dispose();
+  }
 }

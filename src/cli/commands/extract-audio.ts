@@ -1,8 +1,7 @@
 import { Command, Option } from "commander";
 import { AUDIO_DEFAULTS, BATCHING_MODES } from "../../audio/encoder.js";
 import { extractAudio } from "../../extract/audio.js";
-import { addModelOptions, addStoreOptions, intArg, interruptSignal, numberArg } from "../options.js";
-import { createReporter } from "../progress.js";
+import { addModelOptions, addStoreOptions, intArg, numberArg, storeAndModelArgs, withProgress } from "../options.js";
 import { printSummary } from "./extract.js";
 
 /** `emofeat extract audio`, registered under the `extract` command. */
@@ -37,39 +36,25 @@ export function registerExtractAudio(extract: Command): void {
         "  emofeat extract audio --csv data/index.csv --model ./models/wavlm --batching reference --out features/audio-ref",
     )
     .action(async (o) => {
-      const reporter = createReporter({ quiet: o.quiet, label: "extract audio" });
-      const interrupt = interruptSignal();
-      try {
-        const summary = await extractAudio({
-          csv: o.csv,
-          out: o.out,
-          model: o.model,
-          dtype: o.dtype,
-          device: o.device,
-          threads: o.threads,
-          offline: o.offline,
+      const summary = await withProgress("extract audio", o.quiet, (io) =>
+        extractAudio({
+          ...storeAndModelArgs(o),
           targetSampleRate: o.targetSr,
           maxSeconds: o.maxSeconds,
           batching: o.batching,
           batchSize: o.batchSize,
           failFast: o.failFast,
-          layout: o.layout,
-          overwrite: o.overwrite,
-          onProgress: reporter.listener,
           // Failures are always reported, even with --quiet: they change what the store holds.
           onRowFailure: (message) => process.stderr.write(`emofeat: warning: ${message}\n`),
-          signal: interrupt.signal,
-        });
-        printSummary(summary, o.quiet);
-        const t = summary.meta.totals;
-        if (!o.quiet && t)
-          process.stderr.write(
-            `  audio: ${t.clips} clips, ${t.seconds_total} s in total; the ${summary.meta.max_seconds} s cut shortened ${t.clips_truncated} ` +
-              `clip(s), removing ${t.seconds_removed_by_cut} s (per clip: clips.csv)\n`,
-          );
-      } finally {
-        reporter.stop();
-        interrupt.dispose();
-      }
+          ...io,
+        }),
+      );
+      printSummary(summary, o.quiet);
+      const t = summary.meta.totals;
+      if (!o.quiet && t)
+        process.stderr.write(
+          `  audio: ${t.clips} clips, ${t.seconds_total} s in total; the ${summary.meta.max_seconds} s cut shortened ${t.clips_truncated} ` +
+            `clip(s), removing ${t.seconds_removed_by_cut} s (per clip: clips.csv)\n`,
+        );
     });
 }

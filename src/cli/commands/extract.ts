@@ -2,8 +2,7 @@ import { Command, Option } from "commander";
 import { POOLING_MODES } from "../../pooling.js";
 import { extractText } from "../../extract/text.js";
 import type { ExtractionSummary } from "../../extract/run.js";
-import { addModelOptions, addStoreOptions, intArg, interruptSignal } from "../options.js";
-import { createReporter } from "../progress.js";
+import { addModelOptions, addStoreOptions, intArg, storeAndModelArgs, withProgress } from "../options.js";
 import { registerExtractAudio } from "./extract-audio.js";
 
 export function registerExtract(program: Command): void {
@@ -31,30 +30,10 @@ export function registerExtract(program: Command): void {
         "  emofeat extract text --csv data/index.csv --model ./models/my-bert --offline --pooling cls --out features/text-cls",
     )
     .action(async (o) => {
-      const reporter = createReporter({ quiet: o.quiet, label: "extract text" });
-      const interrupt = interruptSignal();
-      try {
-        const summary = await extractText({
-          csv: o.csv,
-          out: o.out,
-          model: o.model,
-          dtype: o.dtype,
-          device: o.device,
-          threads: o.threads,
-          offline: o.offline,
-          maxLen: o.maxLen,
-          pooling: o.pooling,
-          batchSize: o.batchSize,
-          layout: o.layout,
-          overwrite: o.overwrite,
-          onProgress: reporter.listener,
-          signal: interrupt.signal,
-        });
-        printSummary(summary, o.quiet);
-      } finally {
-        reporter.stop();
-        interrupt.dispose();
-      }
+      const summary = await withProgress("extract text", o.quiet, (io) =>
+        extractText({ ...storeAndModelArgs(o), maxLen: o.maxLen, pooling: o.pooling, batchSize: o.batchSize, ...io }),
+      );
+      printSummary(summary, o.quiet);
     });
   registerExtractAudio(extract);
 }
