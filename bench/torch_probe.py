@@ -3,7 +3,7 @@ trains them (nn.Sequential, AdamW, CrossEntropyLoss, DataLoader with shuffle, be
 last-epoch checkpoint). Used by scripts/gen/train_fixtures.py (accuracy reference for tests) and by
 bench/train.ts (speed reference). Run with the system interpreter: /usr/bin/python3.
 
-As a command:  /usr/bin/python3 bench/torch_probe.py DATA_DIR HEAD SEED   (prints one JSON line)
+As a command:  /usr/bin/python3 bench/torch_probe.py DATA_DIR HEAD SEED [THREADS]   (prints one JSON line)
 DATA_DIR holds x_{train,val,test}.npy (float32 [n, d]) and y_{train,val,test}.npy (class ids, any dtype).
 """
 from __future__ import annotations
@@ -85,6 +85,8 @@ def train(head: str, data: dict, seed: int, **overrides) -> dict:
 
 if __name__ == "__main__":
     folder, head, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    if len(sys.argv) > 4:  # intra-op threads; Debian's build defaults to 1 here (omp_get_max_threads() == 1)
+        torch.set_num_threads(int(sys.argv[4]))
     data = {}
     for split in ("train", "val", "test"):
         data[f"x_{split}"] = np.load(f"{folder}/x_{split}.npy").astype(np.float32)
