@@ -116,15 +116,19 @@ export function curvesSvg(series: CurveSeries[], title: string): string {
       lo -= 0.5;
       hi += 0.5;
     }
+    // Round axis ends out to a 1/2/2.5/5 x 10^k step so the labels are readable numbers.
+    const step = niceStep((hi - lo) / 4);
+    if (p.yMin === undefined) lo = Math.floor(lo / step + 1e-9) * step;
+    if (p.yMax === undefined) hi = Math.ceil(hi / step - 1e-9) * step;
     const sx = (e: number) => ox + (maxEpoch === 1 ? pw / 2 : ((e - 1) / (maxEpoch - 1)) * pw);
     const sy = (v: number) => oy + ph - ((v - lo) / (hi - lo)) * ph;
     parts.push(`<text x="${ox + pw / 2}" y="${oy - 10}" font-size="13" text-anchor="middle">${esc(p.title)}</text>`);
     parts.push(`<rect x="${ox}" y="${oy}" width="${pw}" height="${ph}" fill="none" stroke="#444"/>`);
-    for (let t = 0; t <= 4; t++) {
-      const v = lo + ((hi - lo) * t) / 4;
+    const decimals = Math.max(0, -Math.floor(Math.log10(step) + 1e-9) + (step / 10 ** Math.floor(Math.log10(step) + 1e-9) === 2.5 ? 1 : 0));
+    for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-6; v += step) {
       const y = sy(v);
       parts.push(`<line x1="${ox}" y1="${y}" x2="${ox + pw}" y2="${y}" stroke="#ddd"/>`);
-      parts.push(`<text x="${ox - 6}" y="${y + 4}" font-size="10" text-anchor="end">${v.toPrecision(3)}</text>`);
+      parts.push(`<text x="${ox - 6}" y="${y + 4}" font-size="10" text-anchor="end">${v.toFixed(decimals)}</text>`);
     }
     const ticks = Math.min(maxEpoch, 10);
     for (let t = 0; t < ticks; t++) {
@@ -154,6 +158,13 @@ export function curvesSvg(series: CurveSeries[], title: string): string {
   });
   parts.push("</svg>");
   return parts.join("\n") + "\n";
+}
+
+/** The smallest of 1, 2, 2.5, 5 x 10^k that is >= raw. */
+export function niceStep(raw: number): number {
+  const k = Math.floor(Math.log10(raw));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * 10 ** k >= raw * (1 - 1e-9)) return m * 10 ** k;
+  return 10 ** (k + 1);
 }
 
 /** PNG from SVG with @resvg/resvg-js when it is installed and loads; null otherwise (SVG stays the record). */
