@@ -13,13 +13,14 @@
  * `attention_mask` is passed if and only if the ONNX model declares that input (HF exports WavLM Base+
  * without it, as its feature extractor config says).
  */
-import { AutoModel, Tensor } from "@huggingface/transformers";
+import { Tensor } from "@huggingface/transformers";
+import { loadEncoderModel, type EncoderModel } from "../models/load.js";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { applyToTransformers, env } from "../env.js";
-import { checkDevice, sessionOptions, tensorToFloat32, type Device } from "../backends/onnx.js";
+import { env } from "../env.js";
+import { checkDevice, tensorToFloat32, type Device } from "../backends/onnx.js";
 import { EmofeatError } from "../errors.js";
-import { checkDtype, explainLoadError, modelRecord, readModelConfig, resolveModel, type ModelDtype } from "../models/source.js";
+import { checkDtype, modelRecord, readModelConfig, resolveModel, type ModelDtype } from "../models/source.js";
 import { pool } from "../pooling.js";
 import type { ModelRecord } from "../store/meta.js";
 import { sha256File } from "../util/fs.js";
@@ -62,11 +63,6 @@ export const AUDIO_DEFAULTS = {
   batchSize: 16,
 } as const;
 
-type LoadedModel = ((inputs: Record<string, Tensor>) => Promise<Record<string, Tensor>>) & {
-  dispose(): Promise<unknown>;
-  sessions?: Record<string, { inputNames?: string[] }>;
-};
-
 interface EncoderInit {
   model: ModelRecord;
   dim: number;
@@ -78,7 +74,7 @@ interface EncoderInit {
   geometry: ConvGeometry;
   takesAttentionMask: boolean;
   preprocessorSha256: string;
-  session: LoadedModel;
+  session: EncoderModel;
 }
 
 export class AudioEncoder {
@@ -94,7 +90,7 @@ export class AudioEncoder {
   readonly takesAttentionMask: boolean;
   /** sha256 of preprocessor_config.json: normalisation and padding depend on it. */
   readonly preprocessorSha256: string;
-  private readonly session: LoadedModel;
+  private readonly session: EncoderModel;
 
   private constructor(init: EncoderInit) {
     this.model = init.model;
@@ -127,18 +123,7 @@ export class AudioEncoder {
       { file: "preprocessor_config.json", why: "the feature extractor settings (do_normalize, padding_value, sampling_rate)" },
     ];
     const resolved = await resolveModel(o.model, dtype, required, offline);
-    applyToTransformers(offline);
-    let session: LoadedModel;
-    try {
-      session = (await AutoModel.from_pretrained(resolved.loadPath, {
-        local_files_only: offline || resolved.source === "local",
-        dtype,
-        device,
-        session_options: sessionOptions({ device, threads: o.threads }),
-      })) as unknown as LoadedModel;
-    } catch (err) {
-      throw await explainLoadError(resolved, err, required);
-    }
+    const session = await loadEncoderModel(resolved, { device, threads: o.threads, offline }, required);
     try {
       const config = await readModelConfig(resolved);
       const preprocessorFile = path.join(resolved.dir, "preprocessor_config.json");

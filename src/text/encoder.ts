@@ -3,11 +3,12 @@
  * Batches are padded to their longest member (not to max_len): with the attention mask, padding does not
  * change the real tokens' states, so the embeddings equal the reference's pad-to-max_len ones up to float noise.
  */
-import { AutoModel, AutoTokenizer, Tensor } from "@huggingface/transformers";
+import { AutoTokenizer, Tensor } from "@huggingface/transformers";
+import { loadEncoderModel, pretrainedOptions, type EncoderModel } from "../models/load.js";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { applyToTransformers, env } from "../env.js";
-import { checkDevice, sessionOptions, tensorToFloat32, type Device } from "../backends/onnx.js";
+import { env } from "../env.js";
+import { checkDevice, tensorToFloat32, type Device } from "../backends/onnx.js";
 import { EmofeatError } from "../errors.js";
 import {
   checkDtype,
@@ -37,8 +38,6 @@ export interface TextModelOptions {
 
 export const TEXT_DEFAULTS = { dtype: "fp32", device: "cpu", maxLen: 128, pooling: "mean", batchSize: 64 } as const;
 
-type LoadedModel = ((inputs: Record<string, Tensor>) => Promise<Record<string, Tensor>>) & { dispose(): Promise<unknown> };
-
 export class TextEncoder {
   readonly model: ModelRecord;
   readonly dim: number;
@@ -51,7 +50,7 @@ export class TextEncoder {
   private readonly template: SpecialTemplate;
   private readonly truncationSide: TruncationSide;
   private readonly padId: number;
-  private readonly session: LoadedModel;
+  private readonly session: EncoderModel;
 
   private constructor(init: {
     model: ModelRecord;
@@ -64,7 +63,7 @@ export class TextEncoder {
     template: SpecialTemplate;
     truncationSide: TruncationSide;
     padId: number;
-    session: LoadedModel;
+    session: EncoderModel;
   }) {
     this.model = init.model;
     this.dim = init.dim;
@@ -94,21 +93,13 @@ export class TextEncoder {
       { file: "tokenizer_config.json", why: "the tokenizer settings" },
     ];
     const resolved = await resolveModel(o.model, dtype, required, offline);
-    applyToTransformers(offline);
-    const common = { local_files_only: offline || resolved.source === "local" };
     let tokenizer: TokenizerLike;
-    let session: LoadedModel;
     try {
-      tokenizer = (await AutoTokenizer.from_pretrained(resolved.loadPath, common)) as unknown as TokenizerLike;
-      session = (await AutoModel.from_pretrained(resolved.loadPath, {
-        ...common,
-        dtype,
-        device,
-        session_options: sessionOptions({ device, threads: o.threads }),
-      })) as unknown as LoadedModel;
+      tokenizer = (await AutoTokenizer.from_pretrained(resolved.loadPath, pretrainedOptions(resolved, offline))) as unknown as TokenizerLike;
     } catch (err) {
       throw await explainLoadError(resolved, err, required);
     }
+    const session = await loadEncoderModel(resolved, { device, threads: o.threads, offline }, required);
     const config = await readModelConfig(resolved);
     const maxPos = typeof config.max_position_embeddings === "number" ? config.max_position_embeddings : Infinity;
     if (maxLen > maxPos)
