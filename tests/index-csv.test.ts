@@ -87,6 +87,16 @@ describe("index CSV parsing", () => {
     expect(e.problems[1]).toMatchObject({ row: 2, column: "split" });
   });
 
+  it("refuses text that is not UTF-8 instead of replacing it, and ids with line breaks", () => {
+    const latin1 = Buffer.concat([Buffer.from(HEADER + "\na,S,a.wav,ok \uFFFD fine,x,train\nb,S,b.wav,caf"), Buffer.from([0xe9]), Buffer.from(",x,train\n")]);
+    const e = problemsOf(() => parseIndex(latin1, { path: "l1.csv" }));
+    expect(e.problems[0]).toMatchObject({ row: null, line: 3 });
+    expect(e.message).toMatch(/not valid UTF-8 \(byte \d+: 0xe9\); save the index as UTF-8/);
+    expect(parseIndex(HEADER + "\na,S,a.wav,ok \uFFFD fine,x,train\n").utterances[0].text).toBe("ok \uFFFD fine");
+    const ids = problemsOf(() => parseIndex(HEADER + '\n"a\nb",S,a.wav,t,x,train\n'));
+    expect(ids.problems[0].message).toMatch(/utter_id "a\\nb" contains a line break/);
+  });
+
   it("rejects empty files, header-only files and broken quoting", () => {
     expect(problemsOf(() => parseIndex("")).message).toMatch(/empty/);
     expect(problemsOf(() => parseIndex(HEADER + "\n")).message).toMatch(/no rows/);

@@ -58,6 +58,14 @@ export function parseIndex(content: string | Buffer, options: ParseIndexOptions 
   const sha256 = createHash("sha256").update(bytes).digest("hex");
   const baseDir = options.baseDir ?? (options.path ? path.dirname(path.resolve(options.path)) : process.cwd());
 
+  // csv-parse would turn invalid UTF-8 into U+FFFD without a word; say where instead of corrupting text.
+  const badByte = firstInvalidUtf8(bytes);
+  if (badByte >= 0) {
+    const line = bytes.subarray(0, badByte).toString("latin1").split("\n").length;
+    throw new InputFileError(file, [
+      { row: null, line, message: `not valid UTF-8 (byte ${badByte}: 0x${bytes[badByte].toString(16)}); save the index as UTF-8` },
+    ]);
+  }
   let records: { record: string[]; info: { lines: number } }[];
   try {
     records = parse(bytes, {
@@ -111,6 +119,9 @@ export function parseIndex(content: string | Buffer, options: ParseIndexOptions 
     const label = get("label").trim();
 
     if (utterId === "") problems.push({ ...at, column: "utter_id", message: "empty utter_id" });
+    // ids become lines of ids.txt and file names, so they may not hold line breaks or other control characters.
+    else if (/[\u0000-\u001f\u007f]/.test(utterId))
+      problems.push({ ...at, column: "utter_id", message: `utter_id ${JSON.stringify(utterId)} contains a line break or control character` });
     else if (firstRowOfId.has(utterId))
       problems.push({ ...at, column: "utter_id", message: `duplicate utter_id "${utterId}" (first seen at row ${firstRowOfId.get(utterId)})` });
     else firstRowOfId.set(utterId, r);
@@ -146,6 +157,16 @@ export function parseIndex(content: string | Buffer, options: ParseIndexOptions 
   if (problems.length > 0) throw new InputFileError(file, problems, "invalid index");
   if (utterances.length === 0) throw new InputFileError(file, [{ row: null, message: "the index has a header but no rows" }]);
   return { path: options.path ? path.resolve(options.path) : file, sha256, columns: header, utterances };
+}
+
+/** Byte offset of the first invalid UTF-8 sequence, or -1 (a literal U+FFFD in the file is valid). */
+function firstInvalidUtf8(b: Buffer): number {
+  const text = b.toString("utf8");
+  for (let i = text.indexOf("\uFFFD"); i >= 0; i = text.indexOf("\uFFFD", i + 1)) {
+    const off = Buffer.byteLength(text.slice(0, i), "utf8");
+    if (!(b[off] === 0xef && b[off + 1] === 0xbf && b[off + 2] === 0xbd)) return off;
+  }
+  return -1;
 }
 
 export async function loadIndex(csvPath: string, options: Omit<ParseIndexOptions, "path"> = {}): Promise<IndexManifest> {
