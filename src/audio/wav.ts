@@ -93,7 +93,7 @@ export function looksLikeWav(head: Buffer): boolean {
   return (id === "RIFF" || id === "RF64" || id === "RIFX" || id === "BW64") && head.toString("latin1", 8, 12) === "WAVE";
 }
 
-interface FmtChunk {
+export interface FmtChunk {
   formatTag: number;
   extensible: boolean;
   channels: number;
@@ -151,11 +151,25 @@ function encodingOf(fmt: FmtChunk, bytesPerSample: number, file: string): WavEnc
   throw new AudioInputError(file, `unsupported codec (WAVE format tag ${hex4(tag)}${name ? " " + name : ""})`);
 }
 
+export interface WavChunks {
+  container: "RIFF" | "RF64";
+  fmt: FmtChunk;
+  /** Where the samples are; `bytes` is what the header declares, or what the file holds when `truncatedData` is "clip". */
+  data: { offset: number; bytes: number };
+}
+
 /**
  * Walks the chunk list up to the data chunk and returns the format and where the samples are. Unknown chunks
- * (LIST, bext, fact, JUNK, cue ...) are skipped, including the pad byte after odd-sized ones.
+ * (LIST, bext, fact, JUNK, cue ...) are skipped, including the pad byte after odd-sized ones. A data chunk
+ * that claims more bytes than the file holds is an error for decoding; header-only readers (durations in
+ * the corpus recipes) pass `truncatedData: "clip"` to count what is there.
  */
-export async function readWavHeader(fh: FileHandle, fileSize: number, file: string): Promise<WavFormat> {
+export async function walkWavChunks(
+  fh: FileHandle,
+  fileSize: number,
+  file: string,
+  options: { truncatedData?: "error" | "clip" } = {},
+): Promise<WavChunks> {
   const head = await readAt(fh, 0, 12);
   if (head.length < 12) throw garbage(file, `file of ${fileSize} bytes is shorter than a RIFF header`);
   const riffId = head.toString("latin1", 0, 4);
@@ -182,15 +196,17 @@ export async function readWavHeader(fh: FileHandle, fileSize: number, file: stri
       if (container === "RF64" && size === 0xffffffff) {
         if (ds64DataSize === null) throw garbage(file, "RF64 file without a ds64 chunk");
         bytes = ds64DataSize;
-      } else if (size === 0xffffffff) {
+      } else if (size === 0xffffffff || (size === 0 && options.truncatedData === "clip")) {
         // Streaming writers that cannot seek back (e.g. ffmpeg to a pipe) leave the size unknown: data runs to EOF.
         bytes = fileSize - bodyPos;
       }
       if (bodyPos + bytes > fileSize) {
-        throw new AudioInputError(
-          file,
-          `truncated WAV data chunk (header declares ${bytes} bytes of samples, the file has ${fileSize - bodyPos})`,
-        );
+        if (options.truncatedData === "clip") bytes = fileSize - bodyPos;
+        else
+          throw new AudioInputError(
+            file,
+            `truncated WAV data chunk (header declares ${bytes} bytes of samples, the file has ${fileSize - bodyPos})`,
+          );
       }
       data = { offset: bodyPos, bytes };
       if (fmt) break;
@@ -220,7 +236,12 @@ export async function readWavHeader(fh: FileHandle, fileSize: number, file: stri
   }
   if (!fmt) throw garbage(file, "no fmt chunk");
   if (!data) throw garbage(file, "no data chunk");
+  return { container, fmt, data };
+}
 
+/** The format and sample location of a WAV file to decode (unsupported encodings are refused here). */
+export async function readWavHeader(fh: FileHandle, fileSize: number, file: string): Promise<WavFormat> {
+  const { container, fmt, data } = await walkWavChunks(fh, fileSize, file);
   const bytesPerSample = fmt.blockAlign / fmt.channels;
   const encoding = encodingOf(fmt, bytesPerSample, file);
   return {
