@@ -95,37 +95,47 @@ function checkFiles(meta: StoreMeta, o: EncoderOptions, checks: { what: string; 
   if (dim !== meta.d) throw new EmofeatError(`${provenance(meta, o)}; the loaded model gives ${dim}-dim embeddings, the store has ${meta.d}`);
 }
 
+/** Loads the store's encoder and checks its files are the ones the store was made with (releasing it if not). */
+async function loadChecked<E extends { dim: number; dispose(): Promise<void> }>(
+  meta: StoreMeta,
+  o: EncoderOptions,
+  load: (model: string) => Promise<E>,
+  files: (enc: E) => { what: string; got: string; want: unknown }[],
+): Promise<E> {
+  const enc = await loadFor(meta, o, load);
+  try {
+    checkFiles(meta, o, files(enc), enc.dim);
+  } catch (err) {
+    await enc.dispose();
+    throw err;
+  }
+  return enc;
+}
+
 function batchSizeOf(meta: StoreMeta, fallback: number): number {
   const b = meta.settings?.batch_size;
   return typeof b === "number" && Number.isInteger(b) && b > 0 ? b : fallback;
 }
 
 registerEncoderFactory("text", async (meta, o) => {
-  const enc = await loadFor(meta, o, (model) =>
-    TextEncoder.load({
-      model,
-      dtype: meta.model.dtype as ModelDtype,
-      maxLen: meta.max_len,
-      pooling: meta.pooling as PoolingMode,
-      offline: o.offline,
-      device: o.device,
-      threads: o.threads,
-    }),
+  const enc = await loadChecked(
+    meta,
+    o,
+    (model) =>
+      TextEncoder.load({
+        model,
+        dtype: meta.model.dtype as ModelDtype,
+        maxLen: meta.max_len,
+        pooling: meta.pooling as PoolingMode,
+        offline: o.offline,
+        device: o.device,
+        threads: o.threads,
+      }),
+    (e) => [
+      { what: "model file", got: e.model.sha256, want: meta.model.sha256 },
+      { what: "tokenizer.json", got: e.tokenizerSha256, want: meta.settings?.tokenizer_sha256 },
+    ],
   );
-  try {
-    checkFiles(
-      meta,
-      o,
-      [
-        { what: "model file", got: enc.model.sha256, want: meta.model.sha256 },
-        { what: "tokenizer.json", got: enc.tokenizerSha256, want: meta.settings?.tokenizer_sha256 },
-      ],
-      enc.dim,
-    );
-  } catch (err) {
-    await enc.dispose();
-    throw err;
-  }
   const batchSize = batchSizeOf(meta, 64);
   return {
     modality: "text",
@@ -136,32 +146,25 @@ registerEncoderFactory("text", async (meta, o) => {
 });
 
 registerEncoderFactory("audio", async (meta, o) => {
-  const enc = await loadFor(meta, o, (model) =>
-    AudioEncoder.load({
-      model,
-      dtype: meta.model.dtype as ModelDtype,
-      targetSampleRate: meta.sr,
-      maxSeconds: meta.max_seconds,
-      batching: meta.batching as BatchingMode | undefined,
-      offline: o.offline,
-      device: o.device,
-      threads: o.threads,
-    }),
+  const enc = await loadChecked(
+    meta,
+    o,
+    (model) =>
+      AudioEncoder.load({
+        model,
+        dtype: meta.model.dtype as ModelDtype,
+        targetSampleRate: meta.sr,
+        maxSeconds: meta.max_seconds,
+        batching: meta.batching as BatchingMode | undefined,
+        offline: o.offline,
+        device: o.device,
+        threads: o.threads,
+      }),
+    (e) => [
+      { what: "model file", got: e.model.sha256, want: meta.model.sha256 },
+      { what: "preprocessor_config.json", got: e.preprocessorSha256, want: meta.settings?.preprocessor_sha256 },
+    ],
   );
-  try {
-    checkFiles(
-      meta,
-      o,
-      [
-        { what: "model file", got: enc.model.sha256, want: meta.model.sha256 },
-        { what: "preprocessor_config.json", got: enc.preprocessorSha256, want: meta.settings?.preprocessor_sha256 },
-      ],
-      enc.dim,
-    );
-  } catch (err) {
-    await enc.dispose();
-    throw err;
-  }
   const batchSize = batchSizeOf(meta, 16);
   return {
     modality: "audio",
