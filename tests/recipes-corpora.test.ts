@@ -37,7 +37,7 @@ describe("readWavHeader edge cases", () => {
   };
 
   it("skips odd-sized chunks before data and reads stereo 8 kHz", async () => {
-    const f = await put(dir, "hdr/odd.wav", tinyWav(0.5, { sampleRate: 8000, channels: 2, beforeData: chunk("LIST", Buffer.from("abc")) }));
+    const f = await put(dir, "hdr/odd.wav", tinyWav(0.5, { sampleRate: 8000, channels: 2, extraChunks: [["LIST", Buffer.from("abc")]] }));
     expect(await readWavHeader(f)).toMatchObject({ sampleRate: 8000, channels: 2, bitsPerSample: 16, blockAlign: 4, frames: 4000, duration: 0.5 });
   });
 
