@@ -12,43 +12,25 @@
  *   /usr/bin/python3 scripts/gen/audio_fixtures.py --bench
  * Options (env): BENCH_N (clips, default 32), BENCH_THREADS, BENCH_LONG=0 to skip the 2-hour file.
  */
-import { closeSync, existsSync, mkdtempSync, openSync, rmSync, truncateSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, rmSync, truncateSync, writeFileSync, writeSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { AudioEncoder, type BatchingMode } from "../src/audio/encoder.js";
 import { loadClip } from "../src/audio/clip.js";
+import { wavBytes } from "../tests/helpers/audio-synth.js";
+import { benchModel, seededRandom } from "./common.js";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const MODEL = path.join(ROOT, "bench", "models", "wavlm-base-random");
-if (!existsSync(path.join(MODEL, "onnx", "model.onnx"))) {
-  console.error(`missing ${MODEL}: generate it with\n  /usr/bin/python3 scripts/gen/audio_fixtures.py --bench\n(needs Debian's python3-torch and python3-onnx)`);
-  process.exit(2);
-}
+const MODEL = benchModel("wavlm-base-random", "scripts/gen/audio_fixtures.py");
 const N = Number(process.env.BENCH_N ?? 32);
 const threads = process.env.BENCH_THREADS ? Number(process.env.BENCH_THREADS) : undefined;
 
+/** 16-bit PCM WAV bytes (the test suite's WAV writer). */
 function wav16(sampleRate: number, channels: number, samples: Int16Array): Buffer {
-  const h = Buffer.alloc(44);
-  h.write("RIFF", 0, "latin1");
-  h.writeUInt32LE(36 + samples.byteLength, 4);
-  h.write("WAVEfmt ", 8, "latin1");
-  h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(1, 20);
-  h.writeUInt16LE(channels, 22);
-  h.writeUInt32LE(sampleRate, 24);
-  h.writeUInt32LE(sampleRate * channels * 2, 28);
-  h.writeUInt16LE(channels * 2, 32);
-  h.writeUInt16LE(16, 34);
-  h.write("data", 36, "latin1");
-  h.writeUInt32LE(samples.byteLength, 40);
-  return Buffer.concat([h, Buffer.from(samples.buffer, samples.byteOffset, samples.byteLength)]);
+  return wavBytes({ sampleRate, channels, formatTag: 1, bytesPerSample: 2 }, Buffer.from(samples.buffer, samples.byteOffset, samples.byteLength));
 }
 
 // Fixed-seed clips: speech-like noise bursts (amplitude changing every 50 ms) over a sawtooth.
-let seed = 7;
-const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-const gauss = () => Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
+const { rnd, gauss } = seededRandom(7);
 const dir = mkdtempSync(path.join(os.tmpdir(), "emofeat-bench-audio-"));
 const files: string[] = [];
 let audioSeconds = 0;

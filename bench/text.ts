@@ -8,17 +8,10 @@
  *   /usr/bin/python3 scripts/gen/text_fixtures.py --bench
  * Options (env): BENCH_N (texts, default 256), BENCH_THREADS.
  */
-import { existsSync } from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { TextEncoder } from "../src/text/encoder.js";
+import { benchModel, seededRandom } from "./common.js";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const MODEL = path.join(ROOT, "bench", "models", "bert-base-random");
-if (!existsSync(path.join(MODEL, "onnx", "model.onnx"))) {
-  console.error(`missing ${MODEL}: generate it with\n  /usr/bin/python3 scripts/gen/text_fixtures.py --bench\n(needs Debian's python3-torch and python3-onnx)`);
-  process.exit(2);
-}
+const MODEL = benchModel("bert-base-random", "scripts/gen/text_fixtures.py");
 const N = Number(process.env.BENCH_N ?? 256);
 const threads = process.env.BENCH_THREADS ? Number(process.env.BENCH_THREADS) : undefined;
 
@@ -27,9 +20,7 @@ const threads = process.env.BENCH_THREADS ? Number(process.env.BENCH_THREADS) : 
 const WORDS = ("i you we they it really never always why what where no yes please stop wait love hate this that right now here " +
   "there so very sorry happy sad angry okay well maybe tomorrow today house car work know think mean just like want going " +
   "get tell said believe can't don't didn't it's that's i'm you're about because something nothing everything").split(" ");
-let seed = 42;
-const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-const gauss = () => Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
+const { rnd, gauss } = seededRandom(42);
 const texts = Array.from({ length: N }, () => {
   const n = Math.min(60, Math.max(1, Math.round(Math.exp(Math.log(9) + 0.7 * gauss()))));
   return Array.from({ length: n }, () => WORDS[Math.floor(rnd() * WORDS.length)]).join(" ") + (rnd() < 0.3 ? "?" : ".");
