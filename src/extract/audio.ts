@@ -3,27 +3,17 @@ import type { ClipInfo } from "../audio/clip.js";
 import { AudioInputError } from "../audio/errors.js";
 import { EmofeatError } from "../errors.js";
 import { loadIndex, type Utterance } from "../manifest/index-csv.js";
-import { STORE_FILES, type Failure, type StoreLayout } from "../store/meta.js";
+import { STORE_FILES, type Failure } from "../store/meta.js";
 import type { BatchResult } from "../store/write.js";
-import type { ProgressListener } from "./progress.js";
-import { runExtraction, type ExtractionSummary } from "./run.js";
+import { runExtraction, storeRunArgs, type ExtractionSummary, type StoreRunOptions } from "./run.js";
 
-export interface ExtractAudioOptions extends AudioModelOptions {
-  /** Index CSV. */
-  csv: string;
-  /** Feature store folder. */
-  out: string;
+export interface ExtractAudioOptions extends AudioModelOptions, StoreRunOptions {
   /** Clips per batch (reference mode: the padded batch; exact mode: files loaded together). Default 16. */
   batchSize?: number;
   /** Stop at the first row that fails instead of recording it in failures.csv and going on. */
   failFast?: boolean;
-  layout?: StoreLayout;
-  overwrite?: boolean;
-  onProgress?: ProgressListener;
   /** Called once per failed row with a message naming the row, file and reason. */
   onRowFailure?: (message: string, failure: Failure) => void;
-  signal?: AbortSignal;
-  flushRows?: number;
 }
 
 /** Columns of clips.csv, the per-row audio record written beside the store. */
@@ -121,7 +111,6 @@ export async function extractAudio(o: ExtractAudioOptions): Promise<ExtractionSu
     const fe = encoder.featureExtractor;
     return await runExtraction({
       index,
-      outDir: o.out,
       modality: "audio",
       fingerprintSettings: {
         modality: "audio",
@@ -164,11 +153,7 @@ export async function extractAudio(o: ExtractAudioOptions): Promise<ExtractionSu
       },
       totals: audioTotals,
       recordsCsv: { file: STORE_FILES.clips, columns: [...CLIPS_COLUMNS] },
-      layout: o.layout,
-      overwrite: o.overwrite,
-      onProgress: o.onProgress,
-      signal: o.signal,
-      flushRows: o.flushRows,
+      ...storeRunArgs(o),
     });
   } finally {
     await encoder.dispose();

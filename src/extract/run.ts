@@ -34,6 +34,25 @@ export interface RunExtractionOptions {
   flushMs?: number;
 }
 
+/** What every `extract*` function takes besides its model settings: where the index and the store are, and how to run. */
+export interface StoreRunOptions {
+  /** Index CSV. */
+  csv: string;
+  /** Feature store folder. */
+  out: string;
+  layout?: StoreLayout;
+  overwrite?: boolean;
+  onProgress?: ProgressListener;
+  signal?: AbortSignal;
+  /** Save finished batches to disk at least every this many rows (default 512); smaller loses less on a crash. */
+  flushRows?: number;
+}
+
+/** The StoreRunOptions part of `o`, in the shape runExtraction takes. */
+export function storeRunArgs(o: StoreRunOptions) {
+  return { outDir: o.out, layout: o.layout, overwrite: o.overwrite, onProgress: o.onProgress, signal: o.signal, flushRows: o.flushRows };
+}
+
 export interface ExtractionSummary {
   outDir: string;
   /** "created": computed now (resumed or not); "up-to-date": an identical store was already there. */

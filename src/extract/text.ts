@@ -1,21 +1,9 @@
 import { loadIndex } from "../manifest/index-csv.js";
-import type { StoreLayout } from "../store/meta.js";
 import { planByLength, TEXT_DEFAULTS, TextEncoder, type TextModelOptions } from "../text/encoder.js";
-import type { ProgressListener } from "./progress.js";
-import { runExtraction, type ExtractionSummary } from "./run.js";
+import { runExtraction, storeRunArgs, type ExtractionSummary, type StoreRunOptions } from "./run.js";
 
-export interface ExtractTextOptions extends TextModelOptions {
-  /** Index CSV. */
-  csv: string;
-  /** Feature store folder. */
-  out: string;
+export interface ExtractTextOptions extends TextModelOptions, StoreRunOptions {
   batchSize?: number;
-  layout?: StoreLayout;
-  overwrite?: boolean;
-  onProgress?: ProgressListener;
-  signal?: AbortSignal;
-  /** Save finished batches to disk at least every this many rows (default 512); smaller loses less on a crash. */
-  flushRows?: number;
 }
 
 /** Embeds the `text` of every index row into a feature store (resumable; see store/write.ts). */
@@ -29,7 +17,6 @@ export async function extractText(o: ExtractTextOptions): Promise<ExtractionSumm
     const batches = planByLength(tokenized.map((t) => t.length), batchSize);
     return await runExtraction({
       index,
-      outDir: o.out,
       modality: "text",
       fingerprintSettings: {
         modality: "text",
@@ -62,11 +49,7 @@ export async function extractText(o: ExtractTextOptions): Promise<ExtractionSumm
           token_type_ids: 0,
         },
       },
-      layout: o.layout,
-      overwrite: o.overwrite,
-      onProgress: o.onProgress,
-      signal: o.signal,
-      flushRows: o.flushRows,
+      ...storeRunArgs(o),
     });
   } finally {
     await encoder.dispose();
