@@ -1,4 +1,10 @@
 /**
+ * The exit codes of every command (documented in README): 0 success, 1 usage error (bad options), 2 bad input or
+ * data, 3 finished but too many rows failed (--max-failures), 130 interrupted (Ctrl-C / SIGTERM).
+ */
+export const EXIT = { ok: 0, usage: 1, input: 2, failures: 3, interrupted: 130 } as const;
+
+/**
  * Errors a user can act on. The CLI prints their message (no stack trace) and exits with `exitCode`;
  * anything else is a bug and is printed with its stack.
  */

@@ -2,11 +2,9 @@
  * `emofeat extract audio` and extractAudio(): parity through the real command, clips.csv and totals, and bad
  * rows recorded in failures.csv without touching any other row (or stopping the run with --fail-fast).
  */
-import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { copyFile } from "node:fs/promises";
 import path from "node:path";
-import { promisify } from "node:util";
 import { parse } from "csv-parse/sync";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { embedAudio, extractAudio } from "../src/extract/audio.js";
@@ -14,8 +12,8 @@ import { readStore } from "../src/store/read.js";
 import { floatBytes, intBytes, synthInts, synthWav, tempDir, wavBytes, writeTemp } from "./helpers/audio-synth.js";
 import { writeIndex, type Row } from "./helpers/csv.js";
 import { ROOT, removeDir } from "./helpers/paths.js";
+import { runEmofeat } from "./helpers/cli.js";
 
-const exec = promisify(execFile);
 const MODEL = path.join(ROOT, "fixtures/models/tiny-wavlm-mask");
 const pipeline = JSON.parse(readFileSync(path.join(ROOT, "fixtures/reference/audio/pipeline.json"), "utf8")) as {
   maxSeconds: number;
@@ -25,15 +23,7 @@ const pipeline = JSON.parse(readFileSync(path.join(ROOT, "fixtures/reference/aud
 };
 const want = pipeline.embeddings["tiny-wavlm-mask"].normalize;
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await exec(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], { cwd: ROOT });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+const cli = (args: string[]) => runEmofeat(args);
 
 function maxDiff(got: Float32Array, rows: number[][]): number {
   const d = rows[0].length;

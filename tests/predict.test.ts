@@ -1,7 +1,5 @@
-import { execFile } from "node:child_process";
 import { cp, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { promisify } from "node:util";
 import ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { extractAudio } from "../src/extract/audio.js";
@@ -15,8 +13,8 @@ import { DEMO_INDEX, DEMO_MODEL, removeDir, ROOT, tempDir } from "./helpers/path
 
 const DEMO_WAVLM = path.join(ROOT, "models", "tiny-wavlm-demo");
 import { loadSynth } from "./helpers/synth.js";
+import { runEmofeat } from "./helpers/cli.js";
 
-const exec = promisify(execFile);
 
 describe("predict with trained runs (demo corpus, tiny models)", () => {
   let dir: string;
@@ -114,14 +112,7 @@ describe("predict with trained runs (demo corpus, tiny models)", () => {
   });
 
   it("CLI: label and probabilities, JSON with --json; errors for a missing modality", async () => {
-    const cli = async (args: string[]) => {
-      try {
-        const r = await exec(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], { cwd: ROOT });
-        return { code: 0, stdout: r.stdout, stderr: r.stderr };
-      } catch (e) {
-        return e as { code: number; stdout: string; stderr: string };
-      }
-    };
+    const cli = (args: string[]) => runEmofeat(args);
     const r = await cli(["predict", "--run", run, "--text", "I can't believe you did that", "--json", "--offline"]);
     expect(r.code).toBe(0);
     const p = JSON.parse(r.stdout);

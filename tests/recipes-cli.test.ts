@@ -1,26 +1,16 @@
 /** `emofeat index ...` end to end: what it prints, what it writes, how it fails. */
-import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadIndex } from "../src/manifest/index-csv.js";
 import { makeMiniIemocap } from "./helpers/mini-iemocap.js";
 import { REPO, sharedData } from "./helpers/shared.js";
+import { runEmofeat } from "./helpers/cli.js";
 
-const exec = promisify(execFile);
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await exec(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], { cwd: REPO });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+const cli = (args: string[]) => runEmofeat(args, { cwd: REPO });
 
 let dir: string;
 let root: string;

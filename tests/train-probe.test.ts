@@ -1,7 +1,5 @@
-import { execFile } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { promisify } from "node:util";
 import { parse } from "csv-parse/sync";
 import ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,8 +11,8 @@ import { formatSummary, summarizeRuns } from "../src/train/summarize.js";
 import { EMOTIONS, writeProbeFixture, type ProbeFixture } from "./helpers/probe-data.js";
 import { removeDir, ROOT, tempDir } from "./helpers/paths.js";
 import { loadSynth, type Synth } from "./helpers/synth.js";
+import { runEmofeat } from "./helpers/cli.js";
 
-const exec = promisify(execFile);
 const readJson = <T>(f: string) => JSON.parse(readFileSync(f, "utf8")) as T;
 
 describe("trainProbe and the run directory", () => {
@@ -189,15 +187,7 @@ describe("trainProbe and the run directory", () => {
   });
 
   it("CLI: one summary line on stdout; clear errors for bad head/store combinations", async () => {
-    const run = async (args: string[]) => {
-      try {
-        const r = await exec(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], { cwd: ROOT });
-        return { code: 0, stdout: r.stdout, stderr: r.stderr };
-      } catch (e) {
-        const err = e as { code: number; stdout: string; stderr: string };
-        return err;
-      }
-    };
+    const run = (args: string[]) => runEmofeat(args);
     const out = path.join(dir, "runs", "cli");
     const ok = await run(["train", "--csv", fx.csv, "--features", `text=${fx.text}`, "--head", "linear", "--epochs", "2", "--out", out, "-q"]);
     expect(ok.code).toBe(0);

@@ -7,6 +7,7 @@ import { parseNpyHeader } from "../src/store/npy.js";
 import { validateStores, type ValidationReport } from "../src/store/validate.js";
 import { sha256File } from "../src/util/fs.js";
 import { DEMO_INDEX, DEMO_MODEL, ROOT, removeDir, tempDir } from "./helpers/paths.js";
+import { runEmofeat } from "./helpers/cli.js";
 
 const failed = (r: ValidationReport) => r.stores.flatMap((s) => s.checks.filter((c) => !c.ok).map((c) => c.name));
 
@@ -116,19 +117,15 @@ describe("validate", () => {
     expect(r.ok).toBe(false);
   });
 
-  it("exits non-zero from the CLI and prints JSON with --json", () => {
-    const run = (args: string[]) => {
-      try {
-        return { code: 0, out: execFileSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], { cwd: ROOT }).toString() };
-      } catch (e) {
-        const err = e as { status: number; stdout: Buffer };
-        return { code: err.status, out: err.stdout.toString() };
-      }
+  it("exits non-zero from the CLI and prints JSON with --json", async () => {
+    const run = async (args: string[]) => {
+      const r = await runEmofeat(args);
+      return { code: r.code, out: r.stdout };
     };
-    const ok = run(["validate", good, "--csv", DEMO_INDEX, "--json"]);
+    const ok = await run(["validate", good, "--csv", DEMO_INDEX, "--json"]);
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.out).ok).toBe(true);
-    const bad = run(["validate", path.join(dir, "reordered"), "--csv", DEMO_INDEX]);
+    const bad = await run(["validate", path.join(dir, "reordered"), "--csv", DEMO_INDEX]);
     expect(bad.code).toBe(1);
     expect(bad.out).toMatch(/FAIL aligned with index/);
     expect(bad.out.trim().endsWith("INVALID")).toBe(true);

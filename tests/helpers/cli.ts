@@ -1,0 +1,49 @@
+/**
+ * The one way tests run the `emofeat` command line as a real process. Every CLI test goes through here, so how
+ * the CLI is started (today: tsx on src/cli/main.ts) is decided in one place.
+ */
+import { execFile } from "node:child_process";
+import { ROOT } from "./paths.js";
+
+export interface CliResult {
+  /** Exit status (null when the process was killed by a signal). */
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  signal?: NodeJS.Signals | null;
+}
+
+export interface CliOptions {
+  /** Working directory (default: the repository root). */
+  cwd?: string;
+  /** Added to the parent's environment. */
+  env?: Record<string, string | undefined>;
+  /** Kill the process after this many ms (default: none). */
+  timeoutMs?: number;
+  /** Written to the child's stdin, which is then closed. */
+  input?: string;
+}
+
+/** The argv prefix that starts the CLI (node binary first). */
+export function cliCommand(): { file: string; args: string[] } {
+  return { file: process.execPath, args: ["--import", "tsx", `${ROOT}/src/cli/main.ts`] };
+}
+
+/** Runs `emofeat ...args`; never throws for a non-zero exit. */
+export function runEmofeat(args: string[], o: CliOptions = {}): Promise<CliResult> {
+  const { file, args: pre } = cliCommand();
+  return new Promise((resolve) => {
+    const child = execFile(
+      file,
+      [...pre, ...args],
+      { cwd: o.cwd ?? ROOT, env: { ...process.env, ...o.env }, timeout: o.timeoutMs ?? 0, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const e = err as (NodeJS.ErrnoException & { code?: number | string; signal?: NodeJS.Signals | null }) | null;
+        const code = e ? (typeof e.code === "number" ? e.code : child.exitCode) : 0;
+        resolve({ code, stdout: String(stdout), stderr: String(stderr), signal: e?.signal ?? null });
+      },
+    );
+    if (o.input !== undefined) child.stdin?.end(o.input);
+    else child.stdin?.end();
+  });
+}
