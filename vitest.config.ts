@@ -7,6 +7,8 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: "forks",
+    // Builds src/ once into dist-test/ for the tests that start the CLI as a process (tests/helpers/cli.ts).
+    globalSetup: ["./tests/helpers/global-setup.ts"],
     reporters: ["default", "./tests/helpers/summary-reporter.ts"],
   },
 });
