@@ -5,7 +5,6 @@
  */
 import os from "node:os";
 import path from "node:path";
-import { env as hf } from "@huggingface/transformers";
 
 function truthy(v: string | undefined): boolean {
   return v !== undefined && ["1", "true", "yes", "on"].includes(v.toLowerCase());
@@ -25,15 +24,3 @@ export const env: EmofeatEnv = {
   cacheDir: process.env.EMOFEAT_CACHE_DIR ?? path.join(os.homedir(), ".cache", "emofeat", "models"),
   remoteHost: process.env.HF_ENDPOINT ?? "https://huggingface.co/",
 };
-
-/** Copies our settings into transformers.js's env right before it loads anything. */
-export function applyToTransformers(offline: boolean): void {
-  hf.cacheDir = env.cacheDir;
-  hf.useFSCache = true;
-  hf.allowLocalModels = true;
-  hf.allowRemoteModels = !offline;
-  hf.remoteHost = env.remoteHost.endsWith("/") ? env.remoteHost : env.remoteHost + "/";
-  // Local folders are passed as absolute paths, which transformers.js reads directly; hub ids must not be
-  // looked up in its package-relative /models/ folder.
-  hf.localModelPath = path.join(env.cacheDir, ".no-local-models");
-}

@@ -18,13 +18,14 @@ import { loadEncoderModel, type EncoderModel } from "../models/load.js";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { env } from "../env.js";
-import { checkDevice, tensorToFloat32, type Device } from "../backends/onnx.js";
+import { resolveDevice, tensorToFloat32, type Device, type DeviceChoice } from "../backends/onnx.js";
 import { EmofeatError } from "../errors.js";
 import { checkDtype, modelRecord, readModelConfig, resolveModel, type ModelDtype } from "../models/source.js";
 import { pool } from "../pooling.js";
 import type { ModelRecord } from "../store/meta.js";
 import { sha256File } from "../util/fs.js";
 import { loadClip, type LoadedClip } from "./clip.js";
+import { AUDIO_DEFAULTS, BATCHING_MODES, type BatchingMode } from "./defaults.js";
 import { AudioInputError } from "./errors.js";
 import {
   convGeometryFrom,
@@ -37,14 +38,14 @@ import {
   type FeatureExtractorConfig,
 } from "./preprocess.js";
 
-export const BATCHING_MODES = ["exact", "reference"] as const;
-export type BatchingMode = (typeof BATCHING_MODES)[number];
+export { BATCHING_MODES, AUDIO_DEFAULTS, type BatchingMode };
 
 export interface AudioModelOptions {
   /** Hub id (e.g. Xenova/wavlm-base-plus) or a local folder in Hugging Face layout. */
   model: string;
   dtype?: ModelDtype;
-  device?: Device;
+  /** auto (default): CUDA when it works here, else the CPU. */
+  device?: DeviceChoice;
   threads?: number;
   offline?: boolean;
   /** Rate the clips are resampled to (default 16000; must match the model's feature extractor). */
@@ -53,15 +54,6 @@ export interface AudioModelOptions {
   maxSeconds?: number;
   batching?: BatchingMode;
 }
-
-export const AUDIO_DEFAULTS = {
-  dtype: "fp32",
-  device: "cpu",
-  targetSampleRate: 16000,
-  maxSeconds: 10,
-  batching: "exact",
-  batchSize: 16,
-} as const;
 
 interface EncoderInit {
   model: ModelRecord;
@@ -108,7 +100,7 @@ export class AudioEncoder {
 
   static async load(o: AudioModelOptions): Promise<AudioEncoder> {
     const dtype = checkDtype(o.dtype ?? AUDIO_DEFAULTS.dtype);
-    const device = checkDevice(o.device ?? AUDIO_DEFAULTS.device);
+    const device = (await resolveDevice(o.device ?? AUDIO_DEFAULTS.device)).device;
     const batching = o.batching ?? AUDIO_DEFAULTS.batching;
     if (!(BATCHING_MODES as readonly string[]).includes(batching))
       throw new EmofeatError(`unknown batching "${batching}" (expected one of: ${BATCHING_MODES.join(", ")})`);

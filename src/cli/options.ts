@@ -1,6 +1,6 @@
 /** Options and parsers shared by several commands, so flags mean the same everywhere. */
 import { Command, InvalidArgumentError, Option } from "commander";
-import { DEVICES } from "../backends/onnx.js";
+import { DEVICE_CHOICES, resolveDevice, type Device } from "../backends/onnx.js";
 import { MODEL_DTYPES } from "../models/source.js";
 import type { ProgressListener } from "../extract/progress.js";
 import { createReporter } from "./progress.js";
@@ -21,13 +21,34 @@ export function numberArg(name: string, min = 0): (v: string) => number {
   };
 }
 
+/** The one wording of --threads for every command that runs a model. */
+export const THREADS_HELP = "onnxruntime intra-op threads (default: one per physical core this process may use)";
+
+/** --device: auto, cpu or cuda (docs/gpu.md). */
+export function deviceOption(what: string): Option {
+  return new Option(
+    "--device <device>",
+    `${what}: auto = CUDA when onnxruntime-node's CUDA provider is installed and a GPU answers, else the CPU (says which); ` +
+      "cuda needs the provider (docs/gpu.md)",
+  )
+    .choices([...DEVICE_CHOICES])
+    .default("auto");
+}
+
+/** Resolves --device (auto probes CUDA once) and says which device runs, unless quiet. */
+export async function chosenDevice(choice: string, quiet: boolean): Promise<Device> {
+  const r = await resolveDevice(choice);
+  if (!quiet && r.requested === "auto") process.stderr.write(`emofeat: running on ${r.device} (${r.reason})\n`);
+  return r.device;
+}
+
 /** --model, --dtype, --device, --threads, --offline */
 export function addModelOptions(cmd: Command, example: string): Command {
   return cmd
     .requiredOption("--model <id-or-folder>", `hub id (e.g. ${example}) or a local folder in Hugging Face layout (config.json, tokenizer/preprocessor files, onnx/model.onnx)`)
     .addOption(new Option("--dtype <variant>", "model file variant: fp32 = onnx/model.onnx, fp16 = onnx/model_fp16.onnx, q8 = onnx/model_quantized.onnx").choices([...MODEL_DTYPES]).default("fp32"))
-    .addOption(new Option("--device <device>", "where the encoder runs (cuda needs onnxruntime-node's CUDA provider; see README)").choices([...DEVICES]).default("cpu"))
-    .option("--threads <n>", "onnxruntime intra-op threads (default: one per physical core)", intArg("--threads"))
+    .addOption(deviceOption("where the encoder runs"))
+    .option("--threads <n>", THREADS_HELP, intArg("--threads"))
     .option("--offline", "never touch the network: hub ids must already be cached (also EMOFEAT_OFFLINE=1)", false);
 }
 
@@ -60,14 +81,14 @@ export function interruptSignal(): { signal: AbortSignal; dispose(): void } {
   };
 }
 
-/** The options every `extract` subcommand shares, as the library takes them. */
-export function storeAndModelArgs(o: Record<string, unknown>) {
+/** The options every `extract` subcommand shares, as the library takes them (the device resolved). */
+export async function storeAndModelArgs(o: Record<string, unknown>) {
   return {
     csv: o.csv as string,
     out: o.out as string,
     model: o.model as string,
     dtype: o.dtype as "fp32" | "fp16" | "q8",
-    device: o.device as "cpu" | "cuda",
+    device: await chosenDevice(o.device as string, o.quiet as boolean),
     threads: o.threads as number | undefined,
     offline: o.offline as boolean,
     layout: o.layout as "matrix" | "per-utterance",

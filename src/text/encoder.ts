@@ -8,7 +8,7 @@ import { loadEncoderModel, pretrainedOptions, type EncoderModel } from "../model
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { env } from "../env.js";
-import { checkDevice, tensorToFloat32, type Device } from "../backends/onnx.js";
+import { resolveDevice, tensorToFloat32, type Device, type DeviceChoice } from "../backends/onnx.js";
 import { EmofeatError } from "../errors.js";
 import {
   checkDtype,
@@ -22,13 +22,15 @@ import {
 import { pool, POOLING_MODES, type PoolingMode } from "../pooling.js";
 import type { ModelRecord } from "../store/meta.js";
 import { sha256File } from "../util/fs.js";
+import { TEXT_DEFAULTS } from "./defaults.js";
 import { encodeTruncated, learnTemplate, type SpecialTemplate, type TokenizerLike, type TruncationSide } from "./tokenize.js";
 
 export interface TextModelOptions {
   /** Hub id (e.g. Xenova/bert-base-uncased) or a local folder in Hugging Face layout. */
   model: string;
   dtype?: ModelDtype;
-  device?: Device;
+  /** auto (default): CUDA when it works here, else the CPU. */
+  device?: DeviceChoice;
   threads?: number;
   offline?: boolean;
   /** Truncation length in tokens, special tokens included (reference: 128). */
@@ -36,7 +38,7 @@ export interface TextModelOptions {
   pooling?: PoolingMode;
 }
 
-export const TEXT_DEFAULTS = { dtype: "fp32", device: "cpu", maxLen: 128, pooling: "mean", batchSize: 64 } as const;
+export { TEXT_DEFAULTS };
 
 export class TextEncoder {
   readonly model: ModelRecord;
@@ -80,7 +82,7 @@ export class TextEncoder {
 
   static async load(o: TextModelOptions): Promise<TextEncoder> {
     const dtype = checkDtype(o.dtype ?? TEXT_DEFAULTS.dtype);
-    const device = checkDevice(o.device ?? TEXT_DEFAULTS.device);
+    const device = (await resolveDevice(o.device ?? TEXT_DEFAULTS.device)).device;
     const maxLen = o.maxLen ?? TEXT_DEFAULTS.maxLen;
     const pooling = o.pooling ?? TEXT_DEFAULTS.pooling;
     if (!(POOLING_MODES as readonly string[]).includes(pooling))

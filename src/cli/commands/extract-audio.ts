@@ -1,6 +1,5 @@
 import { Command, Option } from "commander";
-import { AUDIO_DEFAULTS, BATCHING_MODES } from "../../audio/encoder.js";
-import { extractAudio } from "../../extract/audio.js";
+import { AUDIO_DEFAULTS, BATCHING_MODES } from "../../audio/defaults.js";
 import { addModelOptions, addStoreOptions, intArg, numberArg, storeAndModelArgs, withProgress } from "../options.js";
 import { printSummary } from "./extract.js";
 
@@ -36,9 +35,11 @@ export function registerExtractAudio(extract: Command): void {
         "  emofeat extract audio --csv data/index.csv --model ./models/wavlm --batching reference --out features/audio-ref",
     )
     .action(async (o) => {
+      const { extractAudio } = await import("../../extract/audio.js");
+      const args = await storeAndModelArgs(o);
       const summary = await withProgress("extract audio", o.quiet, (io) =>
         extractAudio({
-          ...storeAndModelArgs(o),
+          ...args,
           targetSampleRate: o.targetSr,
           maxSeconds: o.maxSeconds,
           batching: o.batching,

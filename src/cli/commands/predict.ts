@@ -1,11 +1,10 @@
 import { writeFile } from "node:fs/promises";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { stringify } from "csv-stringify/sync";
-import { DEVICES, type Device } from "../../backends/onnx.js";
 import { EmofeatError } from "../../errors.js";
 import { loadIndex, type IndexRequirement } from "../../manifest/index-csv.js";
-import { Predictor, type Prediction, type PredictInput } from "../../predict/predict.js";
-import { intArg } from "../options.js";
+import type { Prediction, PredictInput } from "../../predict/predict.js";
+import { chosenDevice, deviceOption, intArg, THREADS_HELP } from "../options.js";
 
 function modelOverride(v: string, prev: Record<string, string> = {}): Record<string, string> {
   const eq = v.indexOf("=");
@@ -32,8 +31,8 @@ export function registerPredict(program: Command): void {
     .option("--json", "print JSON (one object, or an array with --csv)", false)
     .option("--model <store=folder>", "use this model folder or hub id for a store (repeatable), when the recorded one is not available", modelOverride)
     .option("--offline", "never touch the network: hub models must already be cached", false)
-    .addOption(new Option("--device <device>", "where the encoders run").choices([...DEVICES]).default("cpu"))
-    .option("--threads <n>", "onnxruntime intra-op threads", intArg("--threads"))
+    .addOption(deviceOption("where the encoders run"))
+    .option("--threads <n>", THREADS_HELP, intArg("--threads"))
     .addHelpText(
       "after",
       '\nExamples:\n  emofeat predict --run runs/text-mlp --text "I can\'t believe you did that"\n' +
@@ -44,7 +43,9 @@ export function registerPredict(program: Command): void {
       const single = o.text !== undefined || o.audio !== undefined;
       if (single === (o.csv !== undefined)) throw new EmofeatError("give either --text/--audio (one utterance) or --csv (many)");
       if (o.out && !o.csv) throw new EmofeatError("--out goes with --csv");
-      const predictor = await Predictor.load(o.run, { models: o.model, offline: o.offline, device: o.device as Device, threads: o.threads });
+      const { Predictor } = await import("../../predict/predict.js");
+      const device = await chosenDevice(o.device, false);
+      const predictor = await Predictor.load(o.run, { models: o.model, offline: o.offline, device, threads: o.threads });
       try {
         if (single) {
           const [p] = await predictor.predict([{ text: o.text, audio: o.audio }]);

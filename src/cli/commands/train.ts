@@ -1,8 +1,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { HEAD_DEFAULTS, HEAD_NAMES, type HeadName, type TrainSettings } from "../../train/heads.js";
-import { trainProbe } from "../../train/probe.js";
 import type { Protocol } from "../../train/splits.js";
-import { intArg } from "../options.js";
+import { intArg, THREADS_HELP } from "../options.js";
 
 function positive(name: string): (v: string) => number {
   return (v: string) => {
@@ -59,7 +58,7 @@ export function registerTrain(program: Command): void {
     .option("--weight-decay <wd>", "AdamW decoupled weight decay", nonNegative("--weight-decay"))
     .option("--dropout <p>", "mlp dropout: p for both, or pIn,pHidden", dropoutArg)
     .addOption(new Option("--select <which>", "checkpoint to test (default: the head's reference setting)").choices(["best-val-macro-f1", "last"]))
-    .option("--threads <n>", "onnxruntime intra-op threads (default: all cores)", intArg("--threads"))
+    .option("--threads <n>", THREADS_HELP, intArg("--threads"))
     .option("--overwrite", "replace an existing run directory", false)
     .option("-v, --verbose", "print every epoch", false)
     .option("-q, --quiet", "no progress output (warnings are still printed)", false)
@@ -74,6 +73,7 @@ export function registerTrain(program: Command): void {
       if (o.dropout !== undefined) [settings.dropoutIn, settings.dropoutHidden] = o.dropout;
       if (o.select !== undefined) settings.select = o.select;
       const protocol: Protocol = o.folds === "session" ? { kind: "session-folds", val: o.foldVal } : { kind: "split" };
+      const { trainProbe } = await import("../../train/probe.js");
       const res = await trainProbe({
         csv: o.csv,
         features: o.features,

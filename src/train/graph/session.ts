@@ -1,33 +1,31 @@
-/** Running builder-made models with onnxruntime-node. */
-import os from "node:os";
-import ort from "onnxruntime-node";
+/** Running builder-made models (training graphs, trained heads) through the one device/threads module. */
+import type * as Ort from "onnxruntime-node";
+import { createSession as createOrtSession, ort, type Device } from "../../backends/onnx.js";
 import { encodeModel, type OnnxModelSpec } from "../onnx/proto.js";
 
-export type Feeds = Record<string, ort.Tensor>;
+export type Feeds = Record<string, Ort.Tensor>;
 export type FloatArray = Float32Array | Float64Array;
 
 export interface SessionOptions {
-  /** Threads for one operator (default: the machine's available parallelism). */
+  /** Threads for one operator (default: backends/onnx.ts defaultThreads()). */
   threads?: number;
+  /** Default cpu: heads are small, and a GPU's transfer per batch would cost more than the maths. */
+  device?: Device;
 }
 
-export async function createSession(model: OnnxModelSpec | Uint8Array, options: SessionOptions = {}): Promise<ort.InferenceSession> {
+export async function createSession(model: OnnxModelSpec | Uint8Array, options: SessionOptions = {}): Promise<Ort.InferenceSession> {
   const bytes = model instanceof Uint8Array ? model : encodeModel(model);
-  return ort.InferenceSession.create(bytes, {
-    intraOpNumThreads: options.threads ?? os.availableParallelism(),
-    interOpNumThreads: 1,
-    executionMode: "sequential",
-    graphOptimizationLevel: "all",
-    // Shape-merge notices for symbolic batch dims are noise; errors still surface as exceptions.
-    logSeverityLevel: 3,
+  return createOrtSession(bytes, {
+    device: options.device ?? "cpu",
+    threads: options.threads,
     // Idle pool threads must not spin: between runs the JS side (optimiser, next batch) needs the cores,
     // and on 2 cores spinning workers slowed a reference mlp step by ~20%.
-    extra: { session: { intra_op: { allow_spinning: "0" } } },
+    spinning: false,
+    // Shape-merge notices for symbolic batch dims are noise; errors still surface as exceptions.
+    logSeverityLevel: 3,
   });
 }
 
-export function floatTensor(data: FloatArray, dims: readonly number[]): ort.Tensor {
-  return new ort.Tensor(data instanceof Float64Array ? "float64" : "float32", data, dims);
+export function floatTensor(data: FloatArray, dims: readonly number[]): Ort.Tensor {
+  return new (ort().Tensor)(data instanceof Float64Array ? "float64" : "float32", data, dims);
 }
-
-export { ort };
