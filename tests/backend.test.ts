@@ -30,8 +30,10 @@ describe("devices and threads (backends/onnx.ts)", () => {
   it("sets the thread count explicitly: one per physical core this process may use, unless given", () => {
     expect(physicalCores()).toBeGreaterThanOrEqual(1);
     expect(defaultThreads()).toBe(Math.min(os.availableParallelism(), physicalCores()));
-    expect(sessionOptions({ device: "cpu" })).toEqual({ intraOpNumThreads: defaultThreads(), interOpNumThreads: 1, executionMode: "sequential", graphOptimizationLevel: "all" });
-    expect(sessionOptions({ device: "cpu", threads: 3, spinning: false })).toMatchObject({ intraOpNumThreads: 3, extra: { session: { intra_op: { allow_spinning: "0" } } } });
+    const noSpin = { extra: { session: { intra_op: { allow_spinning: "0" } } } };
+    expect(sessionOptions({ device: "cpu" })).toEqual({ intraOpNumThreads: defaultThreads(), interOpNumThreads: 1, executionMode: "sequential", graphOptimizationLevel: "all", ...noSpin });
+    expect(sessionOptions({ device: "cpu", threads: 3, spinning: false })).toMatchObject({ intraOpNumThreads: 3, ...noSpin });
+    expect(sessionOptions({ device: "cpu", spinning: true }).extra).toBeUndefined();
   });
 
   it("creates sessions for encoders and for training graphs through the same settings", async () => {

@@ -9,6 +9,7 @@ import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import type * as Ort from "onnxruntime-node";
+import { env } from "../env.js";
 import { EmofeatError } from "../errors.js";
 
 /** Where a model runs, once decided. */
@@ -152,7 +153,7 @@ export interface SessionSettings {
   device: Device;
   /** Intra-op threads; undefined = defaultThreads(). */
   threads?: number;
-  /** Let idle pool threads spin between operators (onnxruntime's default) instead of sleeping at once. */
+  /** Let idle pool threads spin between operators instead of sleeping at once (default: env.ortSpinning, off). */
   spinning?: boolean;
 }
 
@@ -164,7 +165,7 @@ export function sessionOptions(s: SessionSettings): Record<string, unknown> {
     executionMode: "sequential",
     graphOptimizationLevel: "all",
   };
-  if (s.spinning === false) o.extra = { session: { intra_op: { allow_spinning: "0" } } };
+  if (!(s.spinning ?? env.ortSpinning)) o.extra = { session: { intra_op: { allow_spinning: "0" } } };
   return o;
 }
 
