@@ -80,6 +80,7 @@ describe("CLI", () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/CUDA execution provider is not installed/);
     expect(r.stderr).toContain("ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node");
+    expect(r.stderr).toContain("ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js");
   });
 
   it("extracts and validates end to end, printing plain progress lines off a terminal", async () => {
@@ -88,6 +89,7 @@ describe("CLI", () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/extract text: 24\/24 rows \(100\.0%\), [\d.]+ rows\/s, ETA 0s, 0 failed, done/);
     expect(r.stderr).toContain(`${out}: written: 24 x 32 float32`);
+    expect(r.stderr).toMatch(/^emofeat: running on (cpu|cuda) \(auto: /m); // --device auto (the default) says which
     const v = await cli(["validate", out, "--csv", DEMO_INDEX]);
     expect(v.code).toBe(0);
     expect(v.stdout.trim().endsWith("valid")).toBe(true);

@@ -22,8 +22,9 @@ export type DeviceChoice = (typeof DEVICE_CHOICES)[number];
 export const CUDA_INSTALL_HINT =
   "onnxruntime-node skips downloading its CUDA provider by default (it is large and needs the network). " +
   "On a Linux x64 machine with CUDA 12 and cuDNN 9, install it with:\n" +
-  "  ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node\n" +
-  "then run again with --device cuda (docs/gpu.md).";
+  "  ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js\n" +
+  "(or ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node where npm runs install scripts), " +
+  "then run again with --device cuda or auto (docs/gpu.md).";
 
 const require = createRequire(import.meta.url);
 let ortModule: typeof Ort | undefined;
