@@ -12,9 +12,9 @@
  */
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { parse } from "csv-parse/sync";
 import { EmofeatError } from "../errors.js";
 import type { StoreMeta } from "../store/meta.js";
+import { intField, numField, readCsvRecords } from "../util/csv.js";
 import { exists } from "../util/fs.js";
 import type { ScalarStd, SplitMetrics } from "./aggregate.js";
 import type { JoinReport } from "./data.js";
@@ -164,32 +164,11 @@ export interface PredictionRow {
   pred: string;
 }
 
-/** Rows of a run CSV as records, checking the header; errors name the file and line. */
-async function readRunCsv(file: string, columns: readonly string[]): Promise<Record<string, string>[]> {
-  const text = await readFile(file, "utf8");
-  let rows: Record<string, string>[];
-  try {
-    rows = parse(text, { columns: true, bom: true, skip_empty_lines: true }) as Record<string, string>[];
-  } catch (err) {
-    throw new EmofeatError(`${file}: not a valid CSV: ${(err as Error).message}`);
-  }
-  const header = text.slice(0, text.indexOf("\n") >= 0 ? text.indexOf("\n") : text.length).replace(/^\uFEFF/, "").trim().split(",");
-  const lacking = columns.filter((c) => !header.includes(c));
-  if (lacking.length > 0) throw new EmofeatError(`${file}: missing column(s) ${lacking.join(", ")} (header: ${header.join(",")})`);
-  return rows;
-}
-
-function intField(file: string, line: number, name: string, v: string): number {
-  const n = Number(v);
-  if (v === "" || !Number.isInteger(n)) throw new EmofeatError(`${file}: line ${line}: ${name} "${v}" is not an integer`);
-  return n;
-}
-
 /** predictions.csv, or null for runs made before it existed. */
 export async function readRunPredictions(dir: string): Promise<PredictionRow[] | null> {
   const file = path.join(dir, RUN_FILES.predictions);
   if (!(await exists(file))) return null;
-  return (await readRunCsv(file, PREDICTION_COLUMNS)).map((r, i) => ({
+  return (await readCsvRecords(file, PREDICTION_COLUMNS)).map((r, i) => ({
     utter_id: r.utter_id,
     split: r.split,
     seed: intField(file, i + 2, "seed", r.seed),
@@ -210,18 +189,46 @@ export interface EpochRow extends EpochRecord {
 export async function readRunEpochs(dir: string): Promise<EpochRow[]> {
   const file = path.join(dir, RUN_FILES.epochs);
   if (!(await exists(file))) throw new EmofeatError(`${file}: missing (not an emofeat run directory?)`);
-  const num = (v: string) => (v === "" ? NaN : Number(v));
-  return (await readRunCsv(file, ["seed", "fold", "epoch", "train_loss", "tested"])).map((r, i) => ({
+  return (await readCsvRecords(file, ["seed", "fold", "epoch", "train_loss", "tested"])).map((r, i) => {
+    const num = (k: string) => numField(file, i + 2, k, r[k]);
+    return {
+      seed: intField(file, i + 2, "seed", r.seed),
+      fold: r.fold,
+      epoch: intField(file, i + 2, "epoch", r.epoch),
+      train_loss: num("train_loss"),
+      val_loss: num("val_loss"),
+      val_accuracy: num("val_accuracy"),
+      val_unweighted_accuracy: num("val_unweighted_accuracy"),
+      val_macro_f1: num("val_macro_f1"),
+      val_weighted_f1: num("val_weighted_f1"),
+      seconds: num("seconds"),
+      tested: r.tested === "1",
+    };
+  });
+}
+
+/** Columns of beta.csv (gated fusion runs): the gate value per (seed, fold, utterance) of the selected checkpoint. */
+export const BETA_COLUMNS = ["utter_id", "split", "seed", "fold", "label", "beta"] as const;
+
+export interface BetaRow {
+  utter_id: string;
+  split: string;
+  seed: number;
+  fold: string;
+  label: string;
+  beta: number;
+}
+
+/** beta.csv, or null when the run has none (heads without a gate). */
+export async function readRunBeta(dir: string): Promise<BetaRow[] | null> {
+  const file = path.join(dir, "beta.csv");
+  if (!(await exists(file))) return null;
+  return (await readCsvRecords(file, BETA_COLUMNS)).map((r, i) => ({
+    utter_id: r.utter_id,
+    split: r.split,
     seed: intField(file, i + 2, "seed", r.seed),
     fold: r.fold,
-    epoch: intField(file, i + 2, "epoch", r.epoch),
-    train_loss: num(r.train_loss),
-    val_loss: num(r.val_loss),
-    val_accuracy: num(r.val_accuracy),
-    val_unweighted_accuracy: num(r.val_unweighted_accuracy),
-    val_macro_f1: num(r.val_macro_f1),
-    val_weighted_f1: num(r.val_weighted_f1),
-    seconds: num(r.seconds),
-    tested: r.tested === "1",
+    label: r.label,
+    beta: numField(file, i + 2, "beta", r.beta),
   }));
 }
