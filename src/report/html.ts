@@ -16,7 +16,7 @@ const CSS = `
 :root { --ink: #1a1a1a; --muted: #555; --line: #d0d0d0; --band: #f5f5f5; --accent: #0072B2; --bad: #D55E00; --good: #009E73; }
 * { box-sizing: border-box; }
 body { margin: 0; color: var(--ink); background: #fff; font: 15px/1.45 "DejaVu Sans", Arial, Helvetica, sans-serif; }
-main { max-width: 1180px; margin: 0 auto; padding: 24px 28px 60px; }
+main { max-width: 1320px; margin: 0 auto; padding: 24px 28px 60px; }
 h1 { font-size: 26px; margin: 0 0 4px; }
 h2 { font-size: 21px; margin: 36px 0 10px; padding-bottom: 4px; border-bottom: 2px solid var(--ink); }
 h3 { font-size: 17px; margin: 26px 0 8px; }

@@ -16,6 +16,7 @@ export interface BarChart {
   categories: string[];
   series: BarSeries[];
   yLabel: string;
+  xLabel?: string;
   /** Fixed axis range (e.g. [0, 1] for rates); otherwise from the data (and 0). */
   yRange?: [number, number];
   /** Label the bars with their values (fraction digits). */
@@ -31,7 +32,7 @@ export function barChartSvg(c: BarChart): string {
   const ph = 220;
   const longest = Math.max(...c.categories.map((s) => s.length), 1);
   const rotate = groups * 7 * longest > pw;
-  const m = { l: 60, r: 20, t: 46, b: rotate ? 40 + Math.min(90, 6 * longest) : 48 };
+  const m = { l: 60, r: 20, t: 46, b: (rotate ? 40 + Math.min(90, 6 * longest) : 34) + (c.xLabel ? 18 : 0) };
   const w = m.l + pw + m.r;
   const h = m.t + ph + m.b + (per > 1 ? 22 : 0);
   const tops = c.series.flatMap((s) => s.values.map((v, i) => v + (Number.isFinite(s.errors?.[i]) ? s.errors![i] : 0))).filter(Number.isFinite);
@@ -55,7 +56,11 @@ export function barChartSvg(c: BarChart): string {
       const e = s.errors?.[g];
       if (e !== undefined && Number.isFinite(e) && e > 0) {
         const cx = x + (barW - 1) / 2;
-        parts.push(`<path d="M${cx} ${sy(v - e).toFixed(1)}V${sy(v + e).toFixed(1)}M${cx - 3} ${sy(v - e).toFixed(1)}h6M${cx - 3} ${sy(v + e).toFixed(1)}h6" stroke="#222" fill="none"/>`);
+        // Clipped to the axis (a rate's mean + std can pass 1); a clipped end has no cap.
+        const lo = Math.max(axis.lo, v - e);
+        const hi = Math.min(axis.hi, v + e);
+        const caps = (lo === v - e ? `M${cx - 3} ${sy(lo).toFixed(1)}h6` : "") + (hi === v + e ? `M${cx - 3} ${sy(hi).toFixed(1)}h6` : "");
+        parts.push(`<path d="M${cx} ${sy(lo).toFixed(1)}V${sy(hi).toFixed(1)}${caps}" stroke="#222" fill="none"/>`);
       }
       if (c.valueLabels !== undefined && barW >= 14)
         parts.push(`<text x="${x + barW / 2}" y="${(y1 - 3).toFixed(1)}" font-size="8" text-anchor="middle">${v.toFixed(c.valueLabels)}</text>`);
@@ -69,6 +74,7 @@ export function barChartSvg(c: BarChart): string {
     );
   });
   parts.push(`<rect x="${m.l}" y="${m.t}" width="${pw}" height="${ph}" fill="none" stroke="#444"/>`);
+  if (c.xLabel) parts.push(`<text x="${m.l + pw / 2}" y="${m.t + ph + m.b - 8}" font-size="11" text-anchor="middle">${esc(c.xLabel)}</text>`);
   if (per > 1)
     parts.push(
       ...legendRow(

@@ -30,7 +30,7 @@ function jitter(i: number): number {
 
 export function dotPlotSvg(p: DotPlot): string {
   const labelW = Math.min(260, Math.max(60, 7 * Math.max(...p.rows.map((r) => r.length), 1) + 12));
-  const rowH = p.series.length > 1 ? 30 : 24;
+  const rowH = (p.box ? 40 : 24) + (p.series.length > 1 ? 8 * (p.series.length - 1) : 0);
   const pw = 440;
   const m = { l: labelW + 10, r: 24, t: 40, b: 48 + (p.series.length > 1 ? 20 : 0) };
   const ph = Math.max(rowH, p.rows.length * rowH);

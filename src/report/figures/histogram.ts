@@ -48,7 +48,7 @@ export function histogramSvg(hst: Histogram): string {
   if (hst.mark) {
     const x = sx(hst.mark.at);
     parts.push(`<line x1="${x}" y1="${m.t}" x2="${x}" y2="${m.t + ph}" stroke="${PALETTE[3]}" stroke-width="1.5" stroke-dasharray="5,3"/>`);
-    parts.push(`<text x="${x - 4}" y="${m.t + 12}" font-size="10" text-anchor="end" fill="${PALETTE[3]}">${esc(hst.mark.label)}</text>`);
+    parts.push(`<text x="${x}" y="${m.t - 4}" font-size="10" text-anchor="middle" fill="${PALETTE[3]}">${esc(hst.mark.label)}</text>`);
   }
   parts.push(`<rect x="${m.l}" y="${m.t}" width="${pw}" height="${ph}" fill="none" stroke="#444"/>`);
   parts.push(`<text x="${m.l + pw / 2}" y="${m.t + ph + 34}" font-size="11" text-anchor="middle">${esc(hst.xLabel)}</text>`);

@@ -110,7 +110,7 @@ export function resultsSection(runs: RunInput[], o: { baselines: boolean; resamp
   if (o.baselines)
     for (const b of REFERENCE_BASELINES) {
       rows.push([
-        { text: `reference: ${b.input}`, sort: `~reference ${b.input}` },
+        `reference: ${b.input}`,
         "published",
         b.input,
         "mean",
@@ -139,7 +139,7 @@ export function resultsSection(runs: RunInput[], o: { baselines: boolean; resamp
       columns: [
         { label: "run" },
         { label: "head" },
-        { label: "inputs (encoder)" },
+        { label: "inputs", title: "feature stores (encoder model)" },
         { label: "pooling" },
         { label: "layers" },
         { label: "protocol" },
@@ -147,8 +147,8 @@ export function resultsSection(runs: RunInput[], o: { baselines: boolean; resamp
         { label: "WA %", numeric: true, title: "test accuracy" },
         { label: "UA %", numeric: true, title: "test unweighted accuracy (balanced accuracy)" },
         { label: "macro-F1 %", numeric: true },
-        { label: "ΔUA vs best [95% CI]", numeric: true },
-        { label: "p vs best", numeric: true },
+        { label: "ΔUA vs best", numeric: true, title: "UA of this run minus the best run on the same test rows, percentage points [95% paired-bootstrap interval]" },
+        { label: "p", numeric: true, title: "McNemar p vs the best run (largest over seed pairs), Holm-adjusted" },
       ],
       rows,
       rowCls,

@@ -66,6 +66,7 @@ function layerBlocks(run: RunInput, taken: Set<string>): { id: string; svg: stri
         categories: lw.layers.map(String),
         series: [{ label: "weight", values: lw.mean, errors: lw.std }],
         yLabel: "softmax weight",
+        xLabel: "layer (hidden_states index)",
       }),
       caption: `Softmax-normalised weight the head learned for each encoder layer (hidden_states index; 0 = the input of the first transformer layer), mean ± std over ${runs} trained head(s) (seeds × folds); a uniform mix would give ${(1 / lw.layers.length).toFixed(3)} each.`,
     });
@@ -82,6 +83,7 @@ function layerBlocks(run: RunInput, taken: Set<string>): { id: string; svg: stri
           { label: "macro-F1", values: pl.map((p) => p.test.macro_f1), errors: pl.map((p) => p.test_std?.macro_f1) },
         ],
         yLabel: "test score",
+        xLabel: "layer (hidden_states index)",
         yRange: [0, 1],
       }),
       caption: `A probe trained on each of ${pl.length} encoder layers alone (hidden_states index on the x axis): test WA, UA and macro-F1, mean ± std over ${run.metrics.seeds?.length ?? 1} seed(s).`,
