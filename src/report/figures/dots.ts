@@ -4,7 +4,7 @@
  */
 import { esc, legendRow, niceAxis, svgOpen, xGrid } from "../../train/plots.js";
 import { percentile } from "../stats.js";
-import { groupStyle, marker } from "./scatter.js";
+import { groupStyle, marker, markers } from "./scatter.js";
 
 export interface DotSeries {
   label: string;
@@ -20,6 +20,8 @@ export interface DotPlot {
   xRange?: [number, number];
   /** Draw the quartile box (for distributions with many values). */
   box?: boolean;
+  /** At most this many dots per row and series (an evenly spaced subset of the sorted values; the box and mean use all). */
+  maxDots?: number;
 }
 
 /** A deterministic jitter in [-1, 1] from an index (no random source, so the figure is reproducible). */
@@ -61,8 +63,11 @@ export function dotPlotSvg(p: DotPlot): string {
           `<line x1="${sx(q2).toFixed(1)}" y1="${(y - bh / 2).toFixed(1)}" x2="${sx(q2).toFixed(1)}" y2="${(y + bh / 2).toFixed(1)}" stroke="#333" stroke-width="2"/>`,
         );
       }
-      const pts = vals.map((v, i) => marker(st.shape, sx(v), y + jitter(i + 31 * r + 7 * k) * spread * 0.7, many ? 1.6 : 3.2, st.color, many ? 0.35 : 0.85));
-      parts.push(`<g>${pts.join("")}</g>`);
+      const max = p.maxDots ?? Infinity;
+      const sorted = vals.length > max ? [...vals].sort((a, b) => a - b) : vals;
+      const drawn = vals.length > max ? Array.from({ length: max }, (_, i) => sorted[Math.round((i * (sorted.length - 1)) / (max - 1))]) : vals;
+      const pts = drawn.map((v, i) => [sx(v), y + jitter(i + 31 * r + 7 * k) * spread * 0.7] as [number, number]);
+      parts.push(markers(st.shape, pts, many ? 1.6 : 3.2, st.color, many ? 0.35 : 0.85));
       const mean = vals.reduce((a, b) => a + b, 0) / vals.length;
       parts.push(`<path d="M${sx(mean).toFixed(1)} ${(y - spread - 3).toFixed(1)}V${(y + spread + 3).toFixed(1)}" stroke="#000" stroke-width="2"><title>${esc(`${row} ${s.label}: mean ${mean.toFixed(4)} (n=${vals.length})`)}</title></path>`);
     });

@@ -13,30 +13,52 @@ export interface ScatterPanel {
 
 const SHAPES = ["circle", "square", "triangle", "diamond", "down", "plus", "cross", "star"] as const;
 
-/** One marker; `r` is the half-size. */
-export function marker(shape: number, x: number, y: number, r: number, color: string, opacity = 1): string {
+const f1 = (v: number) => v.toFixed(1);
+
+/** Path data of one marker (filled shapes) or of its strokes (plus, cross); `r` is the half-size. */
+export function markerPath(shape: number, x: number, y: number, r: number): { d: string; stroked: boolean } {
   const s = SHAPES[shape % SHAPES.length];
-  const f = `fill="${color}" fill-opacity="${opacity}"`;
-  const X = x.toFixed(1);
-  const Y = y.toFixed(1);
   switch (s) {
     case "circle":
-      return `<circle cx="${X}" cy="${Y}" r="${r}" ${f}/>`;
+      return { d: `M${f1(x - r)} ${f1(y)}a${r} ${r} 0 1 0 ${f1(2 * r)} 0a${r} ${r} 0 1 0 ${f1(-2 * r)} 0Z`, stroked: false };
     case "square":
-      return `<rect x="${(x - r * 0.9).toFixed(1)}" y="${(y - r * 0.9).toFixed(1)}" width="${(1.8 * r).toFixed(1)}" height="${(1.8 * r).toFixed(1)}" ${f}/>`;
+      return { d: `M${f1(x - r * 0.9)} ${f1(y - r * 0.9)}h${f1(1.8 * r)}v${f1(1.8 * r)}h${f1(-1.8 * r)}Z`, stroked: false };
     case "triangle":
-      return `<path d="M${X} ${(y - r * 1.1).toFixed(1)}L${(x + r).toFixed(1)} ${(y + r * 0.8).toFixed(1)}H${(x - r).toFixed(1)}Z" ${f}/>`;
+      return { d: `M${f1(x)} ${f1(y - r * 1.1)}L${f1(x + r)} ${f1(y + r * 0.8)}H${f1(x - r)}Z`, stroked: false };
     case "down":
-      return `<path d="M${X} ${(y + r * 1.1).toFixed(1)}L${(x + r).toFixed(1)} ${(y - r * 0.8).toFixed(1)}H${(x - r).toFixed(1)}Z" ${f}/>`;
+      return { d: `M${f1(x)} ${f1(y + r * 1.1)}L${f1(x + r)} ${f1(y - r * 0.8)}H${f1(x - r)}Z`, stroked: false };
     case "diamond":
-      return `<path d="M${X} ${(y - r * 1.2).toFixed(1)}L${(x + r).toFixed(1)} ${Y}L${X} ${(y + r * 1.2).toFixed(1)}L${(x - r).toFixed(1)} ${Y}Z" ${f}/>`;
+      return { d: `M${f1(x)} ${f1(y - r * 1.2)}L${f1(x + r)} ${f1(y)}L${f1(x)} ${f1(y + r * 1.2)}L${f1(x - r)} ${f1(y)}Z`, stroked: false };
     case "plus":
-      return `<path d="M${(x - r).toFixed(1)} ${Y}H${(x + r).toFixed(1)}M${X} ${(y - r).toFixed(1)}V${(y + r).toFixed(1)}" stroke="${color}" stroke-opacity="${opacity}" stroke-width="1.6"/>`;
+      return { d: `M${f1(x - r)} ${f1(y)}H${f1(x + r)}M${f1(x)} ${f1(y - r)}V${f1(y + r)}`, stroked: true };
     case "cross":
-      return `<path d="M${(x - r).toFixed(1)} ${(y - r).toFixed(1)}L${(x + r).toFixed(1)} ${(y + r).toFixed(1)}M${(x - r).toFixed(1)} ${(y + r).toFixed(1)}L${(x + r).toFixed(1)} ${(y - r).toFixed(1)}" stroke="${color}" stroke-opacity="${opacity}" stroke-width="1.6"/>`;
-    default:
-      return `<path d="M${X} ${(y - r * 1.2).toFixed(1)}L${(x + r * 0.4).toFixed(1)} ${(y - r * 0.3).toFixed(1)}L${(x + r * 1.2).toFixed(1)} ${(y - r * 0.3).toFixed(1)}L${(x + r * 0.55).toFixed(1)} ${(y + r * 0.3).toFixed(1)}L${(x + r * 0.8).toFixed(1)} ${(y + r * 1.2).toFixed(1)}L${X} ${(y + r * 0.65).toFixed(1)}L${(x - r * 0.8).toFixed(1)} ${(y + r * 1.2).toFixed(1)}L${(x - r * 0.55).toFixed(1)} ${(y + r * 0.3).toFixed(1)}L${(x - r * 1.2).toFixed(1)} ${(y - r * 0.3).toFixed(1)}L${(x - r * 0.4).toFixed(1)} ${(y - r * 0.3).toFixed(1)}Z" ${f}/>`;
+      return { d: `M${f1(x - r)} ${f1(y - r)}L${f1(x + r)} ${f1(y + r)}M${f1(x - r)} ${f1(y + r)}L${f1(x + r)} ${f1(y - r)}`, stroked: true };
+    default: {
+      const pts = [
+        [0, -1.2], [0.4, -0.3], [1.2, -0.3], [0.55, 0.3], [0.8, 1.2], [0, 0.65], [-0.8, 1.2], [-0.55, 0.3], [-1.2, -0.3], [-0.4, -0.3],
+      ];
+      return { d: pts.map(([a, b], i) => `${i ? "L" : "M"}${f1(x + a * r)} ${f1(y + b * r)}`).join("") + "Z", stroked: false };
+    }
   }
+}
+
+/**
+ * Many markers of one group as a single path element: thousands of points stay one DOM node, so a page
+ * with several projections opens fast.
+ */
+export function markers(shape: number, points: [number, number][], r: number, color: string, opacity = 1, title?: string): string {
+  if (points.length === 0) return "";
+  const parts = points.map(([x, y]) => markerPath(shape, x, y, r));
+  const d = parts.map((p) => p.d).join("");
+  const tip = title ? `<title>${esc(title)}</title>` : "";
+  return parts[0].stroked
+    ? `<path d="${d}" fill="none" stroke="${color}" stroke-opacity="${opacity}" stroke-width="1.6">${tip}</path>`
+    : `<path d="${d}" fill="${color}" fill-opacity="${opacity}">${tip}</path>`;
+}
+
+/** One marker (legends). */
+export function marker(shape: number, x: number, y: number, r: number, color: string, opacity = 1): string {
+  return markers(shape, [[x, y]], r, color, opacity);
 }
 
 /** Colour and shape of group k (colour cycles through the palette, shape through the markers, offset so pairs repeat late). */
@@ -83,10 +105,9 @@ export function scatterSvg(title: string, xy: Float64Array, panels: ScatterPanel
     const order = p.categories.map((_, c) => c).sort((a, b) => counts[b] - counts[a] || a - b);
     for (const c of order) {
       const st = groupStyle(c);
-      const pts: string[] = [];
-      for (let i = 0; i < n; i++)
-        if (p.group[i] === c && Number.isFinite(xy[i * 2]) && Number.isFinite(xy[i * 2 + 1])) pts.push(marker(st.shape, sx(xy[i * 2]), sy(xy[i * 2 + 1]), r, st.color, opacity));
-      if (pts.length > 0) parts.push(`<g>${pts.join("")}</g>`);
+      const pts: [number, number][] = [];
+      for (let i = 0; i < n; i++) if (p.group[i] === c && Number.isFinite(xy[i * 2]) && Number.isFinite(xy[i * 2 + 1])) pts.push([sx(xy[i * 2]), sy(xy[i * 2 + 1])]);
+      parts.push(markers(st.shape, pts, r, st.color, opacity, `${p.categories[c]}: ${pts.length} point(s)`));
     }
     p.categories.forEach((cat, c) => {
       const st = groupStyle(c);

@@ -12,6 +12,8 @@ import type { RunInput } from "../inputs.js";
 import { inputsText, protocolText } from "./results.js";
 
 const pct = (x: number) => (100 * x).toFixed(2);
+/** Dots drawn per class and split in the beta figure. */
+const BETA_DOTS = 300;
 const round = (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(1));
 
 function curveSeries(run: RunInput): CurveSeries[] {
@@ -111,10 +113,12 @@ function betaBlocks(run: RunInput, taken: Set<string>): Block[] {
         xLabel: "β",
         xRange: [0, 1],
         box: true,
+        maxDots: BETA_DOTS,
       }),
       caption:
         `The fusion gate β of each utterance (beta.csv, selected checkpoint), per true class and split (${shown.join(", ")}); box = quartiles, black tick = mean. ` +
-        `Every seed and fold contributes its rows; n per class (${shown[0]}): ${counts}.`,
+        `Every seed and fold contributes its rows; n per class (${shown[0]}): ${counts}` +
+        (rows.length > BETA_DOTS ? `; at most ${BETA_DOTS} dots are drawn per class and split (evenly spaced quantiles), the box and mean use every value.` : "."),
     });
   }
   if (summary) {
