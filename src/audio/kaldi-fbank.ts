@@ -57,28 +57,37 @@ export interface MelBank {
   weights: Float64Array;
 }
 
-/** Kaldi's mel banks (torchaudio `get_mel_banks` without VTLN): `numBins` triangles over bins 0..paddedWindow/2 - 1. */
+/**
+ * Kaldi's mel banks as torchaudio's `get_mel_banks` computes them (no VTLN): `numBins` triangles over bins
+ * 0..paddedWindow/2 - 1. torchaudio builds them in float32 (the Python scalars are rounded to float32 when
+ * they meet the float32 tensors), and at the triangles' edges that rounding moves a weight by up to ~1e-3 of
+ * itself, which is visible in low-energy bands; every step is rounded here the same way (Math.fround). Only
+ * the float32 log may differ by an ulp from torch's vectorised one.
+ */
 export function kaldiMelBanks(numBins: number, paddedWindow: number, sampleFreq: number, lowFreq: number, highFreq: number): MelBank[] {
   if (numBins <= 3) throw new RangeError(`need at least 3 mel bins (got ${numBins})`);
   const nyquist = sampleFreq / 2;
   const high = highFreq <= 0 ? highFreq + nyquist : highFreq;
   if (!(lowFreq >= 0 && lowFreq < nyquist && high > 0 && high <= nyquist && lowFreq < high))
     throw new RangeError(`bad mel range ${lowFreq}..${high} Hz for Nyquist ${nyquist} Hz`);
+  const f = Math.fround;
   const fftBins = paddedWindow / 2;
-  const binWidth = sampleFreq / paddedWindow;
-  const melLow = melScale(lowFreq);
+  const binWidth = f(sampleFreq / paddedWindow);
+  const melLow = melScale(lowFreq); // Python floats (float64) ...
   const delta = (melScale(high) - melLow) / (numBins + 1);
+  const [lo32, delta32] = [f(melLow), f(delta)]; // ... rounded to float32 when combined with a tensor
+  // mel_scale(fft_bin_width * arange(n)) in float32: 1127 * log(1 + f / 700)
+  const mel = Float64Array.from({ length: fftBins }, (_, i) => f(1127 * f(Math.log(f(1 + f(f(binWidth * i) / 700))))));
   const banks: MelBank[] = [];
   for (let b = 0; b < numBins; b++) {
-    const left = melLow + b * delta;
-    const center = melLow + (b + 1) * delta;
-    const right = melLow + (b + 2) * delta;
+    const left = f(lo32 + f(b * delta32));
+    const center = f(lo32 + f((b + 1) * delta32));
+    const right = f(lo32 + f((b + 2) * delta32));
     const w = new Float64Array(fftBins);
     let first = -1;
     let last = -1;
     for (let i = 0; i < fftBins; i++) {
-      const mel = melScale(binWidth * i);
-      const v = Math.max(0, Math.min((mel - left) / (center - left), (right - mel) / (right - center)));
+      const v = Math.max(0, Math.min(f(f(mel[i] - left) / f(center - left)), f(f(right - mel[i]) / f(right - center))));
       w[i] = v;
       if (v > 0) {
         if (first < 0) first = i;
