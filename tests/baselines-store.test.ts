@@ -55,7 +55,9 @@ describe("builtin feature stores on real files", () => {
       expect(meta.model).toMatchObject({ id: `builtin:${name}`, source: "builtin", hidden_size: d });
       expect(meta.model.sha256).toBeUndefined();
       expect(meta.model.file).toBeUndefined();
-      expect(meta.model.params).toMatchObject(name === "fbank" ? { num_mel_bins: 80, window_type: "povey", dither: 0 } : { n_mfcc: 40, n_mels: 64, top_db: 80 });
+      expect(meta.model).toMatchObject({
+        params: name === "fbank" ? { num_mel_bins: 80, window_type: "povey", dither: 0 } : { n_mfcc: 40, n_mels: 64, top_db: 80 },
+      });
       expect([meta.sr, meta.max_seconds, meta.pooling]).toEqual([16000, 10, "mean"]);
 
       shared.files.forEach((f, i) => {
