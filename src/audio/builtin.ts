@@ -97,18 +97,22 @@ export interface BuiltinOptions {
 
 export const BUILTIN_DEFAULTS = { maxSeconds: 10, pooling: "mean" } as const;
 
+/** Pooling modes that turn a clip's frames into one vector (`cls` is for text; sequence stores are not wired yet). */
+export type BuiltinPooling = Exclude<PoolingMode, "cls" | "none">;
+const UNUSABLE_POOLING = ["cls", "none"];
+
 export class BuiltinFrameExtractor {
   readonly spec: BuiltinFeatureSpec;
   readonly model: BuiltinModelRecord;
   readonly targetSampleRate: number;
   readonly maxSeconds: number;
-  readonly pooling: PoolingMode;
+  readonly pooling: BuiltinPooling;
   /** Width of one pooled vector (the store's d). */
   readonly dim: number;
   readonly device = "cpu";
   private readonly computer: { compute(wave: ArrayLike<number>): FeatureFrames };
 
-  private constructor(spec: BuiltinFeatureSpec, targetSampleRate: number, maxSeconds: number, pooling: PoolingMode) {
+  private constructor(spec: BuiltinFeatureSpec, targetSampleRate: number, maxSeconds: number, pooling: BuiltinPooling) {
     this.spec = spec;
     this.targetSampleRate = targetSampleRate;
     this.maxSeconds = maxSeconds;
@@ -133,11 +137,11 @@ export class BuiltinFrameExtractor {
     ].filter(Boolean);
     if (ignored.length > 0) throw new EmofeatError(`${spec.id} is a weight-free feature; these settings do not apply: ${ignored.join(", ")}`);
     const pooling = o.pooling ?? BUILTIN_DEFAULTS.pooling;
-    if (!(POOLING_MODES as readonly string[]).includes(pooling) || pooling === "cls")
+    if (!(POOLING_MODES as readonly string[]).includes(pooling) || UNUSABLE_POOLING.includes(pooling))
       throw new EmofeatError(
-        `pooling "${pooling}" cannot pool ${spec.id} frames (expected one of: ${POOLING_MODES.filter((m) => m !== "cls").join(", ")})`,
+        `pooling "${pooling}" cannot pool ${spec.id} frames (expected one of: ${POOLING_MODES.filter((m) => !UNUSABLE_POOLING.includes(m)).join(", ")})`,
       );
-    return new BuiltinFrameExtractor(spec, sr, maxSeconds, pooling as PoolingMode);
+    return new BuiltinFrameExtractor(spec, sr, maxSeconds, pooling as BuiltinPooling);
   }
 
   /** Decodes, resamples, peak-normalises and cuts one file exactly as for the encoders. */
