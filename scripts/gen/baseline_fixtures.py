@@ -34,6 +34,7 @@ import torchaudio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from audio_fixtures import SHARED, reference_load, synth_ints, tolist9  # noqa: E402
+from common import shared_wavs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "fixtures" / "reference" / "baselines"
@@ -138,16 +139,13 @@ def summary(m: np.ndarray) -> dict:
 
 
 def shared_reference() -> dict | None:
-    data = SHARED / "data"
-    if not data.is_dir():
-        print(f"  (no {data}: shared-file references skipped)")
+    paths = shared_wavs(SHARED_FILES)
+    if paths is None:
         return None
+    data = SHARED / "data"
     files = []
-    for rel in SHARED_FILES:
-        p = data / rel
-        if p.is_dir():
-            p = sorted(p.glob("*.wav"))[0]
-        wav, sr, rlen, peak = reference_load(p, SR, 10.0)
+    for p in paths:
+        wav, sr, _, _ = reference_load(p, SR, 10.0)
         files.append({"path": str(p.relative_to(data)), "sampleRate": sr, "samples": int(wav.shape[0]),
                       "fbank": summary(fbank(wav)), "mfcc": summary(mfcc(wav))})
     return {"_comment": "per file (relative to ../shared/data): the reference pipeline at 16 kHz with a 10 s cut, then each "
