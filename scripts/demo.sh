@@ -34,7 +34,7 @@ echo
 echo "== 6. the results table"
 emofeat runs summarize "$OUT"/runs/*
 echo "   input tiny-*-demo: RANDOM weights, the numbers are meaningless (they only show the pipeline runs)."
-echo "   input builtin:fbank: the weight-free log-mel baseline (s3prl's FBANK), a real number; chance is 25% (4 classes)."
+echo "   input builtin:fbank: the weight-free log-mel baseline (s3prl's FBANK), a real number (24 clips, so a rough one); chance is 25% (4 classes)."
 echo
 echo "== 7. one prediction: the run's encoders (same models and preprocessing as its stores) + its head"
 emofeat predict --run "$OUT/runs/concat" --audio samples/demo/wav/demo_s1_001.wav --text "I can't believe you did that to me!" --offline
