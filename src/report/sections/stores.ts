@@ -190,7 +190,7 @@ export async function storesSection(inputs: ReportInputs, o: StoreSectionOptions
         blocks: [{ kind: "table", id: slug(`${s.dir}-checks`, taken), caption: `The checks of emofeat validate for ${s.dir}.`, columns: [{ label: "check" }, { label: "result" }, { label: "detail" }], rows: v.checks.map((c) => [c.name, { text: c.ok ? "ok" : "FAIL", cls: c.ok ? "ok" : "fail" }, c.message]) }],
       });
     } else blocks.push({ kind: "para", cls: "note", text: "Not validated: no index (give --csv)." });
-    if (s.meta?.model) blocks.push({ kind: "para", cls: "note", text: `Model ${s.meta.model.id} (${s.meta.model.file}, sha256 ${s.meta.model.sha256.slice(0, 12)}…), made by emofeat ${s.meta.tool?.version ?? "?"} on ${s.meta.device}.` });
+    if (s.meta?.model) blocks.push({ kind: "para", cls: "note", text: `Model ${s.meta.model.id}${s.meta.model.sha256 ? ` (${s.meta.model.file}, sha256 ${s.meta.model.sha256.slice(0, 12)}…)` : " (computed by emofeat, no weights)"}, made by emofeat ${s.meta.tool?.version ?? "?"} on ${s.meta.device}.` });
     blocks.push(...(await projectionBlocks(s, inputs, o, taken)));
   }
   for (const c of inputs.storeCross) blocks.push({ kind: "para", cls: c.ok ? "ok" : "warn", text: `${c.name}: ${c.message}` });
