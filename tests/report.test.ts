@@ -57,8 +57,8 @@ describe("emofeat report", () => {
       folds: path.join(dir, "runs", "text-loso"),
       layers: path.join(dir, "runs", "layers-gated"),
     };
-    await trainProbe({ csv: fx.csv, features: `text=${fx.text}`, head: "mlp", out: runs.text, seeds: 2, settings: { epochs: 4 } });
-    await trainProbe({ csv: fx.csv, features: `audio=${fx.audio},text=${fx.text}`, head: "concat-linear", out: runs.concat, seeds: 2, settings: { epochs: 3 } });
+    await trainProbe({ csv: fx.csv, features: `text=${fx.text}`, head: "mlp", out: runs.text, seeds: 2, settings: { epochs: 3 } });
+    await trainProbe({ csv: fx.csv, features: `audio=${fx.audio},text=${fx.text}`, head: "concat-linear", out: runs.concat, seeds: 2, settings: { epochs: 2 } });
     await trainProbe({ csv: fx.csv, features: `text=${fx.text}`, head: "linear", out: runs.folds, protocol: { kind: "session-folds", val: "stratified" }, settings: { epochs: 2 } });
 
     // A run in the shapes of the layers and fusion streams (CONTRACTS), written by hand from the text run.
