@@ -1,0 +1,55 @@
+import { rmSync } from "node:fs";
+import { afterAll, describe, expect, it } from "vitest";
+import { loadClip } from "../src/audio/clip.js";
+import { ClipLoader } from "../src/audio/clip-loader.js";
+import { AudioInputError } from "../src/audio/errors.js";
+import { synthWav, tempDir, writeTemp } from "./helpers/audio-synth.js";
+
+describe("ClipLoader (clips prepared in a worker thread while the encoder runs)", () => {
+  const dir = tempDir();
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const opts = { targetSampleRate: 16000, maxSeconds: 0.5 };
+
+  it("gives exactly loadClip's samples and info, in request order, and loadClip's errors", async () => {
+    const files = [
+      writeTemp(dir, "a.wav", synthWav({ sampleRate: 44100, channels: 2, frames: 30000, seed: 1, kind: "noise-saw" })),
+      writeTemp(dir, "b.wav", synthWav({ sampleRate: 8000, channels: 1, frames: 9000, seed: 2, kind: "noise-saw" })),
+      writeTemp(dir, "c.wav", "not a wav file at all"),
+      writeTemp(dir, "d.wav", synthWav({ sampleRate: 22050, channels: 1, frames: 4000, seed: 3, kind: "noise-saw" })),
+    ];
+    const loader = new ClipLoader(opts);
+    try {
+      // All requested before any is awaited, as the extraction prefetches the next batch.
+      const pending = files.map((f) => loader.load(f).then((c) => c, (e: unknown) => e));
+      const got = await Promise.all(pending);
+      for (const [i, f] of files.entries()) {
+        const want = await loadClip(f, opts).then((c) => c, (e: unknown) => e);
+        if (want instanceof Error) {
+          expect(got[i]).toBeInstanceOf(AudioInputError);
+          expect((got[i] as AudioInputError).message).toBe(want.message);
+          expect((got[i] as AudioInputError).failureReason).toBe((want as AudioInputError).failureReason);
+        } else {
+          const c = got[i] as Awaited<ReturnType<typeof loadClip>>;
+          expect(c.samples).toBeInstanceOf(Float32Array);
+          expect(Buffer.from(c.samples.buffer, c.samples.byteOffset, c.samples.byteLength).equals(Buffer.from(want.samples.buffer, want.samples.byteOffset, want.samples.byteLength))).toBe(true);
+          expect(c.info).toEqual(want.info);
+        }
+      }
+      expect(got[2]).toBeInstanceOf(AudioInputError);
+    } finally {
+      await loader.close();
+    }
+  });
+
+  it("reports a missing file as loadClip does, and loads on the main thread after close", async () => {
+    const loader = new ClipLoader(opts);
+    const missing = `${dir}/missing.wav`;
+    const err = await loader.load(missing).catch((e: unknown) => e);
+    const want = await loadClip(missing, opts).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AudioInputError);
+    expect((err as Error).message).toBe((want as Error).message);
+    await loader.close();
+    const f = writeTemp(dir, "e.wav", synthWav({ sampleRate: 16000, channels: 1, frames: 1600, seed: 4, kind: "noise-saw" }));
+    expect((await loader.load(f)).samples.length).toBe(1600);
+  });
+});
