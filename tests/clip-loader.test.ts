@@ -23,7 +23,7 @@ describe("ClipLoader (clips prepared in a worker thread while the encoder runs)"
       const pending = files.map((f) => loader.load(f).then((c) => c, (e: unknown) => e));
       const got = await Promise.all(pending);
       for (const [i, f] of files.entries()) {
-        const want = await loadClip(f, opts).then((c) => c, (e: unknown) => e);
+        const want: Awaited<ReturnType<typeof loadClip>> | Error = await loadClip(f, opts).catch((e: Error) => e);
         if (want instanceof Error) {
           expect(got[i]).toBeInstanceOf(AudioInputError);
           expect((got[i] as AudioInputError).message).toBe(want.message);
