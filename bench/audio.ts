@@ -17,7 +17,7 @@
  *
  * The machine may be busy: every section prints the load average, and ratios compare runs made here, now.
  * Needs bench/models/wavlm-base-random: /usr/bin/python3 scripts/gen/audio_fixtures.py --bench
- * Env: BENCH_N, BENCH_REF_N, BENCH_MEM_N (0 skips a section), BENCH_LONG=0 skips the 2-hour file.
+ * Env: BENCH_N, BENCH_REF_N, BENCH_MEM_N (0 skips a section), BENCH_SMALL=0 skips the 2-clip run, BENCH_LONG=0 skips the 2-hour file.
  */
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, truncateSync, writeFileSync, writeSync } from "node:fs";
 import os from "node:os";
@@ -108,7 +108,7 @@ async function floorVsEmofeat(n: number, label: string, target: (f: FloorTimes) 
 
 if (N > 0) await floorVsEmofeat(N, "speed", (f) => 1.15 * (f.load_s + f.runs_s), "target 1.15x =");
 // Two clips take a few seconds of runs even alone (up to 10 s of audio each), so the target counts them.
-await floorVsEmofeat(2, "2 clips", (f) => f.load_s + f.runs_s + 1, "target floor load + runs + 1 s =");
+if (process.env.BENCH_SMALL !== "0") await floorVsEmofeat(2, "2 clips", (f) => f.load_s + f.runs_s + 1, "target floor load + runs + 1 s =");
 
 function rssSampler() {
   let peak = process.memoryUsage().rss;

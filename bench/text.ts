@@ -15,7 +15,7 @@
  *
  * The machine may be busy: every section prints the load average, and ratios compare runs made here, now.
  * Needs bench/models/bert-base-random: /usr/bin/python3 scripts/gen/text_fixtures.py --bench
- * Env: BENCH_N, BENCH_REF_N, BENCH_MEM_N (0 skips a section), BENCH_FLOOR_BATCH (floor batch size, default 16).
+ * Env: BENCH_N, BENCH_REF_N, BENCH_MEM_N (0 skips a section), BENCH_SMALL=0 skips the 2-row run, BENCH_FLOOR_BATCH (floor batch size, default 16).
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -83,7 +83,7 @@ async function floorVsEmofeat(n: number, label: string, target: (f: FloorTimes) 
 }
 
 if (N > 0) await floorVsEmofeat(N, "speed", (f) => 1.15 * (f.load_s + f.runs_s), "target 1.15x =");
-await floorVsEmofeat(2, "2 rows", (f) => f.load_s + 1, "target floor load + 1 s =");
+if (process.env.BENCH_SMALL !== "0") await floorVsEmofeat(2, "2 rows", (f) => f.load_s + 1, "target floor load + 1 s =");
 
 if (REF_N > 0) {
   const texts = makeTexts(REF_N);
