@@ -18,15 +18,14 @@
  * round(linspace) mask, a prefix). `compat: "seq-reference"` is the reference's sequence extractor: every clip
  * alone, zero-padded to max_seconds before the encoder, the same mask, real frames kept.
  */
-import { Tensor } from "@huggingface/transformers";
-import { loadEncoderModel, loadHiddenStatesModel, type EncoderModel } from "../models/load.js";
+import { loadEncoderModel, loadHiddenStatesModel, type EncoderModel, type InputTensor } from "../models/load.js";
 import { hiddenStateOutput } from "../models/hidden-states.js";
 import { resolveLayers, type LayerSpec } from "../models/layer-spec.js";
 import type { HiddenStatesInfo } from "../text/encoder.js";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { env } from "../env.js";
-import { resolveDevice, tensorToFloat32, type Device, type DeviceChoice } from "../backends/onnx.js";
+import { ort, resolveDevice, tensorToFloat32, type Device, type DeviceChoice } from "../backends/onnx.js";
 import { EmofeatError } from "../errors.js";
 import { checkDtype, modelRecord, readModelConfig, resolveModel, type ModelDtype } from "../models/source.js";
 import { framesOf, poolLayers, pooledWidth, POOLING_MODES, type PoolingMode } from "../pooling.js";
@@ -243,7 +242,8 @@ export class AudioEncoder {
   /** One model call on clips padded to the longest (or padTo): the kept layers' states [B, T', D]. */
   private async forward(clips: Float32Array[]) {
     const fe = extractFeatures(clips, this.featureExtractor, this.padTo);
-    const feeds: Record<string, Tensor> = { input_values: new Tensor("float32", fe.inputValues, [fe.batchSize, fe.length]) };
+    const { Tensor } = ort();
+    const feeds: Record<string, InputTensor> = { input_values: new Tensor("float32", fe.inputValues, [fe.batchSize, fe.length]) };
     if (this.takesAttentionMask) feeds.attention_mask = new Tensor("int64", fe.attentionMask, [fe.batchSize, fe.length]);
     const out = await this.session(feeds);
     const expectFrames = convOutputLength(fe.length, this.geometry);

@@ -5,14 +5,13 @@
  * With `layers`, every kept hidden state is pooled alike and a row holds [layers, width]; with pooling `none`
  * the encoder returns each text's token states (special tokens included) instead of one vector.
  */
-import { AutoTokenizer, Tensor } from "@huggingface/transformers";
-import { loadEncoderModel, loadHiddenStatesModel, pretrainedOptions, type EncoderModel } from "../models/load.js";
+import { loadEncoderModel, loadHiddenStatesModel, pretrained, type EncoderModel } from "../models/load.js";
 import { hiddenStateOutput, type HiddenStatesPlan } from "../models/hidden-states.js";
 import { resolveLayers, type LayerSpec } from "../models/layer-spec.js";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { env } from "../env.js";
-import { resolveDevice, tensorToFloat32, type Device, type DeviceChoice } from "../backends/onnx.js";
+import { ort, resolveDevice, tensorToFloat32, type Device, type DeviceChoice } from "../backends/onnx.js";
 import { EmofeatError } from "../errors.js";
 import {
   checkDtype,
@@ -120,7 +119,8 @@ export class TextEncoder {
     const resolved = await resolveModel(o.model, dtype, required, offline);
     let tokenizer: TokenizerLike;
     try {
-      tokenizer = (await AutoTokenizer.from_pretrained(resolved.loadPath, pretrainedOptions(resolved, offline))) as unknown as TokenizerLike;
+      const { t, options } = await pretrained(resolved, offline);
+      tokenizer = (await t.AutoTokenizer.from_pretrained(resolved.loadPath, options)) as unknown as TokenizerLike;
     } catch (err) {
       throw await explainLoadError(resolved, err, required);
     }
@@ -204,6 +204,7 @@ export class TextEncoder {
         mask[b * T + t] = 1n;
       }),
     );
+    const { Tensor } = ort();
     const inputs = {
       input_ids: new Tensor("int64", ids, [B, T]),
       attention_mask: new Tensor("int64", mask, [B, T]),
