@@ -172,6 +172,7 @@ export class BuiltinFrameExtractor {
   async embedFiles(
     files: readonly string[],
     _batchSize?: number,
+    load: (file: string, i: number) => Promise<LoadedClip> = (file) => this.loadClip(file),
   ): Promise<{ vectors: (Float32Array | null)[]; lengths: number[]; clips: (LoadedClip | null)[]; errors: (Error | null)[] }> {
     // Pooled stores only (sequence stores are refused at load): one row per clip, as AudioEncoder.embedFiles says.
     const lengths = files.map(() => 1);
@@ -180,7 +181,7 @@ export class BuiltinFrameExtractor {
     const errors: (Error | null)[] = files.map(() => null);
     for (let i = 0; i < files.length; i++) {
       try {
-        const clip = await this.loadClip(files[i]);
+        const clip = await load(files[i], i);
         clips[i] = clip;
         if (clip.samples.length < this.spec.minSamples) {
           errors[i] = new AudioInputError(

@@ -346,6 +346,8 @@ export class AudioEncoder {
   async embedFiles(
     files: readonly string[],
     batchSize: number = AUDIO_DEFAULTS.batchSize,
+    /** Where the i-th clip comes from (default: this.loadClip); extraction passes clips a worker prepared ahead. */
+    load: (file: string, i: number) => Promise<LoadedClip> = (file) => this.loadClip(file),
   ): Promise<{ vectors: (Float32Array | null)[]; lengths: number[]; clips: (LoadedClip | null)[]; errors: (Error | null)[] }> {
     const vectors: (Float32Array | null)[] = files.map(() => null);
     const lengths: number[] = files.map(() => 0);
@@ -355,7 +357,7 @@ export class AudioEncoder {
       const ok: number[] = [];
       for (let i = b0; i < Math.min(files.length, b0 + batchSize); i++) {
         try {
-          const clip = await this.loadClip(files[i]);
+          const clip = await load(files[i], i);
           clips[i] = clip;
           if (this.batching === "exact" && clip.samples.length < this.minSamples) {
             errors[i] = tooShort(files[i], clip.samples.length, this.minSamples, this.targetSampleRate);
