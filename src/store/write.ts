@@ -9,7 +9,7 @@
  * renames them into place with meta.json last, then removes `.partial/`.
  */
 import { createHash } from "node:crypto";
-import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, rm, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { stringify } from "csv-stringify/sync";
 import { EmofeatError } from "../errors.js";
@@ -190,7 +190,9 @@ export class StoreWriter {
     const special: number[] = [];
     const failures: Failure[] = [];
     const records: PartFile["records"] = {};
-    const vectors = new Float32Array(this.pending.reduce((a, p) => a + p.result.vectors.length, 0));
+    // The part's .npy is written from the batches' own arrays (header + one chunk each), without first
+    // gathering them into one array and then copying that again behind the header.
+    const chunks: Uint8Array[] = [];
     let off = 0;
     for (const { result } of this.pending) {
       const rows = rowsOf(result);
@@ -200,8 +202,9 @@ export class StoreWriter {
       result.special?.forEach((f, r) => f && special.push(off / Math.max(d, 1) + r));
       positions.push(...result.positions);
       lengths.push(...(result.lengths ?? result.positions.map(() => 1)));
-      vectors.set(result.vectors, off);
-      off += result.vectors.length;
+      const v = result.vectors;
+      chunks.push(littleEndian(Buffer.from(v.buffer, v.byteOffset, v.byteLength), 4));
+      off += v.length;
       failures.push(...result.failures);
       Object.assign(records, result.records ?? {});
     }
@@ -214,7 +217,7 @@ export class StoreWriter {
       failures,
       records,
     };
-    await writeFileAtomic(path.join(this.partialDir, name + ".npy"), encodeNpy(vectors, [vectors.length / Math.max(d, 1), d]));
+    await writeFileAtomic(path.join(this.partialDir, name + ".npy"), [npyHeader([off / Math.max(d, 1), d]), ...chunks]);
     await writeFileAtomic(path.join(this.partialDir, name + ".json"), JSON.stringify(part));
     this.parts.push(part);
     this.partNames.push(name);
@@ -285,13 +288,22 @@ export class StoreWriter {
         const { data } = await readNpy(path.join(this.partialDir, this.partNames[pi] + ".npy"));
         const bytes = storeBytes(data, dtype);
         const specialRows = new Set(part.special ?? []);
+        // Rows that follow each other both in the part and in the store (index-order plans, as audio's) go out
+        // in one write; the writes of a part are issued together (distinct ranges), not one round trip each.
+        const runs: { from: number; to: number; rows: number }[] = [];
         for (const pos of part.positions) {
           const w = where.get(pos)!;
           if (w.part !== pi) continue; // a batch recomputed after a crash: the later part holds it
           const to = offset.get(pos)!;
-          await fh.write(bytes, w.row * rowBytes, w.length * rowBytes, header.length + to * rowBytes);
+          const last = runs[runs.length - 1];
+          if (last && last.from + last.rows === w.row && last.to + last.rows === to) last.rows += w.length;
+          else runs.push({ from: w.row, to, rows: w.length });
           if (special) for (let r = 0; r < w.length; r++) if (specialRows.has(w.row + r)) special[to + r] = 1;
         }
+        for (let k = 0; k < runs.length; k += 64)
+          await Promise.all(
+            runs.slice(k, k + 64).map((r) => writeFully(fh, bytes, r.from * rowBytes, r.rows * rowBytes, header.length + r.to * rowBytes)),
+          );
       }
       await fh.sync();
     } finally {
@@ -381,6 +393,16 @@ export class StoreWriter {
 }
 
 /** Little-endian bytes of float32 values in the store's dtype. */
+/** A positional write of `length` bytes, continued until all are written. */
+async function writeFully(fh: FileHandle, buf: Buffer, offset: number, length: number, position: number): Promise<void> {
+  while (length > 0) {
+    const { bytesWritten } = await fh.write(buf, offset, length, position);
+    offset += bytesWritten;
+    position += bytesWritten;
+    length -= bytesWritten;
+  }
+}
+
 function storeBytes(data: Float32Array, dtype: StoreDtype): Buffer {
   if (dtype === "float16") {
     const half = float32ToFloat16(data);
