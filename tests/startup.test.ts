@@ -10,7 +10,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BUILD_DIR } from "./helpers/build-cli.js";
 import { runEmofeat } from "./helpers/cli.js";
-import { removeDir, ROOT, tempDir } from "./helpers/paths.js";
+import { DEMO_MODEL, removeDir, ROOT, tempDir } from "./helpers/paths.js";
 
 const TRACE = path.join(ROOT, "tests", "helpers", "module-trace.mjs");
 const HEAVY = ["@huggingface/transformers", "onnxruntime-node", "onnxruntime-common", "sharp"];
@@ -38,7 +38,7 @@ describe("start-up", () => {
     for (const p of HEAVY) expect(loaded, p).not.toContain(p);
   });
 
-  it("the subpath exports exist and load no model runtime; the root export loads everything", async () => {
+  it("no export loads a model runtime on import (the subpaths exist); running a model loads both", async () => {
     const pkg = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { exports: Record<string, { types: string; default: string }> };
     const subpaths = Object.keys(pkg.exports).filter((k) => k !== ".");
     expect(subpaths).toEqual(expect.arrayContaining(["./store", "./metrics", "./train", "./audio", "./recipes"]));
@@ -49,15 +49,16 @@ describe("start-up", () => {
       expect(() => readFileSync(path.join(ROOT, "src", rel.replace(/\.js$/, ".ts"))), k).not.toThrow();
       built.push(path.join(BUILD_DIR, rel));
     }
-    const run = async (files: string[], trace: string) => {
-      const code = files.map((f) => `await import(${JSON.stringify(f)});`).join("");
+    const run = async (code: string, trace: string) => {
       await promisify(execFile)(process.execPath, ["--import", TRACE, "--input-type=module", "-e", code], { env: { ...process.env, EMOFEAT_TRACE_FILE: trace } });
       return packagesIn(trace);
     };
-    const light = await run(built.slice(1), path.join(dir, "subpaths.txt"));
+    const light = await run(built.map((f) => `await import(${JSON.stringify(f)});`).join(""), path.join(dir, "exports.txt"));
     expect(light).toContain("csv-parse");
     for (const p of HEAVY) expect(light, p).not.toContain(p);
-    const all = await run([built[0]], path.join(dir, "root.txt"));
-    expect(all).toEqual(expect.arrayContaining(["@huggingface/transformers", "onnxruntime-node"]));
+    const root = JSON.stringify(built[0]);
+    const used = await run(`const m = await import(${root}); await m.embedTexts(["hello"], { model: ${JSON.stringify(DEMO_MODEL)}, offline: true });`, path.join(dir, "used.txt"));
+    expect(used).toEqual(expect.arrayContaining(["@huggingface/transformers", "onnxruntime-node"]));
   });
+
 });
