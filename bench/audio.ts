@@ -27,7 +27,7 @@ import { AudioEncoder, type BatchingMode } from "../src/audio/encoder.js";
 import { loadClip } from "../src/audio/clip.js";
 import { wavBytes } from "../tests/helpers/audio-synth.js";
 import { buildCli } from "../tests/helpers/build-cli.js";
-import { benchModel, fmtS, lastJson, machineLine, mustRun, printMemory, ROOT, seededRandom, type FloorTimes } from "./common.js";
+import { benchModel, floorVsEmofeat, lastJson, machineLine, mustRun, printMemory, ROOT, seededRandom, type FloorTimes } from "./common.js";
 
 const MODEL = benchModel("wavlm-base-random", "scripts/gen/audio_fixtures.py");
 const N = Number(process.env.BENCH_N ?? 40);
@@ -81,34 +81,25 @@ function writeIndex(name: string, files: string[]): { csv: string; json: string 
 const cli = await buildCli();
 console.log(`bench:audio: model ${path.relative(ROOT, MODEL)}; emofeat = node ${path.relative(ROOT, cli)} (src/ built by esbuild)`);
 
-async function floorVsEmofeat(n: number, label: string, target: (f: FloorTimes) => number, targetText: string): Promise<void> {
+async function compare(n: number, label: string, target: (f: FloorTimes) => number, targetText: string): Promise<void> {
   const { files, audioSeconds } = makeClips(`clips-${n}`, n, "iemocap", 7);
   const { csv, json } = writeIndex(`clips-${n}`, files);
   console.log(`\n[${label}] ${n} clips, ${audioSeconds.toFixed(1)} s of audio (cut at 10 s); ${machineLine()}`);
-  const floorRun = await mustRun("engine floor", ["--import", "tsx", path.join(ROOT, "bench", "floor-audio.ts"), MODEL, json, "10"]);
-  const floor = lastJson<FloorTimes>(floorRun.stdout);
-  const floorTotal = floor.load_s + floor.runs_s;
-  console.log(
-    `engine floor (onnxruntime-node alone, clips prepared in advance, ${floor.runs} runs of one clip): ` +
-      `load ${fmtS(floor.load_s)} + runs ${fmtS(floor.runs_s)} = ${fmtS(floorTotal)} (peak RSS ${floorRun.peakRssMB.toFixed(0)} MB)`,
-  );
-  // A fresh cache folder: the first run hashes the model file (as any first run on a new model), the second finds the hash.
-  const cacheDir = path.join(dir, `cache-${n}`);
-  for (const run of ["model hash not cached", "model hash cached"]) {
-    const out = path.join(dir, `store-${n}`);
-    rmSync(out, { recursive: true, force: true });
-    const r = await mustRun("emofeat", [cli, "extract", "audio", "--csv", csv, "--model", MODEL, "--offline", "--out", out, "-q"], { EMOFEAT_CACHE_DIR: cacheDir });
-    const limit = target(floor);
-    console.log(
-      `emofeat extract audio, whole process (${run}): ${fmtS(r.wallS)}, peak RSS ${r.peakRssMB.toFixed(0)} MB; ` +
-        `${(r.wallS / floorTotal).toFixed(2)}x the floor's load + runs; ${targetText} ${fmtS(limit)}: ${r.wallS <= limit ? "met" : "NOT met"}`,
-    );
-  }
+  await floorVsEmofeat({
+    modality: "audio",
+    floorScript: "floor-audio.ts",
+    floorArgs: [MODEL, json, "10"],
+    floorRuns: "runs of one clip, clips prepared in advance",
+    emofeatArgs: [cli, "extract", "audio", "--csv", csv, "--model", MODEL, "--offline"],
+    workDir: path.join(dir, `work-${n}`),
+    target,
+    targetText,
+  });
 }
 
-if (N > 0) await floorVsEmofeat(N, "speed", (f) => 1.15 * (f.load_s + f.runs_s), "target 1.15x =");
+if (N > 0) await compare(N, "speed", (f) => 1.15 * (f.load_s + f.runs_s), "target 1.15x =");
 // Two clips take a few seconds of runs even alone (up to 10 s of audio each), so the target counts them.
-if (process.env.BENCH_SMALL !== "0") await floorVsEmofeat(2, "2 clips", (f) => f.load_s + f.runs_s + 1, "target floor load + runs + 1 s =");
+if (process.env.BENCH_SMALL !== "0") await compare(2, "2 clips", (f) => f.load_s + f.runs_s + 1, "target floor load + runs + 1 s =");
 
 function rssSampler() {
   let peak = process.memoryUsage().rss;

@@ -1,6 +1,6 @@
 /** What the benchmarks share: the generated base-sized models and a fixed-seed random source. */
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -108,4 +108,64 @@ export function printMemory(m: MemoryReport, wallS: number): void {
     `peak RSS ${m.at10MB.toFixed(0)} MB at 10 % of the rows, ${m.peakMB.toFixed(0)} MB at 100 % (${m.rows} rows, ${fmtS(wallS)}): ` +
       `growth ${growth.toFixed(0)} MB (target < 100 MB: ${growth < 100 ? "met" : "NOT met"})`,
   );
+}
+
+/** What floorVsEmofeat runs: the floor script and its arguments, and the emofeat command (without --out). */
+export interface Comparison {
+  /** "text" | "audio": the extract subcommand. */
+  modality: string;
+  floorScript: string;
+  floorArgs: string[];
+  /** How the floor's runs are described, e.g. "runs of <= 16 length-sorted texts". */
+  floorRuns: string;
+  /** emofeat's argv after the CLI file, without --out. */
+  emofeatArgs: string[];
+  /** Folder for stores and the model-hash cache. */
+  workDir: string;
+  target: (f: FloorTimes) => number;
+  targetText: string;
+}
+
+/**
+ * The engine floor, then emofeat twice with a fresh model-hash cache (the first run hashes the model file, as
+ * any first run on a new model does; the second finds the hash), each a child process; prints the times and
+ * the ratios.
+ */
+export async function floorVsEmofeat(c: Comparison): Promise<void> {
+  const floorRun = await mustRun("engine floor", ["--import", "tsx", path.join(ROOT, "bench", c.floorScript), ...c.floorArgs]);
+  const floor = lastJson<FloorTimes>(floorRun.stdout);
+  const floorTotal = floor.load_s + floor.runs_s;
+  console.log(
+    `engine floor (onnxruntime-node alone, ${floor.runs} ${c.floorRuns}): ` +
+      `load ${fmtS(floor.load_s)} + runs ${fmtS(floor.runs_s)} = ${fmtS(floorTotal)} (peak RSS ${floorRun.peakRssMB.toFixed(0)} MB)`,
+  );
+  const cacheDir = path.join(c.workDir, "hash-cache");
+  const out = path.join(c.workDir, "store");
+  for (const run of ["model hash not cached", "model hash cached"]) {
+    rmSync(out, { recursive: true, force: true });
+    const r = await mustRun("emofeat", [...c.emofeatArgs, "--out", out, "-q"], { EMOFEAT_CACHE_DIR: cacheDir });
+    const limit = c.target(floor);
+    console.log(
+      `emofeat extract ${c.modality}, whole process (${run}): ${fmtS(r.wallS)}, peak RSS ${r.peakRssMB.toFixed(0)} MB; ` +
+        `${(r.wallS / floorTotal).toFixed(2)}x the floor's load + runs; ${c.targetText} ${fmtS(limit)}: ${r.wallS <= limit ? "met" : "NOT met"}`,
+    );
+  }
+}
+
+/**
+ * The engine floor's timed part, shared by floor-text.ts and floor-audio.ts: InferenceSession.create with
+ * intraOpNumThreads 2 and graphOptimizationLevel "all" (nothing else), then one run per prepared input.
+ * Prints one JSON line (FloorTimes); `t0` is when the floor's load began.
+ */
+export async function timeEngine(
+  ort: typeof import("onnxruntime-node"),
+  modelFile: string,
+  feeds: Record<string, InstanceType<typeof ort.Tensor>>[],
+  t0: number,
+): Promise<void> {
+  const session = await ort.InferenceSession.create(modelFile, { intraOpNumThreads: 2, graphOptimizationLevel: "all" });
+  const t1 = performance.now();
+  for (const f of feeds) await session.run(f);
+  const t2 = performance.now();
+  console.log(JSON.stringify({ load_s: (t1 - t0) / 1000, runs_s: (t2 - t1) / 1000, runs: feeds.length }));
 }

@@ -7,6 +7,7 @@
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { timeEngine } from "./common.js";
 import { loadClip } from "../src/audio/clip.js";
 import { zeroMeanUnitVarNorm } from "../src/audio/preprocess.js";
 
@@ -18,11 +19,4 @@ for (const f of files) inputs.push(zeroMeanUnitVarNorm((await loadClip(f, { maxS
 const t0 = performance.now();
 const ort = await import("onnxruntime-node");
 const feeds = inputs.map((x) => ({ input_values: new ort.Tensor("float32", x, [1, x.length]) }));
-const session = await ort.InferenceSession.create(path.join(modelDir, "onnx", "model.onnx"), {
-  intraOpNumThreads: 2,
-  graphOptimizationLevel: "all",
-});
-const t1 = performance.now();
-for (const f of feeds) await session.run(f);
-const t2 = performance.now();
-console.log(JSON.stringify({ load_s: (t1 - t0) / 1000, runs_s: (t2 - t1) / 1000, runs: feeds.length }));
+await timeEngine(ort, path.join(modelDir, "onnx", "model.onnx"), feeds, t0);

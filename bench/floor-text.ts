@@ -8,6 +8,7 @@
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { timeEngine } from "./common.js";
 
 const [modelDir, textsFile, batchArg] = process.argv.slice(2);
 const t0 = performance.now();
@@ -35,11 +36,4 @@ for (let i = 0; i < order.length; i += B) {
     token_type_ids: new ort.Tensor("int64", new BigInt64Array(batch.length * T), dims),
   });
 }
-const session = await ort.InferenceSession.create(path.join(modelDir, "onnx", "model.onnx"), {
-  intraOpNumThreads: 2,
-  graphOptimizationLevel: "all",
-});
-const t1 = performance.now();
-for (const f of feeds) await session.run(f);
-const t2 = performance.now();
-console.log(JSON.stringify({ load_s: (t1 - t0) / 1000, runs_s: (t2 - t1) / 1000, runs: feeds.length }));
+await timeEngine(ort, path.join(modelDir, "onnx", "model.onnx"), feeds, t0);

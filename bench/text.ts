@@ -23,7 +23,7 @@ import path from "node:path";
 import { stringify } from "csv-stringify/sync";
 import { TextEncoder } from "../src/text/encoder.js";
 import { buildCli } from "../tests/helpers/build-cli.js";
-import { benchModel, fmtS, lastJson, machineLine, mustRun, printMemory, ROOT, seededRandom, type FloorTimes } from "./common.js";
+import { benchModel, floorVsEmofeat, fmtS, lastJson, machineLine, mustRun, printMemory, ROOT, seededRandom, type FloorTimes } from "./common.js";
 
 const MODEL = benchModel("bert-base-random", "scripts/gen/text_fixtures.py");
 const N = Number(process.env.BENCH_N ?? 800);
@@ -57,33 +57,23 @@ function writeData(name: string, texts: string[]): { csv: string; json: string }
 const cli = await buildCli();
 console.log(`bench:text: model ${path.relative(ROOT, MODEL)}; emofeat = node ${path.relative(ROOT, cli)} (src/ built by esbuild)`);
 
-async function floorVsEmofeat(n: number, label: string, target: (f: FloorTimes) => number, targetText: string): Promise<void> {
-  const texts = makeTexts(n);
-  const { csv, json } = writeData(`texts-${n}`, texts);
+async function compare(n: number, label: string, target: (f: FloorTimes) => number, targetText: string): Promise<void> {
+  const { csv, json } = writeData(`texts-${n}`, makeTexts(n));
   console.log(`\n[${label}] ${n} texts; ${machineLine()}`);
-  const floorRun = await mustRun("engine floor", ["--import", "tsx", path.join(ROOT, "bench", "floor-text.ts"), MODEL, json, String(FLOOR_BATCH)]);
-  const floor = lastJson<FloorTimes>(floorRun.stdout);
-  const floorTotal = floor.load_s + floor.runs_s;
-  console.log(
-    `engine floor (onnxruntime-node alone, ${floor.runs} runs of <= ${FLOOR_BATCH} length-sorted texts): ` +
-      `load ${fmtS(floor.load_s)} + runs ${fmtS(floor.runs_s)} = ${fmtS(floorTotal)} (peak RSS ${floorRun.peakRssMB.toFixed(0)} MB)`,
-  );
-  // A fresh cache folder: the first run hashes the model file (as any first run on a new model), the second finds the hash.
-  const cacheDir = path.join(dir, `cache-${n}`);
-  for (const run of ["model hash not cached", "model hash cached"]) {
-    const out = path.join(dir, `store-${n}`);
-    rmSync(out, { recursive: true, force: true });
-    const r = await mustRun("emofeat", [cli, "extract", "text", "--csv", csv, "--model", MODEL, "--offline", "--out", out, "-q"], { EMOFEAT_CACHE_DIR: cacheDir });
-    const limit = target(floor);
-    console.log(
-      `emofeat extract text, whole process (${run}): ${fmtS(r.wallS)}, peak RSS ${r.peakRssMB.toFixed(0)} MB; ` +
-        `${(r.wallS / floorTotal).toFixed(2)}x the floor's load + runs; ${targetText} ${fmtS(limit)}: ${r.wallS <= limit ? "met" : "NOT met"}`,
-    );
-  }
+  await floorVsEmofeat({
+    modality: "text",
+    floorScript: "floor-text.ts",
+    floorArgs: [MODEL, json, String(FLOOR_BATCH)],
+    floorRuns: `runs of <= ${FLOOR_BATCH} length-sorted texts`,
+    emofeatArgs: [cli, "extract", "text", "--csv", csv, "--model", MODEL, "--offline"],
+    workDir: path.join(dir, `work-${n}`),
+    target,
+    targetText,
+  });
 }
 
-if (N > 0) await floorVsEmofeat(N, "speed", (f) => 1.15 * (f.load_s + f.runs_s), "target 1.15x =");
-if (process.env.BENCH_SMALL !== "0") await floorVsEmofeat(2, "2 rows", (f) => f.load_s + 1, "target floor load + 1 s =");
+if (N > 0) await compare(N, "speed", (f) => 1.15 * (f.load_s + f.runs_s), "target 1.15x =");
+if (process.env.BENCH_SMALL !== "0") await compare(2, "2 rows", (f) => f.load_s + 1, "target floor load + 1 s =");
 
 if (REF_N > 0) {
   const texts = makeTexts(REF_N);
