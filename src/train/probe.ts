@@ -2,9 +2,9 @@
  * `trainProbe()`: feature stores + index -> a run directory (the library behind `emofeat train`).
  */
 import { mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import { stringify } from "csv-stringify/sync";
+import { defaultThreads } from "../backends/onnx.js";
 import { EmofeatError } from "../errors.js";
 import { tmpNameFor } from "../util/fs.js";
 import { VERSION } from "../version.js";
@@ -106,7 +106,7 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
   if (!Number.isInteger(seed0) || seed0 < 0) throw new EmofeatError(`--seed must be a non-negative integer, got ${seed0}`);
   const seeds = Array.from({ length: nSeeds }, (_, i) => seed0 + i);
   const protocol = o.protocol ?? { kind: "split" };
-  const threads = o.threads ?? os.availableParallelism();
+  const threads = o.threads ?? defaultThreads();
   await prepareOut(o.out, o.overwrite ?? false);
 
   const data = await loadProbeData({ csv: o.csv, features: o.features, classes: o.classes });
