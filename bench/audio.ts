@@ -27,7 +27,7 @@ import { AudioEncoder, type BatchingMode } from "../src/audio/encoder.js";
 import { loadClip } from "../src/audio/clip.js";
 import { wavBytes } from "../tests/helpers/audio-synth.js";
 import { buildCli } from "../tests/helpers/build-cli.js";
-import { benchModel, floorVsEmofeat, lastJson, machineLine, mustRun, printMemory, ROOT, seededRandom, type FloorTimes } from "./common.js";
+import { benchModel, floorVsEmofeat, spinningLine, lastJson, machineLine, mustRun, printMemory, ROOT, seededRandom, type FloorTimes } from "./common.js";
 
 const MODEL = benchModel("wavlm-base-random", "scripts/gen/audio_fixtures.py");
 const N = Number(process.env.BENCH_N ?? 40);
@@ -80,6 +80,7 @@ function writeIndex(name: string, files: string[]): { csv: string; json: string 
 
 const cli = await buildCli();
 console.log(`bench:audio: model ${path.relative(ROOT, MODEL)}; emofeat = node ${path.relative(ROOT, cli)} (src/ built by esbuild)`);
+console.log(spinningLine());
 
 async function compare(n: number, label: string, target: (f: FloorTimes) => number, targetText: string): Promise<void> {
   const { files, audioSeconds } = makeClips(`clips-${n}`, n, "iemocap", 7);

@@ -169,3 +169,11 @@ export async function timeEngine(
   const t2 = performance.now();
   console.log(JSON.stringify({ load_s: (t1 - t0) / 1000, runs_s: (t2 - t1) / 1000, runs: feeds.length }));
 }
+
+/** Whether emofeat's sessions spin idle pool threads in this run (the floor always has onnxruntime's default, spinning). */
+export function spinningLine(): string {
+  const on = ["1", "true", "yes", "on"].includes((process.env.EMOFEAT_ORT_SPINNING ?? "").toLowerCase());
+  return on
+    ? "emofeat's sessions spin idle threads (EMOFEAT_ORT_SPINNING=1), as the floor's do"
+    : "emofeat's sessions do not spin idle threads (its default; EMOFEAT_ORT_SPINNING=1 makes them spin as the floor's do)";
+}

@@ -23,7 +23,7 @@ import path from "node:path";
 import { stringify } from "csv-stringify/sync";
 import { TextEncoder } from "../src/text/encoder.js";
 import { buildCli } from "../tests/helpers/build-cli.js";
-import { benchModel, floorVsEmofeat, fmtS, lastJson, machineLine, mustRun, printMemory, ROOT, seededRandom, type FloorTimes } from "./common.js";
+import { benchModel, floorVsEmofeat, spinningLine, fmtS, lastJson, machineLine, mustRun, printMemory, ROOT, seededRandom, type FloorTimes } from "./common.js";
 
 const MODEL = benchModel("bert-base-random", "scripts/gen/text_fixtures.py");
 const N = Number(process.env.BENCH_N ?? 800);
@@ -56,6 +56,7 @@ function writeData(name: string, texts: string[]): { csv: string; json: string }
 
 const cli = await buildCli();
 console.log(`bench:text: model ${path.relative(ROOT, MODEL)}; emofeat = node ${path.relative(ROOT, cli)} (src/ built by esbuild)`);
+console.log(spinningLine());
 
 async function compare(n: number, label: string, target: (f: FloorTimes) => number, targetText: string): Promise<void> {
   const { csv, json } = writeData(`texts-${n}`, makeTexts(n));
