@@ -17,6 +17,14 @@ export class EmofeatError extends Error {
   }
 }
 
+/** The user stopped the work (Ctrl-C, SIGTERM); what was finished is kept. Exit 130. */
+export class InterruptedError extends EmofeatError {
+  constructor(message: string) {
+    super(message, { exitCode: EXIT.interrupted });
+    this.name = "InterruptedError";
+  }
+}
+
 /** One problem found in an input file, located by data row (1-based, header excluded) and source line. */
 export interface InputProblem {
   row: number | null;

@@ -92,6 +92,6 @@ describe("CLI", () => {
     expect(v.code).toBe(0);
     expect(v.stdout.trim().endsWith("valid")).toBe(true);
     await writeFile(path.join(out, "ids.txt"), "");
-    expect((await cli(["validate", out, "--csv", DEMO_INDEX])).code).toBe(1);
+    expect((await cli(["validate", out, "--csv", DEMO_INDEX])).code).toBe(2);
   });
 });

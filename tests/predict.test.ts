@@ -13,7 +13,7 @@ import { DEMO_INDEX, DEMO_MODEL, removeDir, ROOT, tempDir } from "./helpers/path
 
 const DEMO_WAVLM = path.join(ROOT, "models", "tiny-wavlm-demo");
 import { loadSynth } from "./helpers/synth.js";
-import { runEmofeat } from "./helpers/cli.js";
+import { runEmofeat, runEmofeatInProcess } from "./helpers/cli.js";
 
 
 describe("predict with trained runs (demo corpus, tiny models)", () => {
@@ -130,6 +130,24 @@ describe("predict with trained runs (demo corpus, tiny models)", () => {
     expect(many.stdout.split("\n")[0]).toBe("utter_id,true_label,predicted,p_angry,p_happy,p_neutral,p_sad,error");
     expect(many.stdout.trim().split("\n")).toHaveLength(25);
     expect(many.stderr).toMatch(/24 predictions; accuracy on the 24 rows with a known label: \d+\.\d\d%/);
+  });
+
+  it("--out: missing folders are created; a folder or someone else's file is refused before any prediction", async () => {
+    const out = path.join(dir, "new", "deeper", "p.csv");
+    const args = (o: string) => ["predict", "--run", run, "--csv", DEMO_INDEX, "--out", o, "--offline"];
+    const ok = await runEmofeatInProcess(args(out));
+    expect(ok.code).toBe(0);
+    expect((await readFile(out, "utf8")).trim().split("\n")).toHaveLength(25);
+    expect((await runEmofeatInProcess(args(out))).code).toBe(0); // its own earlier output may be replaced
+    const folder = await runEmofeatInProcess(args(path.join(dir, "new")));
+    expect(folder.code).toBe(2);
+    expect(folder.stderr).toMatch(/^emofeat: --out .*new: is a folder; give a file path/);
+    const theirs = path.join(dir, "theirs.csv");
+    await writeFile(theirs, "a,b\n1,2\n");
+    const refused = await runEmofeatInProcess(args(theirs));
+    expect(refused.code).toBe(2);
+    expect(refused.stderr.trim().split("\n")).toHaveLength(1); // stopped before predicting anything
+    expect(await readFile(theirs, "utf8")).toBe("a,b\n1,2\n");
   });
 });
 

@@ -182,7 +182,7 @@ describe("trainProbe and the run directory", () => {
     const out = path.join(dir, "runs", "text-mlp");
     await expect(trainProbe({ csv: fx.csv, features: `text=${fx.text}`, head: "linear", out })).rejects.toThrow(/already holds a run; pass --overwrite/);
     await expect(trainProbe({ csv: fx.csv, features: `text=${fx.text}`, head: "linear", out: path.join(dir, "features"), overwrite: true })).rejects.toThrow(
-      /not a run directory/,
+      /is not empty and is not an emofeat run/,
     );
   });
 

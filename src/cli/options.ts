@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { DEVICES } from "../backends/onnx.js";
 import { MODEL_DTYPES } from "../models/source.js";
 import type { ProgressListener } from "../extract/progress.js";
+import { EXIT } from "../errors.js";
 import { createReporter } from "./progress.js";
 
 export function intArg(name: string, min = 1): (v: string) => number {
@@ -36,17 +37,21 @@ export function addStoreOptions(cmd: Command): Command {
   return cmd
     .requiredOption("--csv <index.csv>", "the index CSV (utter_id, session, audio_path, text, label, split)")
     .requiredOption("--out <dir>", "feature store folder to write (resumable: rerun the same command after an interruption)")
-    .option("--overwrite", "replace a store (or unfinished run) made with other settings", false)
+    .option("--overwrite", "replace a store (or unfinished run) made with other settings, or store files emofeat did not write (they are named first)", false)
+    .option("--force-unlock", "remove the lock of another extraction into --out that is known to be gone (e.g. it ran on another machine)", false)
     .addOption(new Option("--layout <layout>", "matrix: embeddings.npy only; per-utterance: also per_utterance/<utter_id>.npy").choices(["matrix", "per-utterance"]).default("matrix"))
     .option("-q, --quiet", "no progress output", false);
 }
 
-/** Aborts on the first Ctrl-C (finished batches are kept); a second Ctrl-C exits at once. */
-export function interruptSignal(): { signal: AbortSignal; dispose(): void } {
+/**
+ * Aborts on the first Ctrl-C or SIGTERM (the work stops at the next safe point and keeps what is finished);
+ * a second signal exits at once (locks are still released by their exit hook).
+ */
+export function interruptSignal(what = "after the current batch"): { signal: AbortSignal; dispose(): void } {
   const ctrl = new AbortController();
-  const onSig = () => {
-    if (ctrl.signal.aborted) process.exit(130);
-    process.stderr.write("\nemofeat: stopping after the current batch (Ctrl-C again to quit at once)...\n");
+  const onSig = (sig: NodeJS.Signals) => {
+    if (ctrl.signal.aborted) process.exit(EXIT.interrupted);
+    process.stderr.write(`\nemofeat: ${sig}: stopping ${what} (a second Ctrl-C or SIGTERM quits at once)...\n`);
     ctrl.abort();
   };
   process.on("SIGINT", onSig);
@@ -72,6 +77,8 @@ export function storeAndModelArgs(o: Record<string, unknown>) {
     offline: o.offline as boolean,
     layout: o.layout as "matrix" | "per-utterance",
     overwrite: o.overwrite as boolean,
+    forceUnlock: o.forceUnlock as boolean,
+    log: (line: string) => process.stderr.write(`emofeat: ${line}\n`),
   };
 }
 

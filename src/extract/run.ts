@@ -3,10 +3,12 @@
  * resumable parts, reports progress, stops cleanly on abort, and finalizes the feature store.
  */
 import { createHash } from "node:crypto";
-import { EmofeatError } from "../errors.js";
+import { InterruptedError } from "../errors.js";
 import type { IndexManifest } from "../manifest/index-csv.js";
 import { STORE_FORMAT, STORE_FORMAT_VERSION, type Modality, type StoreLayout, type StoreMeta } from "../store/meta.js";
 import { openStoreForWriting, type BatchResult } from "../store/write.js";
+import { acquireLock } from "../util/lock.js";
+import { makeDir } from "../util/out.js";
 import { VERSION } from "../version.js";
 import type { ProgressListener } from "./progress.js";
 
@@ -27,6 +29,10 @@ export interface RunExtractionOptions {
   recordsCsv?: { file: string; columns: string[] };
   layout?: StoreLayout;
   overwrite?: boolean;
+  /** Remove another writer's lock on the folder (see util/lock.ts). */
+  forceUnlock?: boolean;
+  /** Notes for the user (a stale lock taken over, ...). */
+  log?: (line: string) => void;
   onProgress?: ProgressListener;
   signal?: AbortSignal;
   /** Flush finished batches to disk at least this often (rows / milliseconds). */
@@ -42,6 +48,10 @@ export interface StoreRunOptions {
   out: string;
   layout?: StoreLayout;
   overwrite?: boolean;
+  /** Remove the lock another writer left on `out` (only when that writer is known to be gone). */
+  forceUnlock?: boolean;
+  /** Notes for the user (a stale lock taken over, ...). */
+  log?: (line: string) => void;
   onProgress?: ProgressListener;
   signal?: AbortSignal;
   /** Save finished batches to disk at least every this many rows (default 512); smaller loses less on a crash. */
@@ -50,7 +60,16 @@ export interface StoreRunOptions {
 
 /** The StoreRunOptions part of `o`, in the shape runExtraction takes. */
 export function storeRunArgs(o: StoreRunOptions) {
-  return { outDir: o.out, layout: o.layout, overwrite: o.overwrite, onProgress: o.onProgress, signal: o.signal, flushRows: o.flushRows };
+  return {
+    outDir: o.out,
+    layout: o.layout,
+    overwrite: o.overwrite,
+    forceUnlock: o.forceUnlock,
+    log: o.log,
+    onProgress: o.onProgress,
+    signal: o.signal,
+    flushRows: o.flushRows,
+  };
 }
 
 export interface ExtractionSummary {
@@ -61,12 +80,7 @@ export interface ExtractionSummary {
   resumedRows: number;
 }
 
-export class InterruptedError extends EmofeatError {
-  constructor(message: string) {
-    super(message, { exitCode: 130 });
-    this.name = "InterruptedError";
-  }
-}
+export { InterruptedError };
 
 /** Stable hash of settings (keys sorted at every level). */
 export function fingerprint(settings: Record<string, unknown>): string {
@@ -79,7 +93,18 @@ export function fingerprint(settings: Record<string, unknown>): string {
     .digest("hex");
 }
 
+/** Runs the extraction holding the output folder's lock, so two writers never mix their parts. */
 export async function runExtraction(o: RunExtractionOptions): Promise<ExtractionSummary> {
+  await makeDir(o.outDir);
+  const lock = await acquireLock(o.outDir, { forceUnlock: o.forceUnlock, log: o.log });
+  try {
+    return await runLocked(o);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function runLocked(o: RunExtractionOptions): Promise<ExtractionSummary> {
   const utterances = o.index.utterances;
   const fp = fingerprint(o.fingerprintSettings);
   const total = o.batches.reduce((a, b) => a + b.length, 0);

@@ -80,6 +80,7 @@ export async function buildIndex<C extends CorpusName>(corpus: C, options: Recip
 }
 
 export {
+  checkIndexOut,
   computeStats,
   countByReason,
   formatProblems,

@@ -6,6 +6,7 @@
  *   meta.json        StoreMeta below; written last, so its presence means the store is complete
  *   failures.csv     utter_id,row,reason for rows that could not be processed (absent when none)
  *   clips.csv        audio only: per-row original duration and truncation
+ *   texts.csv        text only: per-row token counts and truncation by max_len
  *   per_utterance/   with --layout per-utterance: <utter_id>.npy, shape (D,)
  */
 export const STORE_FORMAT = "emofeat.feature-store";
@@ -17,6 +18,7 @@ export const STORE_FILES = {
   meta: "meta.json",
   failures: "failures.csv",
   clips: "clips.csv",
+  texts: "texts.csv",
   perUtterance: "per_utterance",
   partial: ".partial",
 } as const;

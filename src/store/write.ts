@@ -13,6 +13,8 @@ import path from "node:path";
 import { stringify } from "csv-stringify/sync";
 import { EmofeatError } from "../errors.js";
 import { exists, sha256File, tmpNameFor, writeFileAtomic } from "../util/fs.js";
+import { LOCK_FILE } from "../util/lock.js";
+import { inspectOutDir, makeDir } from "../util/out.js";
 import { STORE_FILES, type Failure, type StoreLayout, type StoreMeta } from "./meta.js";
 import { encodeNpy, littleEndian, npyHeader, readNpy } from "./npy.js";
 import { readStoreMeta } from "./read.js";
@@ -54,6 +56,38 @@ export interface OpenOptions {
   overwrite?: boolean;
 }
 
+/** Files (and folders) a finalized store writes; an existing one without meta.json is not emofeat's. */
+const STORE_OUTPUTS = [STORE_FILES.embeddings, STORE_FILES.ids, STORE_FILES.failures, STORE_FILES.clips, STORE_FILES.texts, STORE_FILES.perUtterance];
+
+/**
+ * Checks `outDir` before any work: it must be a folder or creatable, and the files a store writes may be
+ * replaced only when emofeat wrote them (a meta.json of a feature store, or an unfinished extraction), or
+ * with `overwrite`. Files of other names are never touched.
+ */
+export async function checkStoreOut(outDir: string, overwrite = false): Promise<void> {
+  const st = await inspectOutDir(outDir);
+  if (!st.exists || overwrite) return;
+  const entries = new Set(st.entries.filter((e) => e !== LOCK_FILE));
+  if (entries.has(STORE_FILES.meta)) {
+    try {
+      await readStoreMeta(outDir);
+      return;
+    } catch (err) {
+      throw new EmofeatError(
+        `--out ${outDir}: its meta.json is not an emofeat feature store's (${(err as Error).message}); emofeat does not replace files it did not write: ` +
+          `choose another --out, or pass --overwrite to replace the store files (${[STORE_FILES.meta, ...STORE_OUTPUTS.filter((f) => entries.has(f))].join(", ")})`,
+      );
+    }
+  }
+  if (await exists(path.join(outDir, STORE_FILES.partial, "state.json"))) return;
+  const foreign = STORE_OUTPUTS.filter((f) => entries.has(f));
+  if (foreign.length > 0)
+    throw new EmofeatError(
+      `--out ${outDir} holds ${foreign.join(", ")} without a meta.json: files emofeat did not write (or a store whose meta.json was removed). ` +
+        `emofeat does not replace them: choose another --out, or pass --overwrite to replace exactly these files (nothing else in the folder is touched).`,
+    );
+}
+
 /**
  * Opens `outDir` for an extraction with the given fingerprint: reports a complete store made with the same
  * settings, resumes an unfinished one, and refuses to mix results from different settings.
@@ -61,7 +95,8 @@ export interface OpenOptions {
 export async function openStoreForWriting(o: OpenOptions): Promise<OpenResult> {
   const partialDir = path.join(o.outDir, STORE_FILES.partial);
   const statePath = path.join(partialDir, "state.json");
-  await mkdir(o.outDir, { recursive: true });
+  await checkStoreOut(o.outDir, o.overwrite);
+  await makeDir(o.outDir);
 
   if (!o.overwrite && (await exists(path.join(o.outDir, STORE_FILES.meta))) && !(await exists(statePath))) {
     const meta = await readStoreMeta(o.outDir);

@@ -1,12 +1,14 @@
 /**
  * `trainProbe()`: feature stores + index -> a run directory (the library behind `emofeat train`).
  */
-import { mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { stringify } from "csv-stringify/sync";
-import { EmofeatError } from "../errors.js";
+import { EmofeatError, InterruptedError } from "../errors.js";
 import { tmpNameFor } from "../util/fs.js";
+import { acquireLock, LOCK_FILE } from "../util/lock.js";
+import { inspectOutDir, makeDir } from "../util/out.js";
 import { VERSION } from "../version.js";
 import { combineSplits, scalarStd, type SplitMetrics } from "./aggregate.js";
 import { describeJoin, loadProbeData, type ProbeData } from "./data.js";
@@ -18,7 +20,7 @@ import {
   RUN_FILES,
   RUN_FORMAT,
   RUN_FORMAT_VERSION,
-  isRunDir,
+  isRunFolder,
   type HeadLabels,
   type RunConfig,
   type RunMetrics,
@@ -41,6 +43,10 @@ export interface TrainProbeOptions {
   settings?: Partial<TrainSettings>;
   threads?: number;
   overwrite?: boolean;
+  /** Remove the lock of another `train` into `out` that is known to be gone. */
+  forceUnlock?: boolean;
+  /** Stops training at the next epoch; nothing is written to `out`. */
+  signal?: AbortSignal;
   /** Progress and warnings (the CLI sends them to stderr). */
   log?: (line: string) => void;
   /** Per-epoch progress. */
@@ -76,19 +82,24 @@ function checkSettings(s: TrainSettings): void {
   if (!(s.weightDecay >= 0 && Number.isFinite(s.weightDecay))) throw new EmofeatError(`--weight-decay must be >= 0, got ${s.weightDecay}`);
 }
 
-async function prepareOut(out: string, overwrite: boolean): Promise<void> {
-  let entries: string[];
-  try {
-    entries = await readdir(out);
-  } catch {
+/**
+ * Checks --out (see util/out.ts): nothing there, an empty folder, or (with --overwrite) a folder emofeat
+ * train made. Anything else is refused, --overwrite or not: emofeat never replaces what it did not create.
+ */
+async function checkRunOut(out: string, overwrite: boolean): Promise<void> {
+  const st = await inspectOutDir(out);
+  if (!st.exists) return;
+  const entries = st.entries.filter((e) => e !== LOCK_FILE);
+  if (entries.length === 0) return;
+  if (await isRunFolder(out)) {
+    if (!overwrite) throw new EmofeatError(`--out ${out} already holds a run; pass --overwrite to replace it, or choose another --out`);
     return;
   }
-  if (entries.length === 0) return;
-  if (!overwrite)
-    throw new EmofeatError(
-      (await isRunDir(out)) ? `${out} already holds a run; pass --overwrite to replace it, or choose another --out` : `${out} exists and is not empty; choose another --out`,
-    );
-  if (!(await isRunDir(out))) throw new EmofeatError(`${out} is not empty and not a run directory; refusing to overwrite it`);
+  const shown = entries.slice(0, 5).join(", ") + (entries.length > 5 ? `, ... (${entries.length} entries)` : "");
+  throw new EmofeatError(
+    `--out ${out} is not empty and is not an emofeat run (no config.json of an emofeat run; it holds ${shown}). ` +
+      `emofeat only replaces folders it made${overwrite ? ", --overwrite included" : ""}: choose another --out`,
+  );
 }
 
 const pct = (x: number) => (100 * x).toFixed(2);
@@ -105,8 +116,32 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
   const seeds = Array.from({ length: nSeeds }, (_, i) => seed0 + i);
   const protocol = o.protocol ?? { kind: "split" };
   const threads = o.threads ?? os.availableParallelism();
-  await prepareOut(o.out, o.overwrite ?? false);
+  const overwrite = o.overwrite ?? false;
+  await checkRunOut(o.out, overwrite);
+  const created = await makeDir(o.out);
+  const lock = await acquireLock(o.out, { forceUnlock: o.forceUnlock, log: (line) => log(`warning: ${line}`) });
+  try {
+    await checkRunOut(o.out, overwrite); // again, holding the lock: another writer may have finished meanwhile
+    return await trainLocked(o, { settings, seeds, protocol, threads, overwrite });
+  } finally {
+    await lock.release();
+    // A run that did not finish leaves no trace: remove the folders made for it (only if still empty).
+    for (const d of created.reverse()) await rmdir(d).catch(() => {});
+  }
+}
 
+interface Resolved {
+  settings: TrainSettings;
+  seeds: number[];
+  protocol: Protocol;
+  threads: number;
+  overwrite: boolean;
+}
+
+async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProbeResult> {
+  const { settings, seeds, protocol, threads } = r;
+  const nSeeds = seeds.length;
+  const log = o.log ?? (() => {});
   const data = await loadProbeData({ csv: o.csv, features: o.features, classes: o.classes });
   for (const line of describeJoin(data.report)) log(`warning: ${line}`);
   const arch: HeadArch = {
@@ -139,10 +174,11 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
           seed,
           labels,
           threads,
-          onEpoch: o.verbose
-            ? (e: EpochRecord) =>
-                log(`  ${where} epoch ${e.epoch}/${settings.epochs}: train loss ${e.train_loss.toFixed(4)}, val loss ${e.val_loss.toFixed(4)}, val macro-F1 ${pct(e.val_macro_f1)} (${e.seconds.toFixed(2)} s)`)
-            : undefined,
+          onEpoch: (e: EpochRecord) => {
+            if (o.verbose)
+              log(`  ${where} epoch ${e.epoch}/${settings.epochs}: train loss ${e.train_loss.toFixed(4)}, val loss ${e.val_loss.toFixed(4)}, val macro-F1 ${pct(e.val_macro_f1)} (${e.seconds.toFixed(2)} s)`);
+            if (o.signal?.aborted) throw new InterruptedError(`interrupted at ${where}, epoch ${e.epoch}; nothing was written to ${o.out}`);
+          },
         });
         const m: SplitMetrics = {
           train: (await evaluator.evaluate(res.params, train, labels)).metrics,
@@ -238,7 +274,7 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
   };
 
   const runDir = path.resolve(o.out);
-  await writeRun(runDir, { config, metrics, epochRows, curves, data, arch, exported, title: `${o.head} on ${data.inputs.map((i) => i.name).join("+")}` });
+  await writeRun(runDir, r.overwrite, { config, metrics, epochRows, curves, data, arch, exported, title: `${o.head} on ${data.inputs.map((i) => i.name).join("+")}` });
 
   const std = nSeeds > 1 ? ` (+- ${pct(metrics.test_std.accuracy)} / ${pct(metrics.test_std.unweighted_accuracy)} / ${pct(metrics.test_std.macro_f1)} over ${nSeeds} seeds)` : "";
   const summary =
@@ -259,8 +295,11 @@ interface WriteRunInput {
   title: string;
 }
 
-/** Writes the run into a temporary sibling folder and renames it into place, so a run folder is always whole. */
-async function writeRun(runDir: string, w: WriteRunInput): Promise<void> {
+/**
+ * Writes the run into a temporary sibling folder and swaps it into place, so a run folder is always whole.
+ * `runDir` (holding this process's lock) was checked again just before: empty, or a run it may replace.
+ */
+async function writeRun(runDir: string, overwrite: boolean, w: WriteRunInput): Promise<void> {
   const tmp = tmpNameFor(runDir);
   await mkdir(path.join(tmp, RUN_FILES.stores), { recursive: true });
   try {
@@ -301,9 +340,16 @@ async function writeRun(runDir: string, w: WriteRunInput): Promise<void> {
     if (curvesPng) await writeFile(path.join(tmp, RUN_FILES.curvesPng), curvesPng);
     // metrics.json marks a finished run; written last.
     await writeFile(path.join(tmp, RUN_FILES.metrics), json(w.metrics));
-    await rm(runDir, { recursive: true, force: true });
-    await mkdir(path.dirname(runDir), { recursive: true });
-    await rename(tmp, runDir);
+    await checkRunOut(runDir, overwrite);
+    const old = `${tmp}-old`;
+    await rename(runDir, old);
+    try {
+      await rename(tmp, runDir);
+    } catch (err) {
+      await rename(old, runDir).catch(() => {});
+      throw err;
+    }
+    await rm(old, { recursive: true, force: true }); // the replaced run (or empty folder) and this process's lock
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     throw err;

@@ -124,8 +124,18 @@ async function readJson<T>(file: string, what: string): Promise<T> {
   }
 }
 
+/** A finished run (metrics.json is written last). */
 export async function isRunDir(dir: string): Promise<boolean> {
   return exists(path.join(dir, RUN_FILES.metrics));
+}
+
+/** A folder emofeat train made, finished or not: its config.json says so. */
+export async function isRunFolder(dir: string): Promise<boolean> {
+  try {
+    return (JSON.parse(await readFile(path.join(dir, RUN_FILES.config), "utf8")) as { format?: string }).format === RUN_FORMAT;
+  } catch {
+    return false;
+  }
 }
 
 export async function readRunConfig(dir: string): Promise<RunConfig> {

@@ -13,15 +13,15 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
   const tmp = tmpNameFor(file);
   const fh = await open(tmp, "w");
   try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await rename(tmp, file);
   } catch (err) {
-    await rm(tmp, { force: true });
+    await rm(tmp, { force: true }); // a full disk or a failed rename leaves no temp file behind
     throw err;
   }
 }

@@ -1,10 +1,10 @@
 import { Command, Option } from "commander";
 import { EmofeatError } from "../../errors.js";
-import { buildIndex, formatProblems, formatStatsTable, writeIndexCsv, type CorpusName, type IndexBuild, type RecipeOptionsMap } from "../../recipes/index.js";
+import { buildIndex, checkIndexOut, formatProblems, formatStatsTable, writeIndexCsv, type CorpusName, type IndexBuild, type RecipeOptionsMap } from "../../recipes/index.js";
 
 const OUT_HELP =
   "where to write: a path ending in .csv is the index file itself; anything else is a folder " +
-  "(created if needed) that receives index.csv. An existing file is replaced atomically.";
+  "(created if needed) that receives index.csv. An existing index CSV is replaced atomically; any other file is refused.";
 
 interface CommonFlags {
   root?: string;
@@ -26,6 +26,7 @@ function addCommon(cmd: Command, rootRequired = true): Command {
 }
 
 async function run<C extends CorpusName>(corpus: C, options: RecipeOptionsMap[C], flags: CommonFlags): Promise<void> {
+  await checkIndexOut(flags.out); // before reading the corpus, which can take minutes
   const build = await buildIndex(corpus, { ...options, durations: flags.durations });
   report(build, flags);
   if (flags.strict && build.problems.length > 0)

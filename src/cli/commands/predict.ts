@@ -1,11 +1,20 @@
-import { writeFile } from "node:fs/promises";
+import path from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { stringify } from "csv-stringify/sync";
 import { DEVICES, type Device } from "../../backends/onnx.js";
 import { EmofeatError } from "../../errors.js";
 import { loadIndex, type IndexRequirement } from "../../manifest/index-csv.js";
 import { Predictor, type Prediction, type PredictInput } from "../../predict/predict.js";
+import { writeFileAtomic } from "../../util/fs.js";
+import { makeDir, prepareOutFile } from "../../util/out.js";
 import { intArg } from "../options.js";
+
+/** A file `predict --out` wrote before (CSV or JSON), which it may replace. */
+function isPredictionsHead(head: Buffer): boolean {
+  const t = head.toString("utf8").trimStart();
+  if (t.startsWith("[")) return t.replace(/\s/g, "") === "[]" || /^\[\s*\{\s*"(utter_id|id)"/.test(t);
+  return /^utter_id,true_label,(label|predicted),/.test(t);
+}
 
 function modelOverride(v: string, prev: Record<string, string> = {}): Record<string, string> {
   const eq = v.indexOf("=");
@@ -44,6 +53,8 @@ export function registerPredict(program: Command): void {
       const single = o.text !== undefined || o.audio !== undefined;
       if (single === (o.csv !== undefined)) throw new EmofeatError("give either --text/--audio (one utterance) or --csv (many)");
       if (o.out && !o.csv) throw new EmofeatError("--out goes with --csv");
+      // Before any work: predictions are never computed only to be lost on an unwritable --out.
+      if (o.out) await prepareOutFile(o.out, { what: "a predictions file", recognise: isPredictionsHead });
       const predictor = await Predictor.load(o.run, { models: o.model, offline: o.offline, device: o.device as Device, threads: o.threads });
       try {
         if (single) {
@@ -68,7 +79,10 @@ export function registerPredict(program: Command): void {
               results.map((r) => [r.id, r.true_label ?? "", r.label ?? "", ...predictor.labels.map((l) => r.probs?.[l] ?? ""), r.error ?? ""]),
               { header: true, columns: ["utter_id", "true_label", "predicted", ...predictor.labels.map((l) => `p_${l}`), "error"] },
             );
-        if (o.out) await writeFile(o.out, text);
+        if (o.out) {
+          await makeDir(path.dirname(path.resolve(o.out)));
+          await writeFileAtomic(o.out, text);
+        }
         else process.stdout.write(text);
         const failed = results.filter((r) => r.error !== undefined);
         if (failed.length > 0)

@@ -2,7 +2,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { HEAD_DEFAULTS, HEAD_NAMES, type HeadName, type TrainSettings } from "../../train/heads.js";
 import { trainProbe } from "../../train/probe.js";
 import type { Protocol } from "../../train/splits.js";
-import { intArg } from "../options.js";
+import { intArg, interruptSignal } from "../options.js";
 
 function positive(name: string): (v: string) => number {
   return (v: string) => {
@@ -60,7 +60,8 @@ export function registerTrain(program: Command): void {
     .option("--dropout <p>", "mlp dropout: p for both, or pIn,pHidden", dropoutArg)
     .addOption(new Option("--select <which>", "checkpoint to test (default: the head's reference setting)").choices(["best-val-macro-f1", "last"]))
     .option("--threads <n>", "onnxruntime intra-op threads (default: all cores)", intArg("--threads"))
-    .option("--overwrite", "replace an existing run directory", false)
+    .option("--overwrite", "replace an existing run directory (only a folder emofeat train made; anything else is refused)", false)
+    .option("--force-unlock", "remove the lock of another train into --out that is known to be gone", false)
     .option("-v, --verbose", "print every epoch", false)
     .option("-q, --quiet", "no progress output (warnings are still printed)", false)
     .addHelpText("after", `\nHeads and their reference settings:\n${defaultsTable}\n\nExamples:\n  emofeat train --csv data/index.csv --features text=features/text --head mlp --out runs/text-mlp\n  emofeat train --csv data/index.csv --features audio=features/audio,text=features/text --head concat-linear --out runs/concat\n  emofeat train --csv data/index.csv --features text=features/text --classes neutral,happy+excited,angry,sad --folds session --seeds 5 --out runs/text-loso`)
@@ -74,6 +75,7 @@ export function registerTrain(program: Command): void {
       if (o.dropout !== undefined) [settings.dropoutIn, settings.dropoutHidden] = o.dropout;
       if (o.select !== undefined) settings.select = o.select;
       const protocol: Protocol = o.folds === "session" ? { kind: "session-folds", val: o.foldVal } : { kind: "split" };
+      const interrupt = interruptSignal("at the end of the current epoch; nothing is written");
       const res = await trainProbe({
         csv: o.csv,
         features: o.features,
@@ -86,12 +88,14 @@ export function registerTrain(program: Command): void {
         settings,
         threads: o.threads,
         overwrite: o.overwrite,
+        forceUnlock: o.forceUnlock,
+        signal: interrupt.signal,
         verbose: o.verbose,
         log: (line) => {
           if (!o.quiet || line.startsWith("warning")) process.stderr.write(line + "\n");
         },
         command: ["emofeat", ...process.argv.slice(2)],
-      });
+      }).finally(() => interrupt.dispose());
       process.stdout.write(res.summary + "\n");
     });
 }

@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import { EmofeatError, EXIT } from "../../errors.js";
 import { validateStores, type ValidationReport } from "../../store/validate.js";
 
 export function registerValidate(program: Command): void {
@@ -8,7 +9,7 @@ export function registerValidate(program: Command): void {
     .description(
       "Check feature stores against the index, every row: count = index rows minus recorded failures, ids in " +
         "index order, shape/dtype as meta.json says, no NaN/Inf, sha256 matches; with several stores, the same ids. " +
-        "Exits 1 if any check fails.",
+        "Exits 2 if any check fails.",
     )
     .argument("<store...>", "feature store folders (e.g. features/text features/audio)")
     .requiredOption("--csv <index.csv>", "the index the stores were extracted from")
@@ -17,7 +18,8 @@ export function registerValidate(program: Command): void {
       const report = await validateStores(stores, o.csv);
       if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + "\n");
       else process.stdout.write(formatReport(report));
-      if (!report.ok) process.exitCode = 1;
+      // Bad data, not bad usage: exit 2 like every other data problem (the report above says what failed).
+      if (!report.ok) throw new EmofeatError("", { exitCode: EXIT.input });
     });
 }
 
