@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { cp, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import ort from "onnxruntime-node";
@@ -8,6 +9,8 @@ import { loadIndex } from "../src/manifest/index-csv.js";
 import { Predictor, predict } from "../src/predict/predict.js";
 import { readStore } from "../src/store/read.js";
 import { trainProbe } from "../src/train/probe.js";
+import type { RunConfig } from "../src/train/run-dir.js";
+import type { StoreMeta } from "../src/store/meta.js";
 import { writeProbeFixture } from "./helpers/probe-data.js";
 import { DEMO_INDEX, DEMO_MODEL, removeDir, ROOT, tempDir } from "./helpers/paths.js";
 
@@ -15,6 +18,18 @@ const DEMO_WAVLM = path.join(ROOT, "models", "tiny-wavlm-demo");
 import { loadSynth } from "./helpers/synth.js";
 import { runEmofeat, runEmofeatInProcess } from "./helpers/cli.js";
 
+
+/** Edits a run's copy of a store meta the way a moved model would need, keeping config.json's record of it consistent. */
+async function editStoreMeta(runDir: string, edit: (meta: StoreMeta) => void): Promise<void> {
+  const rel = "stores/text.meta.json";
+  const meta = JSON.parse(await readFile(path.join(runDir, rel), "utf8")) as StoreMeta;
+  edit(meta);
+  const text = JSON.stringify(meta);
+  await writeFile(path.join(runDir, rel), text);
+  const config = JSON.parse(await readFile(path.join(runDir, "config.json"), "utf8")) as RunConfig;
+  config.files![rel] = createHash("sha256").update(text).digest("hex");
+  await writeFile(path.join(runDir, "config.json"), JSON.stringify(config));
+}
 
 describe("predict with trained runs (demo corpus, tiny models)", () => {
   let dir: string;
@@ -89,10 +104,7 @@ describe("predict with trained runs (demo corpus, tiny models)", () => {
   it("names the missing model and how to provide it; --model overrides it", async () => {
     const moved = path.join(dir, "runs", "moved");
     await cp(run, moved, { recursive: true });
-    const metaFile = path.join(moved, "stores", "text.meta.json");
-    const meta = JSON.parse(await readFile(metaFile, "utf8"));
-    meta.model.id = path.join(dir, "no-such-model");
-    await writeFile(metaFile, JSON.stringify(meta));
+    await editStoreMeta(moved, (meta) => (meta.model.id = path.join(dir, "no-such-model")));
     await expect(Predictor.load(moved, { offline: true })).rejects.toThrow(
       new RegExp(`store "text" of this run was extracted with model ".*no-such-model".*\\n.*--model text=FOLDER`, "s"),
     );
@@ -104,11 +116,22 @@ describe("predict with trained runs (demo corpus, tiny models)", () => {
   it("refuses a model whose files differ from the store's", async () => {
     const other = path.join(dir, "runs", "other");
     await cp(run, other, { recursive: true });
-    const metaFile = path.join(other, "stores", "text.meta.json");
-    const meta = JSON.parse(await readFile(metaFile, "utf8"));
-    meta.model.sha256 = "0".repeat(64);
-    await writeFile(metaFile, JSON.stringify(meta));
+    await editStoreMeta(other, (meta) => (meta.model.sha256 = "0".repeat(64)));
     await expect(Predictor.load(other, { offline: true })).rejects.toThrow(/model file found at .* differs \(sha256/);
+  });
+
+  it("refuses a run whose head, labels or store meta were changed after training", async () => {
+    const edited = path.join(dir, "runs", "edited");
+    await cp(run, edited, { recursive: true });
+    const metaFile = path.join(edited, "stores", "text.meta.json");
+    const original = await readFile(metaFile, "utf8");
+    await writeFile(metaFile, original.replace(/"max_len": 128/, '"max_len": 64'));
+    await expect(Predictor.load(edited, { offline: true })).rejects.toThrow(/text\.meta\.json was changed after training \(sha256 [0-9a-f]{12}\.\.\., config\.json records/);
+    await writeFile(metaFile, original);
+    const head = await readFile(path.join(edited, "head.onnx"));
+    head[head.length - 5] ^= 1;
+    await writeFile(path.join(edited, "head.onnx"), head);
+    await expect(Predictor.load(edited, { offline: true })).rejects.toThrow(/head\.onnx was changed after training/);
   });
 
   it("CLI: label and probabilities, JSON with --json; errors for a missing modality", async () => {

@@ -2,14 +2,11 @@
  * Prediction with a trained run: the run's feature-store encoders (rebuilt from the stores' meta.json) turn
  * utterances into embeddings, and the exported head (head.onnx) turns those into class probabilities.
  */
-import { readFile } from "node:fs/promises";
-import path from "node:path";
 import type ort from "onnxruntime-node";
 import type { Device } from "../backends/onnx.js";
 import { EmofeatError } from "../errors.js";
 import { createSession, floatTensor } from "../train/graph/session.js";
-import { readHeadLabels, readRunConfig, readRunStoreMeta, RUN_FILES, type HeadLabels, type RunConfig } from "../train/run-dir.js";
-import { exists } from "../util/fs.js";
+import { readHeadLabels, readRunConfig, readRunFile, readRunStoreMeta, RUN_FILES, type HeadLabels, type RunConfig } from "../train/run-dir.js";
 import { encoderForStore, type Encoder } from "./encoders.js";
 
 export interface PredictInput {
@@ -59,19 +56,18 @@ export class Predictor {
   static async load(runDir: string, o: PredictorOptions = {}): Promise<Predictor> {
     const config = await readRunConfig(runDir);
     if (config.export.file === null) throw new EmofeatError(`${runDir} has no trained head to predict with: ${config.export.reason}`);
-    const headFile = path.join(runDir, RUN_FILES.head);
-    if (!(await exists(headFile))) throw new EmofeatError(`${headFile}: missing (the run directory is incomplete)`);
-    const head = await readHeadLabels(runDir);
+    const headBytes = await readRunFile(runDir, RUN_FILES.head, "the run directory is incomplete", config);
+    const head = await readHeadLabels(runDir, config);
     for (const name of Object.keys(o.models ?? {}))
       if (!head.inputs.some((i) => i.name === name))
         throw new EmofeatError(`--model ${name}=...: the run has no store named "${name}" (its stores: ${head.inputs.map((i) => i.name).join(", ")})`);
     const encoders: Encoder[] = [];
     try {
       for (const input of head.inputs) {
-        const meta = await readRunStoreMeta(runDir, input.name);
+        const meta = await readRunStoreMeta(runDir, input.name, config);
         encoders.push(await encoderForStore(meta, { storeName: input.name, model: o.models?.[input.name], offline: o.offline, device: o.device, threads: o.threads }));
       }
-      const session = await createSession(await readFile(headFile), { threads: o.threads });
+      const session = await createSession(headBytes, { threads: o.threads });
       return new Predictor(runDir, config, head, session, encoders);
     } catch (err) {
       await Promise.all(encoders.map((e) => e.dispose()));

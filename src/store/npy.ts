@@ -3,6 +3,7 @@
  * Hand-written because the format is a 10-byte preamble plus a Python-dict header, and the store needs to
  * write a header first and then stream rows to known offsets (no npm package does positional writes).
  */
+import { createHash } from "node:crypto";
 import { open } from "node:fs/promises";
 import { EmofeatError } from "../errors.js";
 
@@ -69,8 +70,11 @@ export function parseNpyHeader(buf: Buffer, file = "<npy>"): NpyHeader {
   return { descr, fortranOrder: fortran === "True", shape, dataOffset: start + len };
 }
 
-/** Reads a whole float32 .npy file. */
-export async function readNpy(file: string): Promise<{ data: Float32Array; shape: number[] }> {
+/**
+ * Reads a whole float32 .npy file. With `hash`, also the sha256 of the file's bytes, computed from what was
+ * read (no second pass over the disk).
+ */
+export async function readNpy(file: string, o: { hash?: boolean } = {}): Promise<{ data: Float32Array; shape: number[]; sha256?: string }> {
   const fh = await open(file, "r");
   try {
     const { size } = await fh.stat();
@@ -85,8 +89,9 @@ export async function readNpy(file: string): Promise<{ data: Float32Array; shape
       throw new EmofeatError(`${file}: size ${size} bytes, the header's shape (${h.shape.join(", ")}) needs ${expected}`);
     const data = new Float32Array(count);
     await fh.read(Buffer.from(data.buffer), 0, count * 4, h.dataOffset);
+    const sha256 = o.hash ? createHash("sha256").update(head.subarray(0, h.dataOffset)).update(Buffer.from(data.buffer)).digest("hex") : undefined;
     if (BIG_ENDIAN) byteSwap32(Buffer.from(data.buffer));
-    return { data, shape: h.shape };
+    return { data, shape: h.shape, ...(sha256 ? { sha256 } : {}) };
   } finally {
     await fh.close();
   }

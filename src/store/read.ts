@@ -15,6 +15,8 @@ export interface FeatureStore {
   n: number;
   d: number;
   failures: Failure[];
+  /** sha256 of embeddings.npy as read (checked against meta.embeddings_sha256). */
+  sha256: string;
 }
 
 export async function readStoreMeta(dir: string): Promise<StoreMeta> {
@@ -55,18 +57,23 @@ export async function readFailures(dir: string): Promise<Failure[]> {
 }
 
 /**
- * Loads a feature store into memory. Only basic consistency is checked here (shape vs ids);
- * `validateStores` checks everything.
+ * Loads a feature store into memory. Checked here: embeddings.npy is the file meta.json describes (its sha256,
+ * hashed from the bytes read) and its shape matches the ids; `validateStores` checks everything else.
  */
 export async function readStore(dir: string): Promise<FeatureStore> {
   const meta = await readStoreMeta(dir);
-  const [{ data, shape }, ids, failures] = await Promise.all([
-    readNpy(path.join(dir, STORE_FILES.embeddings)),
+  const [{ data, shape, sha256 }, ids, failures] = await Promise.all([
+    readNpy(path.join(dir, STORE_FILES.embeddings), { hash: true }),
     readIds(dir),
     readFailures(dir),
   ]);
+  if (sha256 !== meta.embeddings_sha256)
+    throw new EmofeatError(
+      `${dir}: embeddings.npy is not the file its meta.json describes (sha256 ${sha256!.slice(0, 12)}..., meta.json records ` +
+        `${String(meta.embeddings_sha256).slice(0, 12)}...): it was changed after extraction. Re-extract the store (emofeat validate shows what differs).`,
+    );
   if (shape.length !== 2) throw new EmofeatError(`${dir}/embeddings.npy: shape (${shape.join(", ")}), expected [N, D]`);
   if (shape[0] !== ids.length)
     throw new EmofeatError(`${dir}: embeddings.npy has ${shape[0]} rows but ids.txt has ${ids.length} ids`);
-  return { dir, meta, ids, embeddings: data, n: shape[0], d: shape[1], failures };
+  return { dir, meta, ids, embeddings: data, n: shape[0], d: shape[1], failures, sha256: sha256! };
 }

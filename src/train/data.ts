@@ -45,6 +45,8 @@ export interface LoadedStore {
   dir: string;
   meta: StoreMeta;
   d: number;
+  /** sha256 of embeddings.npy as read (verified against meta.json). */
+  sha256: string;
 }
 
 export interface JoinReport {
@@ -171,7 +173,7 @@ export async function loadProbeData(o: { csv: string; features: string | { name:
   return {
     index,
     classes,
-    stores: loaded.map((s, k) => ({ name: names[k], dir: path.resolve(specs[k].dir), meta: s.meta, d: s.d })),
+    stores: loaded.map((s, k) => ({ name: names[k], dir: path.resolve(specs[k].dir), meta: s.meta, d: s.d, sha256: s.sha256 })),
     inputs: loaded.map((s, k) => ({ name: names[k], dim: s.d })),
     rows,
     x,

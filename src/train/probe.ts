@@ -1,6 +1,7 @@
 /**
  * `trainProbe()`: feature stores + index -> a run directory (the library behind `emofeat train`).
  */
+import { createHash } from "node:crypto";
 import { mkdir, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -254,7 +255,7 @@ async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProb
       d: s.d,
       n: s.meta.n,
       fingerprint: s.meta.fingerprint,
-      embeddings_sha256: s.meta.embeddings_sha256,
+      embeddings_sha256: s.sha256, // hashed from the bytes trained on (and equal to meta.json's, or loading failed)
     })),
     head: o.head,
     arch,
@@ -304,7 +305,12 @@ async function writeRun(runDir: string, overwrite: boolean, w: WriteRunInput): P
   await mkdir(path.join(tmp, RUN_FILES.stores), { recursive: true });
   try {
     const json = (v: unknown) => JSON.stringify(v, null, 2) + "\n";
-    await writeFile(path.join(tmp, RUN_FILES.config), json(w.config));
+    // Files predict reads are recorded with their sha256 in config.json, so it can refuse edited ones.
+    const files: Record<string, string> = {};
+    const put = async (rel: string, data: string | Uint8Array) => {
+      await writeFile(path.join(tmp, rel), data);
+      files[rel] = createHash("sha256").update(data).digest("hex");
+    };
     await writeFile(
       path.join(tmp, RUN_FILES.epochs),
       stringify(w.epochRows, {
@@ -313,7 +319,7 @@ async function writeRun(runDir: string, overwrite: boolean, w: WriteRunInput): P
         cast: { number: (v) => (Number.isNaN(v) ? "" : String(v)) },
       }),
     );
-    for (const s of w.data.stores) await writeFile(path.join(tmp, RUN_FILES.stores, `${s.name}.meta.json`), json(s.meta));
+    for (const s of w.data.stores) await put(`${RUN_FILES.stores}/${s.name}.meta.json`, json(s.meta));
     if (w.exported) {
       const labelsJson: HeadLabels = {
         labels: w.metrics.labels,
@@ -328,9 +334,11 @@ async function writeRun(runDir: string, overwrite: boolean, w: WriteRunInput): P
         metadata: { labels: JSON.stringify(w.metrics.labels), inputs: JSON.stringify(labelsJson.inputs) },
         producerVersion: VERSION,
       });
-      await writeFile(path.join(tmp, RUN_FILES.head), encodeModel(model));
-      await writeFile(path.join(tmp, RUN_FILES.labels), json(labelsJson));
+      await put(RUN_FILES.head, encodeModel(model));
+      await put(RUN_FILES.labels, json(labelsJson));
     }
+    w.config.files = files;
+    await writeFile(path.join(tmp, RUN_FILES.config), json(w.config));
     const cm = confusionSvg(w.metrics.test.confusion, w.metrics.labels, `${w.title}: test confusion${w.metrics.seeds.length > 1 ? " (mean over seeds)" : ""}`);
     const curves = curvesSvg(w.curves, `${w.title}: training curves`);
     await writeFile(path.join(tmp, RUN_FILES.confusionSvg), cm);

@@ -9,6 +9,7 @@
  *   stores/NAME.meta.json  the feature stores' meta.json, so prediction can rebuild their encoders
  *   confusion.svg/png, curves.svg/png  plots (PNG when @resvg/resvg-js is available)
  */
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { EmofeatError } from "../errors.js";
@@ -73,6 +74,8 @@ export interface RunConfig {
   seeds: number[];
   threads: number;
   join: JoinReport;
+  /** sha256 of the files predict reads (head.onnx, labels.json, stores/NAME.meta.json), as written. */
+  files?: Record<string, string>;
   /** Head export: the (seed, fold) whose parameters are in head.onnx, or why there is none. */
   export: { file: string; seed: number; selected_epoch: number } | { file: null; reason: string };
 }
@@ -110,10 +113,34 @@ export interface HeadLabels {
   selected_epoch: number;
 }
 
-async function readJson<T>(file: string, what: string): Promise<T> {
+/**
+ * Reads a file of run `dir`. With the run's config, a file whose sha256 config.json records must still have
+ * it: a head or store meta edited after training would silently give other predictions.
+ */
+export async function readRunFile(dir: string, rel: string, what: string, config?: RunConfig): Promise<Buffer> {
+  const file = path.join(dir, rel);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch {
+    throw new EmofeatError(`${file}: missing (${what})`);
+  }
+  const want = config?.files?.[rel];
+  if (want !== undefined) {
+    const got = createHash("sha256").update(bytes).digest("hex");
+    if (got !== want)
+      throw new EmofeatError(
+        `${file} was changed after training (sha256 ${got.slice(0, 12)}..., config.json records ${want.slice(0, 12)}...); ` +
+          `predictions would not be the trained run's. Restore the file or train the run again.`,
+      );
+  }
+  return bytes;
+}
+
+async function readJson<T>(file: string, what: string, bytes?: Buffer): Promise<T> {
   let text: string;
   try {
-    text = await readFile(file, "utf8");
+    text = bytes ? bytes.toString("utf8") : await readFile(file, "utf8");
   } catch {
     throw new EmofeatError(`${file}: missing (${what})`);
   }
@@ -148,10 +175,15 @@ export async function readRunMetrics(dir: string): Promise<RunMetrics> {
   return readJson<RunMetrics>(path.join(dir, RUN_FILES.metrics), "not an emofeat run directory?");
 }
 
-export async function readHeadLabels(dir: string): Promise<HeadLabels> {
-  return readJson<HeadLabels>(path.join(dir, RUN_FILES.labels), "the run has no exported head");
+/** labels.json; with `config`, checked against the sha256 it records. */
+export async function readHeadLabels(dir: string, config?: RunConfig): Promise<HeadLabels> {
+  const what = "the run has no exported head";
+  return readJson<HeadLabels>(path.join(dir, RUN_FILES.labels), what, await readRunFile(dir, RUN_FILES.labels, what, config));
 }
 
-export async function readRunStoreMeta(dir: string, name: string): Promise<StoreMeta> {
-  return readJson<StoreMeta>(path.join(dir, RUN_FILES.stores, `${name}.meta.json`), `the meta.json of store "${name}"`);
+/** stores/NAME.meta.json; with `config`, checked against the sha256 it records. */
+export async function readRunStoreMeta(dir: string, name: string, config?: RunConfig): Promise<StoreMeta> {
+  const rel = `${RUN_FILES.stores}/${name}.meta.json`;
+  const what = `the meta.json of store "${name}"`;
+  return readJson<StoreMeta>(path.join(dir, rel), what, await readRunFile(dir, rel, what, config));
 }
