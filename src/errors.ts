@@ -17,6 +17,17 @@ export class EmofeatError extends Error {
   }
 }
 
+/**
+ * User text quoted in a message, at most `max` characters, control characters escaped: a binary file given as
+ * a CSV must not echo kilobytes of bytes as its "header".
+ */
+export function capText(text: string, max = 120): string {
+  const cut = text.length > max ? text.slice(0, max) : text;
+  const named: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+  const shown = cut.replace(/[\u0000-\u001f\u007f]/g, (c) => named[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  return text.length > max ? `${shown}... (${text.length - max} more characters)` : shown;
+}
+
 /** The user stopped the work (Ctrl-C, SIGTERM); what was finished is kept. Exit 130. */
 export class InterruptedError extends EmofeatError {
   constructor(message: string) {
@@ -37,7 +48,7 @@ export function formatProblem(file: string, p: InputProblem): string {
   const where = [
     p.row !== null ? `row ${p.row}` : null,
     p.line !== undefined ? `line ${p.line}` : null,
-    p.column ? `column "${p.column}"` : null,
+    p.column ? `column "${capText(p.column, 60)}"` : null,
   ]
     .filter(Boolean)
     .join(", ");

@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import { VERSION } from "../version.js";
 import { registerIndex } from "./commands/index.js";
+import { registerSplit } from "./commands/split.js";
 import { registerExtract } from "./commands/extract.js";
 import { registerValidate } from "./commands/validate.js";
 import { registerTrain } from "./commands/train.js";
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     .version(VERSION)
     .showHelpAfterError("(run with --help for usage)");
   registerIndex(program);
+  registerSplit(program);
   registerExtract(program);
   registerValidate(program);
   registerTrain(program);

@@ -27,7 +27,7 @@ import {
   type RunMetrics,
   type SeedResult,
 } from "./run-dir.js";
-import { planFolds, type Fold, type Protocol } from "./splits.js";
+import { planFolds, splitWarnings, type Fold, type Protocol } from "./splits.js";
 
 export interface TrainProbeOptions {
   csv: string;
@@ -157,6 +157,8 @@ async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProb
   checkArch(arch);
   const folds = planFolds(data.rows, protocol);
   const labels = data.classes.labels;
+  const warnings = splitWarnings(folds, data.rows, labels);
+  for (const w of warnings) log(`warning: ${w}`);
 
   const seedResults: SeedResult[] = [];
   const epochRows: (string | number)[][] = [];
@@ -269,6 +271,7 @@ async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProb
     seeds,
     threads,
     join: data.report,
+    warnings,
     export: exported
       ? { file: RUN_FILES.head, seed: exported.seed, selected_epoch: exported.selectedEpoch }
       : { file: null, reason: "cross-validation runs train one head per fold; train on the split column to get a head for prediction" },

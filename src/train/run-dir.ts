@@ -74,6 +74,8 @@ export interface RunConfig {
   seeds: number[];
   threads: number;
   join: JoinReport;
+  /** Splits too small or missing classes (also printed by train). */
+  warnings?: string[];
   /** sha256 of the files predict reads (head.onnx, labels.json, stores/NAME.meta.json), as written. */
   files?: Record<string, string>;
   /** Head export: the (seed, fold) whose parameters are in head.onnx, or why there is none. */
