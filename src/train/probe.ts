@@ -6,7 +6,7 @@ import { mkdir, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { stringify } from "csv-stringify/sync";
-import { EmofeatError, InterruptedError } from "../errors.js";
+import { EmofeatError, EXIT, InterruptedError } from "../errors.js";
 import { tmpNameFor } from "../util/fs.js";
 import { acquireLock, LOCK_FILE } from "../util/lock.js";
 import { inspectOutDir, makeDir } from "../util/out.js";
@@ -44,6 +44,12 @@ export interface TrainProbeOptions {
   settings?: Partial<TrainSettings>;
   threads?: number;
   overwrite?: boolean;
+  /**
+   * Which head goes to head.onnx: "first-seed" (the first seed's; the default without folds), "refit" (trained
+   * once more on every non-test row for the lower median of the tested epochs), "best-fold" (with folds: the first
+   * seed's fold with the best validation macro-F1), "none" (the default with folds).
+   */
+  exportHead?: ExportHead;
   /** Remove the lock of another `train` into `out` that is known to be gone. */
   forceUnlock?: boolean;
   /** Stops training at the next epoch; nothing is written to `out`. */
@@ -53,6 +59,19 @@ export interface TrainProbeOptions {
   /** Per-epoch progress. */
   verbose?: boolean;
   command?: string[];
+}
+
+export const EXPORT_HEADS = ["first-seed", "refit", "best-fold", "none"] as const;
+export type ExportHead = (typeof EXPORT_HEADS)[number];
+
+interface Exported {
+  params: Params;
+  seed: number;
+  selectedEpoch: number;
+  method: ExportHead;
+  fold?: string;
+  valMacroF1?: number;
+  rows?: number;
 }
 
 export interface TrainProbeResult {
@@ -116,6 +135,11 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
   if (!Number.isInteger(seed0) || seed0 < 0) throw new EmofeatError(`--seed must be a non-negative integer, got ${seed0}`);
   const seeds = Array.from({ length: nSeeds }, (_, i) => seed0 + i);
   const protocol = o.protocol ?? { kind: "split" };
+  const exportHead: ExportHead = o.exportHead ?? (protocol.kind === "split" ? "first-seed" : "none");
+  if (!(EXPORT_HEADS as readonly string[]).includes(exportHead))
+    throw new EmofeatError(`--export-head "${exportHead}": choose one of ${EXPORT_HEADS.join(", ")}`, { exitCode: EXIT.usage });
+  if (exportHead === "best-fold" && protocol.kind === "split")
+    throw new EmofeatError("--export-head best-fold needs cross-validation (--folds session); without folds use first-seed or refit", { exitCode: EXIT.usage });
   const threads = o.threads ?? os.availableParallelism();
   const overwrite = o.overwrite ?? false;
   await checkRunOut(o.out, overwrite);
@@ -123,7 +147,7 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
   const lock = await acquireLock(o.out, { forceUnlock: o.forceUnlock, log: (line) => log(`warning: ${line}`) });
   try {
     await checkRunOut(o.out, overwrite); // again, holding the lock: another writer may have finished meanwhile
-    return await trainLocked(o, { settings, seeds, protocol, threads, overwrite });
+    return await trainLocked(o, { settings, seeds, protocol, threads, overwrite, exportHead });
   } finally {
     await lock.release();
     // A run that did not finish leaves no trace: remove the folders made for it (only if still empty).
@@ -137,6 +161,7 @@ interface Resolved {
   protocol: Protocol;
   threads: number;
   overwrite: boolean;
+  exportHead: ExportHead;
 }
 
 async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProbeResult> {
@@ -163,7 +188,9 @@ async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProb
   const seedResults: SeedResult[] = [];
   const epochRows: (string | number)[][] = [];
   const curves: CurveSeries[] = [];
-  let exported: { params: Params; seed: number; selectedEpoch: number } | undefined;
+  let exported: Exported | undefined;
+  let bestFold: Exported | undefined;
+  const testedEpochs: number[] = [];
   const evaluator = await Evaluator.create(arch, threads);
   try {
     for (const seed of seeds) {
@@ -204,7 +231,11 @@ async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProb
             e.epoch === res.selectedEpoch ? 1 : 0,
           ]);
         curves.push({ name: where, epochs: res.epochs, selectedEpoch: res.selectedEpoch });
-        if (!exported && protocol.kind === "split") exported = { params: res.params, seed, selectedEpoch: res.selectedEpoch };
+        testedEpochs.push(res.selectedEpoch);
+        if (!exported && r.exportHead === "first-seed") exported = { params: res.params, seed, selectedEpoch: res.selectedEpoch, method: "first-seed" };
+        // best-fold: the first seed's fold whose tested checkpoint scores best on its validation rows (never on test).
+        if (r.exportHead === "best-fold" && seed === seeds[0] && (!bestFold || m.val.macro_f1 > bestFold.valMacroF1!))
+          bestFold = { params: res.params, seed, selectedEpoch: res.selectedEpoch, method: "best-fold", fold: fold.name, valMacroF1: m.val.macro_f1 };
         log(
           `${where}: epoch ${res.selectedEpoch} tested; test acc ${pct(m.test.accuracy)} UA ${pct(m.test.unweighted_accuracy)} macro-F1 ${pct(m.test.macro_f1)}`,
         );
@@ -220,6 +251,8 @@ async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProb
   } finally {
     await evaluator.release();
   }
+  if (r.exportHead === "best-fold") exported = bestFold;
+  if (r.exportHead === "refit") exported = await refit(o, data, arch, folds, testedEpochs, r, log);
 
   const mean = combineSplits(seedResults, "mean");
   const metrics: RunMetrics = {
@@ -273,8 +306,17 @@ async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProb
     join: data.report,
     warnings,
     export: exported
-      ? { file: RUN_FILES.head, seed: exported.seed, selected_epoch: exported.selectedEpoch }
-      : { file: null, reason: "cross-validation runs train one head per fold; train on the split column to get a head for prediction" },
+      ? {
+          file: RUN_FILES.head,
+          method: exported.method,
+          seed: exported.seed,
+          selected_epoch: exported.selectedEpoch,
+          ...(exported.fold !== undefined ? { fold: exported.fold, val_macro_f1: exported.valMacroF1 } : {}),
+          ...(exported.rows !== undefined
+            ? { rows: exported.rows, note: `trained on all ${exported.rows} non-test rows for ${exported.selectedEpoch} epochs (the lower median of the tested epochs); metrics.json is the estimate from the runs above, the refit head has no held-out score` }
+            : {}),
+        }
+      : { file: null, reason: "cross-validation runs train one head per fold and export none by default; pass --export-head refit or best-fold" },
   };
 
   const runDir = path.resolve(o.out);
@@ -288,6 +330,30 @@ async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProb
   return { runDir, config, metrics, summary };
 }
 
+/**
+ * --export-head refit: one more head, the first seed, trained on every row no split tests (cross-validation:
+ * every row; the split column: train + val) for the lower median of the tested epoch counts, no checkpoint choice.
+ */
+async function refit(o: TrainProbeOptions, data: ProbeData, arch: HeadArch, folds: Fold[], testedEpochs: number[], r: Resolved, log: (l: string) => void): Promise<Exported> {
+  const tested = new Set(folds.length > 1 ? [] : folds[0].test);
+  const rows = data.rows.map((_, i) => i).filter((i) => !tested.has(i));
+  const sorted = testedEpochs.slice().sort((a, b) => a - b);
+  const epochs = Math.max(1, sorted[Math.floor((sorted.length - 1) / 2)]);
+  log(`refit: training the exported head on all ${rows.length} non-test rows for ${epochs} epochs (seed ${r.seeds[0]})`);
+  const res = await trainHead(arch, subset(data, rows), undefined, {
+    ...r.settings,
+    epochs,
+    select: "last",
+    seed: r.seeds[0],
+    labels: data.classes.labels,
+    threads: r.threads,
+    onEpoch: (e) => {
+      if (o.signal?.aborted) throw new InterruptedError(`interrupted while refitting the head (epoch ${e.epoch}); nothing was written to ${o.out}`);
+    },
+  });
+  return { params: res.params, seed: r.seeds[0], selectedEpoch: epochs, method: "refit", rows: rows.length };
+}
+
 interface WriteRunInput {
   config: RunConfig;
   metrics: RunMetrics;
@@ -295,7 +361,7 @@ interface WriteRunInput {
   curves: CurveSeries[];
   data: ProbeData;
   arch: HeadArch;
-  exported?: { params: Params; seed: number; selectedEpoch: number };
+  exported?: Exported;
   title: string;
 }
 

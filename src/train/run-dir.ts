@@ -78,8 +78,13 @@ export interface RunConfig {
   warnings?: string[];
   /** sha256 of the files predict reads (head.onnx, labels.json, stores/NAME.meta.json), as written. */
   files?: Record<string, string>;
-  /** Head export: the (seed, fold) whose parameters are in head.onnx, or why there is none. */
-  export: { file: string; seed: number; selected_epoch: number } | { file: null; reason: string };
+  /**
+   * Head export: which head is in head.onnx (method first-seed | refit | best-fold; its seed, tested epoch or
+   * refit epoch count, fold and validation macro-F1 for best-fold, rows for refit), or why there is none.
+   */
+  export:
+    | { file: string; method?: string; seed: number; selected_epoch: number; fold?: string; val_macro_f1?: number; rows?: number; note?: string }
+    | { file: null; reason: string };
 }
 
 export interface SeedResult extends SplitMetrics {

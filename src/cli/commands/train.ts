@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { HEAD_DEFAULTS, HEAD_NAMES, type HeadName, type TrainSettings } from "../../train/heads.js";
-import { trainProbe } from "../../train/probe.js";
+import { EXPORT_HEADS, trainProbe } from "../../train/probe.js";
 import type { Protocol } from "../../train/splits.js";
 import { intArg, interruptSignal } from "../options.js";
 
@@ -49,6 +49,14 @@ export function registerTrain(program: Command): void {
     .addOption(new Option("--head <head>", "probe head (see below)").choices([...HEAD_NAMES]).default("mlp"))
     .option("--classes <groups>", "labels to keep and merge, comma-separated; a+b merges (named a, or name=a+b); e.g. neutral,happy+excited,angry,sad")
     .addOption(new Option("--folds <by>", "leave-one-session-out cross-validation instead of the split column").choices(["session"]))
+    .addOption(
+      new Option(
+        "--export-head <how>",
+        "the head saved as head.onnx for predict: first-seed (default without folds), refit (train once more on every " +
+          "non-test row for the median tested epoch count), best-fold (with --folds: the fold with the best validation " +
+          "macro-F1), none (default with --folds)",
+      ).choices([...EXPORT_HEADS]),
+    )
     .addOption(new Option("--fold-val <source>", "validation in each fold: a stratified 10% of the training sessions, or the next session").choices(["stratified", "session"]).default("stratified"))
     .option("--seeds <n>", "train with this many seeds (seed, seed+1, ...) and report mean +- std", intArg("--seeds"), 1)
     .option("--seed <n>", "first seed (initialisation, shuffling, dropout)", intArg("--seed", 0), 0)
@@ -88,6 +96,7 @@ export function registerTrain(program: Command): void {
         settings,
         threads: o.threads,
         overwrite: o.overwrite,
+        exportHead: o.exportHead,
         forceUnlock: o.forceUnlock,
         signal: interrupt.signal,
         verbose: o.verbose,
