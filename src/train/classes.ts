@@ -1,12 +1,13 @@
 /**
  * `--classes`: which labels to keep and which to merge, e.g. `neutral,happy+excited,angry,sad` (the
  * standard 4-class IEMOCAP task from a 6-class index). A group `a+b` is named after its first member unless
- * it is written `name=a+b`. Class ids follow the sorted class names.
+ * it is written `name=a+b`. Class ids follow the order of --classes (the order of the confusion matrix and of
+ * the head's outputs); without --classes, the sorted labels.
  */
 import { EmofeatError } from "../errors.js";
 
 export interface ClassPlan {
-  /** Class names in id order (sorted). */
+  /** Class names in id order (--classes order, or sorted labels). */
   labels: string[];
   /** Original label -> class name; labels not in the map are left out (and reported). */
   map: Map<string, string>;
@@ -35,7 +36,7 @@ export function parseClasses(spec: string): ClassPlan {
     }
   }
   if (names.size < 2) throw new EmofeatError(`--classes "${spec}": need at least 2 classes`);
-  return { labels: [...names].sort(byCodePoint), map, spec };
+  return { labels: [...names], map, spec };
 }
 
 /** Every label of the index as its own class. */
