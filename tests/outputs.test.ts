@@ -89,7 +89,7 @@ describe("extract --out", () => {
     const s = await extractText({ csv: DEMO_INDEX, out, model: DEMO_MODEL, offline: true, overwrite: true });
     expect(s.meta.n).toBe(24);
     expect(await readFile(path.join(out, "README"), "utf8")).toBe("theirs too");
-    expect(readdirSync(out).sort()).toEqual(["README", "embeddings.npy", "ids.txt", "meta.json"]);
+    expect(readdirSync(out).sort()).toEqual(["README", "embeddings.npy", "ids.txt", "meta.json", "texts.csv"]);
   });
 
   it("an existing file, a file in the path, an unwritable place and /proc: one line each, before any work", async () => {
@@ -131,7 +131,7 @@ describe("extract --out", () => {
     expect(err).toBeInstanceOf(LockedError);
     expect((err as Error).message).toMatch(new RegExp(`being written by another emofeat process \\(pid ${process.pid} on ${os.hostname()}, started .*--force-unlock`));
     expect(s.meta.n).toBe(200);
-    expect(readdirSync(out).sort()).toEqual(["embeddings.npy", "ids.txt", "meta.json"]);
+    expect(readdirSync(out).sort()).toEqual(["embeddings.npy", "ids.txt", "meta.json", "texts.csv"]);
   });
 });
 

@@ -82,7 +82,7 @@ print(json.dumps({"shape": list(a.shape), "dtype": str(a.dtype), "ids": len(ids)
     expect(r).toMatchObject({ shape: [24, 32], dtype: "float32", ids: 24, row5: true, one: [32], sha: true });
     expect(r.v).toBeCloseTo(store.embeddings[3 * 32 + 7], 6);
     // Nothing temporary is left behind.
-    expect(readdirSync(out).sort()).toEqual(["embeddings.npy", "ids.txt", "meta.json", "per_utterance"]);
+    expect(readdirSync(out).sort()).toEqual(["embeddings.npy", "ids.txt", "meta.json", "per_utterance", "texts.csv"]);
   });
 
   it("says up to date for the same command, and refuses to mix settings without --overwrite", async () => {

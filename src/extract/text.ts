@@ -1,4 +1,5 @@
-import { loadIndex } from "../manifest/index-csv.js";
+import { loadIndex, type Utterance } from "../manifest/index-csv.js";
+import { STORE_FILES } from "../store/meta.js";
 import { planByLength, TEXT_DEFAULTS, TextEncoder, type TextModelOptions } from "../text/encoder.js";
 import { checkStoreOut } from "../store/write.js";
 import { runExtraction, storeRunArgs, type ExtractionSummary, type StoreRunOptions } from "./run.js";
@@ -15,7 +16,8 @@ export async function extractText(o: ExtractTextOptions): Promise<ExtractionSumm
   o.onProgress?.({ phase: "load", done: 0, total: index.utterances.length, failed: 0, resumed: 0, message: `loading ${o.model}` });
   const encoder = await TextEncoder.load(o);
   try {
-    const tokenized = index.utterances.map((u) => encoder.tokenize(u.text));
+    const counted = index.utterances.map((u) => encoder.tokenizeCounted(u.text));
+    const tokenized = counted.map((c) => c.ids);
     const batches = planByLength(tokenized.map((t) => t.length), batchSize);
     return await runExtraction({
       index,
@@ -37,6 +39,7 @@ export async function extractText(o: ExtractTextOptions): Promise<ExtractionSumm
         positions,
         vectors: await encoder.embedTokenized(positions.map((p) => tokenized[p])),
         failures: [],
+        records: Object.fromEntries(positions.map((p) => [p, textRecord(index.utterances[p], counted[p])])),
       }),
       meta: {
         model: encoder.model,
@@ -51,11 +54,32 @@ export async function extractText(o: ExtractTextOptions): Promise<ExtractionSumm
           token_type_ids: 0,
         },
       },
+      totals: textTotals,
+      recordsCsv: { file: STORE_FILES.texts, columns: [...TEXTS_COLUMNS] },
       ...storeRunArgs(o),
     });
   } finally {
     await encoder.dispose();
   }
+}
+
+/** Columns of texts.csv, the per-row token record written beside a text store. */
+export const TEXTS_COLUMNS = ["utter_id", "row", "tokens", "kept_tokens", "truncated"] as const;
+
+function textRecord(u: Utterance, c: { ids: number[]; tokens: number }): Record<string, string | number | boolean> {
+  return { utter_id: u.utterId, row: u.row, tokens: c.tokens, kept_tokens: c.ids.length, truncated: c.tokens > c.ids.length ? "yes" : "no" };
+}
+
+/** meta.json totals: how many texts --max-len cut, and how many tokens it removed. */
+function textTotals(records: Record<string, string | number | boolean>[]): Record<string, number> {
+  let truncated = 0;
+  let removed = 0;
+  for (const r of records)
+    if (r.truncated === "yes") {
+      truncated++;
+      removed += Number(r.tokens) - Number(r.kept_tokens);
+    }
+  return { texts: records.length, truncated, tokens_removed_by_cut: removed };
 }
 
 export interface EmbedTextsResult {

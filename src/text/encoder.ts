@@ -22,7 +22,7 @@ import {
 import { pool, POOLING_MODES, type PoolingMode } from "../pooling.js";
 import type { ModelRecord } from "../store/meta.js";
 import { sha256File } from "../util/fs.js";
-import { encodeTruncated, learnTemplate, type SpecialTemplate, type TokenizerLike, type TruncationSide } from "./tokenize.js";
+import { encodeCounted, encodeTruncated, learnTemplate, type SpecialTemplate, type TokenizerLike, type TruncationSide } from "./tokenize.js";
 
 export interface TextModelOptions {
   /** Hub id (e.g. Xenova/bert-base-uncased) or a local folder in Hugging Face layout. */
@@ -126,6 +126,11 @@ export class TextEncoder {
   /** Token ids of one text, truncated to maxLen with the special tokens kept. */
   tokenize(text: string): number[] {
     return encodeTruncated(this.tokenizer, this.template, text, this.maxLen, this.truncationSide);
+  }
+
+  /** tokenize, plus the whole text's length in tokens (special tokens included), to count what the cut removes. */
+  tokenizeCounted(text: string): { ids: number[]; tokens: number } {
+    return encodeCounted(this.tokenizer, this.template, text, this.maxLen, this.truncationSide);
   }
 
   /**

@@ -46,9 +46,21 @@ export function encodeTruncated(
   maxLen: number,
   side: TruncationSide = "right",
 ): number[] {
+  return encodeCounted(tok, template, text, maxLen, side).ids;
+}
+
+/** encodeTruncated, plus the length of the whole text in tokens (special tokens included) before the cut. */
+export function encodeCounted(
+  tok: TokenizerLike,
+  template: SpecialTemplate,
+  text: string,
+  maxLen: number,
+  side: TruncationSide = "right",
+): { ids: number[]; tokens: number } {
   const room = maxLen - template.prefix.length - template.suffix.length;
   if (room < 1) throw new EmofeatError(`--max-len ${maxLen} leaves no room for text between the special tokens`);
   let ids = tok.encode(text, { add_special_tokens: false });
+  const tokens = ids.length + template.prefix.length + template.suffix.length;
   if (ids.length > room) ids = side === "right" ? ids.slice(0, room) : ids.slice(ids.length - room);
-  return [...template.prefix, ...ids, ...template.suffix];
+  return { ids: [...template.prefix, ...ids, ...template.suffix], tokens };
 }
