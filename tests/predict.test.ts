@@ -65,7 +65,7 @@ describe("predict with trained runs (demo corpus, tiny models)", () => {
     let maxDiff = 0;
     preds.forEach((p) => {
       const row = store.ids.indexOf(p.id!);
-      const pr = p.probs!;
+      const pr = p.probabilities!;
       labels.forEach((l, j) => (maxDiff = Math.max(maxDiff, Math.abs(pr[l] - probs[row * labels.length + j]))));
       const sum = Object.values(pr).reduce((a, b) => a + b, 0);
       expect(sum).toBeCloseTo(1, 5);
@@ -93,11 +93,11 @@ describe("predict with trained runs (demo corpus, tiny models)", () => {
     let maxDiff = 0;
     for (const p of preds.slice(0, -1)) {
       const row = audio.ids.indexOf(p.id!);
-      labels.forEach((l, j) => (maxDiff = Math.max(maxDiff, Math.abs(p.probs![l] - probs[row * labels.length + j]))));
+      labels.forEach((l, j) => (maxDiff = Math.max(maxDiff, Math.abs(p.probabilities![l] - probs[row * labels.length + j]))));
     }
     expect(maxDiff).toBeLessThan(1e-5);
     const broken = preds[preds.length - 1];
-    expect(broken).toMatchObject({ id: "broken", label: null, probs: null });
+    expect(broken).toMatchObject({ id: "broken", label: null, probabilities: null });
     expect(broken.error).toContain("missing.wav");
   });
 
@@ -135,24 +135,56 @@ describe("predict with trained runs (demo corpus, tiny models)", () => {
   });
 
   it("CLI: label and probabilities, JSON with --json; errors for a missing modality", async () => {
-    const cli = (args: string[]) => runEmofeat(args);
+    const cli = (args: string[]) => runEmofeatInProcess(args);
     const r = await cli(["predict", "--run", run, "--text", "I can't believe you did that", "--json", "--offline"]);
     expect(r.code).toBe(0);
     const p = JSON.parse(r.stdout);
-    expect(Object.keys(p.probs).sort()).toEqual(["angry", "happy", "neutral", "sad"]);
-    expect(p.probs[p.label]).toBe(Math.max(...(Object.values(p.probs) as number[])));
+    expect(Object.keys(p.probabilities).sort()).toEqual(["angry", "happy", "neutral", "sad"]);
+    expect(p.probabilities[p.label]).toBe(Math.max(...(Object.values(p.probabilities) as number[])));
     const bad = await cli(["predict", "--run", run, "--audio", "x.wav", "--offline"]);
-    expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain("no text given; this run's head needs text");
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("--audio: this run's head uses text only, so --audio would be ignored; leave it out");
     const wav = path.join(ROOT, "samples", "demo", "wav", "demo_s1_001.wav");
     const both = await cli(["predict", "--run", concat, "--audio", wav, "--text", "I can't believe you did that to me!", "--offline"]);
     expect(both.code).toBe(0);
     expect(both.stdout.split("\n")[0]).toMatch(/^(angry|happy|neutral|sad)$/);
     const many = await cli(["predict", "--run", concat, "--csv", DEMO_INDEX, "--offline"]);
     expect(many.code).toBe(0);
-    expect(many.stdout.split("\n")[0]).toBe("utter_id,true_label,predicted,p_angry,p_happy,p_neutral,p_sad,error");
+    expect(many.stdout.split("\n")[0]).toBe(
+      "utter_id,true_label,label,probabilities.angry,probabilities.happy,probabilities.neutral,probabilities.sad,error",
+    );
     expect(many.stdout.trim().split("\n")).toHaveLength(25);
-    expect(many.stderr).toMatch(/24 predictions; accuracy on the 24 rows with a known label: \d+\.\d\d%/);
+    expect(many.stderr).toMatch(/^24 rows: 24 predicted, 0 failed; accuracy on the 24 predicted rows with a known label: \d+\.\d\d%\n$/);
+  });
+
+  it("--csv needs only utter_id and the columns the run uses; JSON and CSV share field names; failures are counted apart", async () => {
+    const wav = path.join(ROOT, "samples", "demo", "wav", "demo_s1_001.wav");
+    const bare = path.join(dir, "new-data.csv");
+    await writeFile(bare, `utter_id,text,audio_path\nok1,I can't believe it,${wav}\nbad1,Hello there,${path.join(dir, "missing.wav")}\n`);
+    const csv = await runEmofeatInProcess(["predict", "--run", concat, "--csv", bare, "--offline"]);
+    expect(csv.code).toBe(0);
+    const lines = csv.stdout.trim().split("\n");
+    expect(lines[0]).toBe("utter_id,label,probabilities.angry,probabilities.happy,probabilities.neutral,probabilities.sad,error");
+    expect(lines[2]).toMatch(/^bad1,,,,,,.*missing\.wav/);
+    expect(csv.stderr).toMatch(/^emofeat: warning: 1 row\(s\) could not be encoded/);
+    expect(csv.stderr).toMatch(/\n2 rows: 1 predicted, 1 failed\n$/);
+    const json = await runEmofeatInProcess(["predict", "--run", concat, "--csv", bare, "--offline", "--json", "-q"]);
+    const rows = JSON.parse(json.stdout) as Record<string, unknown>[];
+    expect(Object.keys(rows[0])).toEqual(["utter_id", "label", "probabilities"]);
+    expect(Object.keys(rows[1])).toEqual(["utter_id", "label", "probabilities", "error"]);
+    expect(Object.keys(rows[0].probabilities as object).map((c) => `probabilities.${c}`)).toEqual(lines[0].split(",").slice(2, 6));
+    expect(json.stderr).not.toMatch(/rows:/); // -q
+    const out = path.join(dir, "limited.csv");
+    const limited = await runEmofeatInProcess(["predict", "--run", concat, "--csv", bare, "--offline", "--out", out, "--max-failures", "0"]);
+    expect(limited.code).toBe(3);
+    expect(limited.stderr).toMatch(/1 of 2 rows failed, more than --max-failures 0 allows/);
+    expect((await readFile(out, "utf8")).trim().split("\n")).toHaveLength(3); // written all the same
+    expect((await runEmofeatInProcess(["predict", "--run", concat, "--csv", bare, "--offline", "--out", out, "--max-failures", "50%"])).code).toBe(0);
+    const noText = path.join(dir, "no-text.csv");
+    await writeFile(noText, `utter_id,audio_path\nx,${wav}\n`);
+    const missing = await runEmofeatInProcess(["predict", "--run", concat, "--csv", noText, "--offline"]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/missing required column\(s\): text/);
   });
 
   it("--out: missing folders are created; a folder or someone else's file is refused before any prediction", async () => {

@@ -4,7 +4,7 @@
  */
 import type ort from "onnxruntime-node";
 import type { Device } from "../backends/onnx.js";
-import { EmofeatError } from "../errors.js";
+import { EmofeatError, UsageError } from "../errors.js";
 import { createSession, floatTensor } from "../train/graph/session.js";
 import { readHeadLabels, readRunConfig, readRunFile, readRunStoreMeta, RUN_FILES, type HeadLabels, type RunConfig } from "../train/run-dir.js";
 import { encoderForStore, type Encoder } from "./encoders.js";
@@ -22,7 +22,7 @@ export interface Prediction {
   /** The most probable class; null when the input could not be encoded (see `error`). */
   label: string | null;
   /** Probability per class, in the run's label order; null with `error`. */
-  probs: Record<string, number> | null;
+  probabilities: Record<string, number> | null;
   /** Why this input could not be encoded (e.g. an unreadable audio file). */
   error?: string;
 }
@@ -60,7 +60,7 @@ export class Predictor {
     const head = await readHeadLabels(runDir, config);
     for (const name of Object.keys(o.models ?? {}))
       if (!head.inputs.some((i) => i.name === name))
-        throw new EmofeatError(`--model ${name}=...: the run has no store named "${name}" (its stores: ${head.inputs.map((i) => i.name).join(", ")})`);
+        throw new UsageError(`--model ${name}=...: the run has no store named "${name}" (its stores: ${head.inputs.map((i) => i.name).join(", ")})`);
     const encoders: Encoder[] = [];
     try {
       for (const input of head.inputs) {
@@ -105,11 +105,11 @@ export class Predictor {
     const c = this.labels.length;
     return items.map((it, i) => {
       const id = it.id !== undefined ? { id: it.id } : {};
-      if (errors[i] !== null) return { ...id, label: null, probs: null, error: errors[i]! };
+      if (errors[i] !== null) return { ...id, label: null, probabilities: null, error: errors[i]! };
       const row = Array.from(probs.subarray(i * c, (i + 1) * c));
       let best = 0;
       for (let j = 1; j < c; j++) if (row[j] > row[best]) best = j;
-      return { ...id, label: this.labels[best], probs: Object.fromEntries(this.labels.map((l, j) => [l, row[j]])) };
+      return { ...id, label: this.labels[best], probabilities: Object.fromEntries(this.labels.map((l, j) => [l, row[j]])) };
     });
   }
 
