@@ -36,6 +36,14 @@ export class InterruptedError extends EmofeatError {
   }
 }
 
+/** A bad option value or combination: exit 1 (usage), like the option errors commander reports itself. */
+export class UsageError extends EmofeatError {
+  constructor(message: string) {
+    super(message, { exitCode: EXIT.usage });
+    this.name = "UsageError";
+  }
+}
+
 /** One problem found in an input file, located by data row (1-based, header excluded) and source line. */
 export interface InputProblem {
   row: number | null;

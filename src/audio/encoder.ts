@@ -19,7 +19,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { env } from "../env.js";
 import { checkDevice, tensorToFloat32, type Device } from "../backends/onnx.js";
-import { EmofeatError } from "../errors.js";
+import { EmofeatError, UsageError } from "../errors.js";
 import { checkDtype, modelRecord, readModelConfig, resolveModel, type ModelDtype } from "../models/source.js";
 import { pool } from "../pooling.js";
 import type { ModelRecord } from "../store/meta.js";
@@ -114,9 +114,9 @@ export class AudioEncoder {
       throw new EmofeatError(`unknown batching "${batching}" (expected one of: ${BATCHING_MODES.join(", ")})`);
     const targetSampleRate = o.targetSampleRate ?? AUDIO_DEFAULTS.targetSampleRate;
     if (!Number.isInteger(targetSampleRate) || targetSampleRate <= 0)
-      throw new EmofeatError(`--target-sr must be a positive integer (got ${targetSampleRate})`);
+      throw new UsageError(`--target-sr must be a positive integer (got ${targetSampleRate})`);
     const maxSeconds = o.maxSeconds ?? AUDIO_DEFAULTS.maxSeconds;
-    if (!(maxSeconds > 0) || !Number.isFinite(maxSeconds)) throw new EmofeatError(`--max-seconds must be a number > 0 (got ${maxSeconds})`);
+    if (!(maxSeconds > 0) || !Number.isFinite(maxSeconds)) throw new UsageError(`--max-seconds must be a number > 0 (got ${maxSeconds})`);
     const offline = o.offline ?? env.offline;
     const required = [
       { file: "config.json", why: "the model configuration (conv_kernel, conv_stride, hidden_size)" },

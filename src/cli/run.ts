@@ -9,7 +9,12 @@ import { fsReason, isFsError } from "../util/out.js";
  * code by throwing an EmofeatError (an empty message prints nothing: the command already said why).
  */
 export async function runCli(program: Command, argv: string[]): Promise<number> {
-  program.exitOverride();
+  // Every (sub)command throws instead of exiting, so its code goes through the one scheme below.
+  const override = (c: Command): void => {
+    c.exitOverride();
+    c.commands.forEach(override);
+  };
+  override(program);
   let code: number = EXIT.ok;
   try {
     await program.parseAsync(argv);

@@ -1,7 +1,7 @@
 import { AudioEncoder, AUDIO_DEFAULTS, type AudioModelOptions } from "../audio/encoder.js";
 import type { ClipInfo } from "../audio/clip.js";
 import { AudioInputError } from "../audio/errors.js";
-import { EmofeatError } from "../errors.js";
+import { EmofeatError, UsageError } from "../errors.js";
 import { loadIndex, type Utterance } from "../manifest/index-csv.js";
 import { STORE_FILES, type Failure } from "../store/meta.js";
 import { checkStoreOut, type BatchResult } from "../store/write.js";
@@ -67,7 +67,7 @@ export async function extractAudio(o: ExtractAudioOptions): Promise<ExtractionSu
   const index = await loadIndex(o.csv, { require: ["audio"] });
   await checkStoreOut(o.out, o.overwrite); // before the model loads: a bad --out fails in a second, not after minutes
   const batchSize = o.batchSize ?? AUDIO_DEFAULTS.batchSize;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new EmofeatError(`--batch-size must be a positive integer (got ${batchSize})`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`--batch-size must be a positive integer (got ${batchSize})`);
   o.onProgress?.({ phase: "load", done: 0, total: index.utterances.length, failed: 0, resumed: 0, message: `loading ${o.model}` });
   const encoder = await AudioEncoder.load(o);
   try {

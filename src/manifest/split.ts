@@ -11,7 +11,7 @@
  *
  * Hand-written: scikit-learn's StratifiedGroupKFold makes k equal folds, not ratios; no npm package does this.
  */
-import { EmofeatError } from "../errors.js";
+import { EmofeatError, UsageError } from "../errors.js";
 import { Rng } from "../util/rng.js";
 import { SPLITS, type Split } from "./index-csv.js";
 
@@ -22,9 +22,9 @@ export function parseRatios(text: string, flag = "--ratios"): SplitRatios {
   const parts = text.split("/").map((p) => p.trim());
   const nums = parts.map(Number);
   if (parts.length !== 3 || parts.some((p) => p === "") || nums.some((n) => !Number.isFinite(n) || n < 0))
-    throw new EmofeatError(`${flag} "${text}": give train/val/test as three non-negative numbers, e.g. 80/10/10 (a part may be 0: 80/0/20)`, { exitCode: 1 });
+    throw new UsageError(`${flag} "${text}": give train/val/test as three non-negative numbers, e.g. 80/10/10 (a part may be 0: 80/0/20)`);
   const sum = nums[0] + nums[1] + nums[2];
-  if (!(sum > 0) || nums[0] === 0) throw new EmofeatError(`${flag} "${text}": the train part must be greater than 0`, { exitCode: 1 });
+  if (!(sum > 0) || nums[0] === 0) throw new UsageError(`${flag} "${text}": the train part must be greater than 0`);
   return [nums[0] / sum, nums[1] / sum, nums[2] / sum];
 }
 

@@ -4,7 +4,7 @@
  * assignment itself is manifest/split.ts (speaker-independent, stratified, seeded).
  */
 import path from "node:path";
-import { EmofeatError } from "../errors.js";
+import { UsageError } from "../errors.js";
 import { INDEX_COLUMNS, loadIndex, type IndexColumn } from "../manifest/index-csv.js";
 import { assignSplits, describeAssignment, formatRatios, type SplitRatios } from "../manifest/split.js";
 import { checkIndexOut, computeStats, writeIndexCsv, type IndexRow, type IndexStats } from "./common.js";
@@ -44,11 +44,11 @@ export async function splitIndexFile(o: ResplitOptions & { csv: string; out: str
   const by = o.by ?? "session";
   const { file: outFile } = await checkIndexOut(o.out);
   if (path.resolve(o.csv) === outFile)
-    throw new EmofeatError(`--out ${o.out} is the input index; write the new index to another file (the input stays as it is)`, { exitCode: 1 });
+    throw new UsageError(`--out ${o.out} is the input index; write the new index to another file (the input stays as it is)`);
   const required: IndexColumn[] = ["utter_id", "label", ...((INDEX_COLUMNS as readonly string[]).includes(by) ? [by as IndexColumn] : [])];
   const index = await loadIndex(o.csv, { require: ["label"], columns: required });
   if (!index.columns.includes(by))
-    throw new EmofeatError(`--by ${by}: ${o.csv} has no such column (its columns: ${index.columns.join(", ")})`, { exitCode: 1 });
+    throw new UsageError(`--by ${by}: ${o.csv} has no such column (its columns: ${index.columns.join(", ")})`);
   // The new index is a whole one: schema columns the input lacks are added (empty), after its own columns.
   const columns = [...index.columns, ...INDEX_COLUMNS.filter((c) => !index.columns.includes(c))];
   const inDir = path.dirname(path.resolve(o.csv));

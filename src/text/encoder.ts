@@ -9,7 +9,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { env } from "../env.js";
 import { checkDevice, tensorToFloat32, type Device } from "../backends/onnx.js";
-import { EmofeatError } from "../errors.js";
+import { EmofeatError, UsageError } from "../errors.js";
 import {
   checkDtype,
   explainLoadError,
@@ -85,7 +85,7 @@ export class TextEncoder {
     const pooling = o.pooling ?? TEXT_DEFAULTS.pooling;
     if (!(POOLING_MODES as readonly string[]).includes(pooling))
       throw new EmofeatError(`unknown pooling "${pooling}" (expected one of: ${POOLING_MODES.join(", ")})`);
-    if (!Number.isInteger(maxLen) || maxLen < 3) throw new EmofeatError(`--max-len must be an integer >= 3 (got ${maxLen})`);
+    if (!Number.isInteger(maxLen) || maxLen < 3) throw new UsageError(`--max-len must be an integer >= 3 (got ${maxLen})`);
     const offline = o.offline ?? env.offline;
     const required = [
       { file: "config.json", why: "the model configuration" },
@@ -103,7 +103,7 @@ export class TextEncoder {
     const config = await readModelConfig(resolved);
     const maxPos = typeof config.max_position_embeddings === "number" ? config.max_position_embeddings : Infinity;
     if (maxLen > maxPos)
-      throw new EmofeatError(`--max-len ${maxLen} exceeds the model's max_position_embeddings (${maxPos})`);
+      throw new UsageError(`--max-len ${maxLen} exceeds the model's max_position_embeddings (${maxPos})`);
     const dim = Number(config.hidden_size);
     if (!Number.isInteger(dim) || dim <= 0) throw new EmofeatError(`${resolved.id}: config.json has no valid hidden_size`);
     const tokConfig = await readJson(resolved, "tokenizer_config.json");
@@ -184,7 +184,7 @@ export class TextEncoder {
 
 /** Batches of positions, sorted by length (ties by position) so neighbours pad little. Deterministic. */
 export function planByLength(lengths: readonly number[], batchSize: number): number[][] {
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new EmofeatError(`--batch-size must be a positive integer (got ${batchSize})`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`--batch-size must be a positive integer (got ${batchSize})`);
   const order = lengths.map((_, i) => i).sort((a, b) => lengths[a] - lengths[b] || a - b);
   const batches: number[][] = [];
   for (let i = 0; i < order.length; i += batchSize) batches.push(order.slice(i, i + batchSize));

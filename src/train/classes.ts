@@ -4,7 +4,7 @@
  * it is written `name=a+b`. Class ids follow the order of --classes (the order of the confusion matrix and of
  * the head's outputs); without --classes, the sorted labels.
  */
-import { EmofeatError } from "../errors.js";
+import { EmofeatError, UsageError } from "../errors.js";
 
 export interface ClassPlan {
   /** Class names in id order (--classes order, or sorted labels). */
@@ -21,21 +21,21 @@ export function parseClasses(spec: string): ClassPlan {
   const map = new Map<string, string>();
   const names = new Set<string>();
   const groups = spec.split(",").map((g) => g.trim());
-  if (groups.some((g) => g === "")) throw new EmofeatError(`--classes "${spec}": empty class (check the commas)`);
+  if (groups.some((g) => g === "")) throw new UsageError(`--classes "${spec}": empty class (check the commas)`);
   for (const group of groups) {
     const eq = group.indexOf("=");
     const name = eq >= 0 ? group.slice(0, eq).trim() : undefined;
     const members = (eq >= 0 ? group.slice(eq + 1) : group).split("+").map((m) => m.trim());
-    if (members.some((m) => m === "") || name === "") throw new EmofeatError(`--classes "${spec}": malformed group "${group}"`);
+    if (members.some((m) => m === "") || name === "") throw new UsageError(`--classes "${spec}": malformed group "${group}"`);
     const className = name ?? members[0];
-    if (names.has(className)) throw new EmofeatError(`--classes "${spec}": class "${className}" defined twice`);
+    if (names.has(className)) throw new UsageError(`--classes "${spec}": class "${className}" defined twice`);
     names.add(className);
     for (const m of members) {
-      if (map.has(m)) throw new EmofeatError(`--classes "${spec}": label "${m}" appears in two groups`);
+      if (map.has(m)) throw new UsageError(`--classes "${spec}": label "${m}" appears in two groups`);
       map.set(m, className);
     }
   }
-  if (names.size < 2) throw new EmofeatError(`--classes "${spec}": need at least 2 classes`);
+  if (names.size < 2) throw new UsageError(`--classes "${spec}": need at least 2 classes`);
   return { labels: [...names], map, spec };
 }
 

@@ -7,7 +7,7 @@
  * config.json and to stderr.
  */
 import path from "node:path";
-import { EmofeatError } from "../errors.js";
+import { EmofeatError, UsageError } from "../errors.js";
 import { loadIndex, type IndexManifest, type Split, type Utterance } from "../manifest/index-csv.js";
 import type { StoreMeta } from "../store/meta.js";
 import { readStore } from "../store/read.js";
@@ -27,15 +27,15 @@ export function parseFeatureSpecs(spec: string): { name: string | null; dir: str
     .split(",")
     .map((p) => p.trim())
     .filter((p) => p !== "");
-  if (parts.length === 0) throw new EmofeatError(`--features "${spec}": no feature store given`);
+  if (parts.length === 0) throw new UsageError(`--features "${spec}": no feature store given`);
   return parts.map((p) => {
     const eq = p.indexOf("=");
     if (eq < 0) return { name: null, dir: p };
     const name = p.slice(0, eq).trim();
     const dir = p.slice(eq + 1).trim();
     if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(name))
-      throw new EmofeatError(`--features "${p}": the name "${name}" must be a letter followed by letters, digits or _`);
-    if (dir === "") throw new EmofeatError(`--features "${p}": no folder after "="`);
+      throw new UsageError(`--features "${p}": the name "${name}" must be a letter followed by letters, digits or _`);
+    if (dir === "") throw new UsageError(`--features "${p}": no folder after "="`);
     return { name, dir };
   });
 }
@@ -92,7 +92,7 @@ export async function loadProbeData(o: { csv: string; features: string | { name:
   const names = specs.map((s, i) => s.name ?? loaded[i].meta.modality);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup)
-    throw new EmofeatError(`--features: two stores are named "${dup}"; name them explicitly, e.g. --features audio=DIR1,text=DIR2`);
+    throw new UsageError(`--features: two stores are named "${dup}"; name them explicitly, e.g. --features audio=DIR1,text=DIR2`);
 
   const classes = o.classes ? parseClasses(o.classes) : identityClasses(index.utterances.map((u) => u.label));
   if (o.classes) {

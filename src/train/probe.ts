@@ -6,7 +6,7 @@ import { mkdir, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { stringify } from "csv-stringify/sync";
-import { EmofeatError, EXIT, InterruptedError } from "../errors.js";
+import { EmofeatError, EXIT, InterruptedError, UsageError } from "../errors.js";
 import { tmpNameFor } from "../util/fs.js";
 import { acquireLock, LOCK_FILE } from "../util/lock.js";
 import { inspectOutDir, makeDir } from "../util/out.js";
@@ -94,12 +94,12 @@ function subset(data: ProbeData, idx: number[]): Dataset {
 
 function checkSettings(s: TrainSettings): void {
   const posInt = (v: number, flag: string) => {
-    if (!(Number.isInteger(v) && v >= 1)) throw new EmofeatError(`${flag} must be a positive integer, got ${v}`);
+    if (!(Number.isInteger(v) && v >= 1)) throw new UsageError(`${flag} must be a positive integer, got ${v}`);
   };
   posInt(s.epochs, "--epochs");
   posInt(s.batchSize, "--batch-size");
-  if (!(s.lr > 0 && Number.isFinite(s.lr))) throw new EmofeatError(`--lr must be a positive number, got ${s.lr}`);
-  if (!(s.weightDecay >= 0 && Number.isFinite(s.weightDecay))) throw new EmofeatError(`--weight-decay must be >= 0, got ${s.weightDecay}`);
+  if (!(s.lr > 0 && Number.isFinite(s.lr))) throw new UsageError(`--lr must be a positive number, got ${s.lr}`);
+  if (!(s.weightDecay >= 0 && Number.isFinite(s.weightDecay))) throw new UsageError(`--weight-decay must be >= 0, got ${s.weightDecay}`);
 }
 
 /**
@@ -127,19 +127,19 @@ const pct = (x: number) => (100 * x).toFixed(2);
 export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult> {
   const log = o.log ?? (() => {});
   const settings: TrainSettings = { ...HEAD_DEFAULTS[o.head], ...o.settings };
-  if (!HEAD_DEFAULTS[o.head]) throw new EmofeatError(`unknown head "${o.head}" (choose one of ${Object.keys(HEAD_DEFAULTS).join(", ")})`);
+  if (!HEAD_DEFAULTS[o.head]) throw new UsageError(`unknown head "${o.head}" (choose one of ${Object.keys(HEAD_DEFAULTS).join(", ")})`);
   checkSettings(settings);
   const nSeeds = o.seeds ?? 1;
-  if (!(Number.isInteger(nSeeds) && nSeeds >= 1)) throw new EmofeatError(`--seeds must be a positive integer, got ${nSeeds}`);
+  if (!(Number.isInteger(nSeeds) && nSeeds >= 1)) throw new UsageError(`--seeds must be a positive integer, got ${nSeeds}`);
   const seed0 = o.seed ?? 0;
-  if (!Number.isInteger(seed0) || seed0 < 0) throw new EmofeatError(`--seed must be a non-negative integer, got ${seed0}`);
+  if (!Number.isInteger(seed0) || seed0 < 0) throw new UsageError(`--seed must be a non-negative integer, got ${seed0}`);
   const seeds = Array.from({ length: nSeeds }, (_, i) => seed0 + i);
   const protocol = o.protocol ?? { kind: "split" };
   const exportHead: ExportHead = o.exportHead ?? (protocol.kind === "split" ? "first-seed" : "none");
   if (!(EXPORT_HEADS as readonly string[]).includes(exportHead))
-    throw new EmofeatError(`--export-head "${exportHead}": choose one of ${EXPORT_HEADS.join(", ")}`, { exitCode: EXIT.usage });
+    throw new UsageError(`--export-head "${exportHead}": choose one of ${EXPORT_HEADS.join(", ")}`);
   if (exportHead === "best-fold" && protocol.kind === "split")
-    throw new EmofeatError("--export-head best-fold needs cross-validation (--folds session); without folds use first-seed or refit", { exitCode: EXIT.usage });
+    throw new UsageError("--export-head best-fold needs cross-validation (--folds session); without folds use first-seed or refit");
   const threads = o.threads ?? os.availableParallelism();
   const overwrite = o.overwrite ?? false;
   await checkRunOut(o.out, overwrite);

@@ -4,7 +4,7 @@
  *   config.json        everything needed to repeat the run (index and store hashes, settings, seeds, folds)
  *   metrics.json       labels; train/val/test metrics (means over seeds), test_std, per-seed (and per-fold) results
  *   epochs.csv         per seed/fold/epoch: train loss, val loss and val metrics, which epoch was tested
- *   head.onnx          the trained head (inputs named after the stores -> logits, probs), split protocol only
+ *   head.onnx          the trained head (inputs named after the stores -> logits, probs); see --export-head
  *   labels.json        class names in output order and the head's inputs
  *   stores/NAME.meta.json  the feature stores' meta.json, so prediction can rebuild their encoders
  *   confusion.svg/png, curves.svg/png  plots (PNG when @resvg/resvg-js is available)

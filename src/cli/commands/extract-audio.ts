@@ -1,7 +1,7 @@
 import { Command, Option } from "commander";
 import { AUDIO_DEFAULTS, BATCHING_MODES } from "../../audio/encoder.js";
 import { extractAudio } from "../../extract/audio.js";
-import { addModelOptions, addStoreOptions, intArg, numberArg, storeAndModelArgs, withProgress } from "../options.js";
+import { addModelOptions, addStoreOptions, checkMaxFailures, intArg, numberArg, storeAndModelArgs, withProgress } from "../options.js";
 import { printSummary } from "./extract.js";
 
 /** `emofeat extract audio`, registered under the `extract` command. */
@@ -56,5 +56,6 @@ export function registerExtractAudio(extract: Command): void {
           `  audio: ${t.clips} clips, ${t.seconds_total} s in total; the ${summary.meta.max_seconds} s cut shortened ${t.clips_truncated} ` +
             `clip(s), removing ${t.seconds_removed_by_cut} s (per clip: clips.csv)\n`,
         );
+      checkMaxFailures(o.maxFailures, summary.meta.failures, summary.meta.index.rows);
     });
 }

@@ -1,5 +1,5 @@
 import { Command, Option } from "commander";
-import { EmofeatError, EXIT } from "../../errors.js";
+import { EmofeatError, UsageError } from "../../errors.js";
 import { parseRatios } from "../../manifest/split.js";
 import { intArg } from "../options.js";
 import { buildIndex, checkIndexOut, formatProblems, formatStatsTable, writeIndexCsv, type CorpusName, type IndexBuild, type RecipeOptionsMap } from "../../recipes/index.js";
@@ -185,7 +185,7 @@ export function registerIndex(program: Command): void {
     .addHelpText("after", "\nExamples:\n  emofeat index generic --root my_corpus --out data/\n  emofeat index generic --root my_corpus --split 80/10/10 --out data/\n  emofeat index generic --csv meta.csv --id-col file --label-col emotion --audio-col path --split-col fold --out data/")
     .action(async (o) => {
       if (o.root === undefined && o.csv === undefined)
-        throw new EmofeatError("generic: give --root DIR (a folder of <label>/*.wav) or --csv FILE", { exitCode: EXIT.usage });
+        throw new UsageError("generic: give --root DIR (a folder of <label>/*.wav) or --csv FILE");
       const ratios = typeof o.split === "string" && o.split.includes("/");
       await run(
         "generic",

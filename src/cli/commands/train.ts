@@ -2,7 +2,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { HEAD_DEFAULTS, HEAD_NAMES, type HeadName, type TrainSettings } from "../../train/heads.js";
 import { EXPORT_HEADS, trainProbe } from "../../train/probe.js";
 import type { Protocol } from "../../train/splits.js";
-import { intArg, interruptSignal } from "../options.js";
+import { intArg, interruptSignal, THREADS_HELP, threadsArg } from "../options.js";
 
 function positive(name: string): (v: string) => number {
   return (v: string) => {
@@ -67,7 +67,7 @@ export function registerTrain(program: Command): void {
     .option("--weight-decay <wd>", "AdamW decoupled weight decay", nonNegative("--weight-decay"))
     .option("--dropout <p>", "mlp dropout: p for both, or pIn,pHidden", dropoutArg)
     .addOption(new Option("--select <which>", "checkpoint to test (default: the head's reference setting)").choices(["best-val-macro-f1", "last"]))
-    .option("--threads <n>", "onnxruntime intra-op threads (default: all cores)", intArg("--threads"))
+    .option("--threads <n>", THREADS_HELP, threadsArg)
     .option("--overwrite", "replace an existing run directory (only a folder emofeat train made; anything else is refused)", false)
     .option("--force-unlock", "remove the lock of another train into --out that is known to be gone", false)
     .option("-v, --verbose", "print every epoch", false)
