@@ -243,3 +243,42 @@ describe("index --out", () => {
     expect((await readFile(ok, "utf8")).split("\n")[0]).toMatch(/^utter_id,session,audio_path,text,label,split/);
   });
 });
+
+describe("--layout per-utterance ids", () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await tempDir("emofeat-ids-");
+  });
+  afterAll(() => removeDir(dir));
+
+  it("are all checked when the index loads, every offender listed, before any work", async () => {
+    const ids = ["fine", "../../x", "a/b", "CON", "Ab", "ab", "nul.txt", "trailing."];
+    const csv = await writeIndex(dir, ids.map((utter_id) => ({ utter_id, text: "some words" })));
+    const out = path.join(dir, "store");
+    const err = await extractText({ csv, out, model: path.join(dir, "no-model-needed"), layout: "per-utterance" }).catch((e) => e as Error);
+    expect(err).toBeInstanceOf(Error);
+    const msg = (err as Error).message;
+    expect(msg).toMatch(/--layout per-utterance: utter_ids that cannot be file names: 6 problem\(s\)/);
+    expect(msg).toMatch(/row 2, column "utter_id": "\.\.\/\.\.\/x": contains \/ or \\/);
+    expect(msg).toMatch(/row 3, column "utter_id": "a\/b": contains \//);
+    expect(msg).toMatch(/row 4, column "utter_id": "CON": a reserved device name on Windows/);
+    expect(msg).toMatch(/row 6, column "utter_id": "ab" and "Ab" \(row 5\) differ only in case/);
+    expect(msg).toMatch(/row 7, column "utter_id": "nul\.txt": a reserved device name/);
+    expect(msg).toMatch(/row 8, column "utter_id": "trailing\.": ends in a dot/);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it("a failure while assembling the store leaves no temporary file behind", async () => {
+    const { openStoreForWriting } = await import("../src/store/write.js");
+    const out = path.join(dir, "assemble");
+    const opened = await openStoreForWriting({ outDir: out, fingerprint: "f", settings: {}, totalBatches: 1 });
+    if (opened.status !== "ready") throw new Error("expected a fresh store");
+    opened.writer.add(0, { positions: [0, 1], vectors: new Float32Array(8), failures: [] });
+    const utterances = [{ utterId: "ok", row: 1 }, { utterId: "a/b", row: 2 }]; // as if the up-front check were skipped
+    const meta = { format: "emofeat.feature-store", format_version: 1, modality: "text" } as never;
+    await expect(opened.writer.finalize({ utterances, planned: [0, 1], dim: 4, layout: "per-utterance", meta })).rejects.toThrow(/"a\/b" cannot be used as a file name/);
+    const left = readdirSync(out).filter((n) => n.includes(".tmp-"));
+    expect(left).toEqual([]);
+    expect(existsSync(path.join(out, "meta.json"))).toBe(false);
+  });
+});

@@ -4,7 +4,7 @@ import { AudioInputError } from "../audio/errors.js";
 import { EmofeatError, UsageError } from "../errors.js";
 import { loadIndex, type Utterance } from "../manifest/index-csv.js";
 import { STORE_FILES, type Failure } from "../store/meta.js";
-import { checkStoreOut, type BatchResult } from "../store/write.js";
+import { checkPerUtteranceIds, checkStoreOut, type BatchResult } from "../store/write.js";
 import { runExtraction, storeRunArgs, type ExtractionSummary, type StoreRunOptions } from "./run.js";
 
 export interface ExtractAudioOptions extends AudioModelOptions, StoreRunOptions {
@@ -65,6 +65,7 @@ function audioTotals(records: Record<string, string | number | boolean>[]): Reco
  */
 export async function extractAudio(o: ExtractAudioOptions): Promise<ExtractionSummary> {
   const index = await loadIndex(o.csv, { require: ["audio"] });
+  if (o.layout === "per-utterance") checkPerUtteranceIds(index.path, index.utterances);
   await checkStoreOut(o.out, o.overwrite); // before the model loads: a bad --out fails in a second, not after minutes
   const batchSize = o.batchSize ?? AUDIO_DEFAULTS.batchSize;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`--batch-size must be a positive integer (got ${batchSize})`);

@@ -1,7 +1,7 @@
 import { loadIndex, type Utterance } from "../manifest/index-csv.js";
 import { STORE_FILES } from "../store/meta.js";
 import { planByLength, TEXT_DEFAULTS, TextEncoder, type TextModelOptions } from "../text/encoder.js";
-import { checkStoreOut } from "../store/write.js";
+import { checkPerUtteranceIds, checkStoreOut } from "../store/write.js";
 import { runExtraction, storeRunArgs, type ExtractionSummary, type StoreRunOptions } from "./run.js";
 
 export interface ExtractTextOptions extends TextModelOptions, StoreRunOptions {
@@ -11,6 +11,7 @@ export interface ExtractTextOptions extends TextModelOptions, StoreRunOptions {
 /** Embeds the `text` of every index row into a feature store (resumable; see store/write.ts). */
 export async function extractText(o: ExtractTextOptions): Promise<ExtractionSummary> {
   const index = await loadIndex(o.csv, { require: ["text"] });
+  if (o.layout === "per-utterance") checkPerUtteranceIds(index.path, index.utterances);
   await checkStoreOut(o.out, o.overwrite); // before the model loads: a bad --out fails in a second, not after minutes
   const batchSize = o.batchSize ?? TEXT_DEFAULTS.batchSize;
   o.onProgress?.({ phase: "load", done: 0, total: index.utterances.length, failed: 0, resumed: 0, message: `loading ${o.model}` });

@@ -11,7 +11,7 @@
 import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { stringify } from "csv-stringify/sync";
-import { EmofeatError } from "../errors.js";
+import { capText, EmofeatError, InputFileError, type InputProblem } from "../errors.js";
 import { exists, sha256File, tmpNameFor, writeFileAtomic } from "../util/fs.js";
 import { LOCK_FILE } from "../util/lock.js";
 import { inspectOutDir, makeDir } from "../util/out.js";
@@ -213,7 +213,18 @@ export class StoreWriter {
     this.pendingRows = 0;
   }
 
+  /** Assembles the store (see the module note). On any error, no temporary file is left in the folder. */
   async finalize(o: FinalizeOptions): Promise<StoreMeta> {
+    const temps: string[] = [];
+    try {
+      return await this.assemble(o, temps);
+    } catch (err) {
+      await Promise.all(temps.map((t) => rm(t, { force: true })));
+      throw err;
+    }
+  }
+
+  private async assemble(o: FinalizeOptions, temps: string[]): Promise<StoreMeta> {
     await this.flush();
     const where = new Map<number, { part: number; offset: number }>();
     const failures = new Map<number, Failure>();
@@ -241,6 +252,7 @@ export class StoreWriter {
     // Assemble embeddings.npy with positional writes, one part in memory at a time.
     const embPath = path.join(this.outDir, STORE_FILES.embeddings);
     const embTmp = tmpNameFor(embPath);
+    temps.push(embTmp);
     const header = npyHeader([n, d]);
     const fh = await open(embTmp, "w");
     try {
@@ -265,6 +277,7 @@ export class StoreWriter {
     const ids = ok.map((p) => o.utterances[p].utterId);
     const failureList = [...failures.entries()].sort((a, b) => a[0] - b[0]).map(([, f]) => f);
     const idsTmp = tmpNameFor(path.join(this.outDir, STORE_FILES.ids));
+    temps.push(idsTmp);
     await writeFileAtomic(idsTmp, ids.map((id) => id + "\n").join(""));
 
     if (o.layout === "per-utterance") await this.writePerUtterance(embTmp, header.length, ids, d);
@@ -310,8 +323,8 @@ export class StoreWriter {
     try {
       const buf = Buffer.alloc(d * 4);
       for (let i = 0; i < ids.length; i++) {
-        if (!isSafeFileName(ids[i]))
-          throw new EmofeatError(`--layout per-utterance: utter_id "${ids[i]}" cannot be used as a file name`);
+        if (fileNameProblem(ids[i]) !== null)
+          throw new EmofeatError(`--layout per-utterance: utter_id "${capText(ids[i], 80)}" cannot be used as a file name: ${fileNameProblem(ids[i])}`);
         await fh.read(buf, 0, d * 4, offset + i * d * 4);
         const vec = new Float32Array(d);
         Buffer.from(vec.buffer).set(buf);
@@ -323,6 +336,42 @@ export class StoreWriter {
   }
 }
 
-function isSafeFileName(id: string): boolean {
-  return id !== "." && id !== ".." && !/[/\\\0]/.test(id) && id.length <= 200;
+const WINDOWS_RESERVED = new Set(["CON", "PRN", "AUX", "NUL", ...[1, 2, 3, 4, 5, 6, 7, 8, 9].flatMap((i) => [`COM${i}`, `LPT${i}`])]);
+
+/**
+ * Why `<id>.npy` cannot be a file name on every common file system (so per-utterance stores copy between
+ * Linux, macOS and Windows), or null.
+ */
+export function fileNameProblem(id: string): string | null {
+  if (id === "." || id === "..") return "a relative folder name";
+  if (/[/\\]/.test(id)) return "contains / or \\ (a path, not a name)";
+  if (/[<>:"|?*\u0000-\u001f]/.test(id)) return 'contains a character Windows forbids in file names (< > : " | ? * or a control character)';
+  if (/[. ]$/.test(id)) return "ends in a dot or space (Windows drops them)";
+  if (WINDOWS_RESERVED.has(id.split(".")[0].trimEnd().toUpperCase())) return "a reserved device name on Windows";
+  if (Buffer.byteLength(id + ".npy", "utf8") > 255) return "longer than 255 bytes as a file name";
+  return null;
+}
+
+/**
+ * `--layout per-utterance` writes per_utterance/<utter_id>.npy: checks every id when the index is loaded, before
+ * any work, and lists every offender (ids that differ only in case or Unicode normalisation collide on macOS
+ * and Windows).
+ */
+export function checkPerUtteranceIds(file: string, utterances: readonly { utterId: string; row: number }[]): void {
+  const problems: InputProblem[] = [];
+  const seen = new Map<string, { utterId: string; row: number }>();
+  for (const u of utterances) {
+    const why = fileNameProblem(u.utterId);
+    if (why) problems.push({ row: u.row, column: "utter_id", message: `"${capText(u.utterId, 80)}": ${why}` });
+    const key = u.utterId.normalize("NFC").toLowerCase();
+    const first = seen.get(key);
+    if (first)
+      problems.push({
+        row: u.row,
+        column: "utter_id",
+        message: `"${capText(u.utterId, 80)}" and "${capText(first.utterId, 80)}" (row ${first.row}) differ only in case or accents: the same file on case-insensitive file systems (macOS, Windows)`,
+      });
+    else seen.set(key, u);
+  }
+  if (problems.length > 0) throw new InputFileError(file, problems, "--layout per-utterance: utter_ids that cannot be file names");
 }
