@@ -41,6 +41,42 @@ interface PartialState {
   fingerprint: string;
   batches: number;
   started: string;
+  /** The settings behind the fingerprint (absent in parts written by older versions). */
+  settings?: Record<string, unknown>;
+}
+
+/** The fingerprint settings a finished store recorded, under the names extract uses for them. */
+function recordedSettings(meta: StoreMeta): Record<string, unknown> {
+  return {
+    ...meta.settings,
+    modality: meta.modality,
+    model_sha256: meta.model?.sha256,
+    dtype: meta.model?.dtype,
+    device: meta.device,
+    pooling: meta.pooling,
+    max_len: meta.max_len,
+    sr: meta.sr,
+    max_seconds: meta.max_seconds,
+    batching: meta.batching,
+    index_sha256: meta.index?.sha256,
+  };
+}
+
+const SETTING_NAMES: Record<string, string> = {
+  model_sha256: "model file",
+  tokenizer_sha256: "tokenizer.json",
+  preprocessor_sha256: "preprocessor_config.json",
+  index_sha256: "index CSV",
+};
+
+/** "pooling mean -> cls, index CSV sha256 0a1b2c3d4e5f... -> ..." for the settings that differ. */
+export function describeDifferences(before: Record<string, unknown>, now: Record<string, unknown>): string {
+  const show = (k: string, v: unknown) =>
+    k.endsWith("sha256") && typeof v === "string" ? `sha256 ${v.slice(0, 12)}...` : v === undefined ? "(not set)" : JSON.stringify(v).replace(/^"|"$/g, "");
+  const diffs = Object.keys(now)
+    .filter((k) => before[k] !== undefined && JSON.stringify(before[k]) !== JSON.stringify(now[k]))
+    .map((k) => `${SETTING_NAMES[k] ?? k} ${show(k, before[k])} -> ${show(k, now[k])}`);
+  return diffs.length > 0 ? diffs.join(", ") : "settings that meta.json does not record differ (another emofeat version?)";
 }
 
 export type OpenResult =
@@ -102,8 +138,8 @@ export async function openStoreForWriting(o: OpenOptions): Promise<OpenResult> {
     const meta = await readStoreMeta(o.outDir);
     if (meta.fingerprint === o.fingerprint) return { status: "complete", meta };
     throw new EmofeatError(
-      `${o.outDir} already holds a feature store made with other settings (model ${meta.model.id}, ${meta.modality}). ` +
-        `Pass --overwrite to replace it, or choose another --out.`,
+      `${o.outDir} already holds a feature store made with other settings: ${describeDifferences(recordedSettings(meta), o.settings)} ` +
+        `(model ${meta.model.id}, ${meta.modality}). Pass --overwrite to replace it, or choose another --out.`,
     );
   }
 
@@ -113,8 +149,9 @@ export async function openStoreForWriting(o: OpenOptions): Promise<OpenResult> {
     if (state.fingerprint === o.fingerprint && state.batches === o.totalBatches && !o.overwrite) resumed = true;
     else if (!o.overwrite)
       throw new EmofeatError(
-        `${o.outDir} holds an unfinished extraction started ${state.started} with other settings or another index. ` +
-          `Run that command again to finish it, or pass --overwrite to discard it.`,
+        `${o.outDir} holds an unfinished extraction started ${state.started} with other settings` +
+          (state.settings ? `: ${describeDifferences(state.settings, o.settings)}` : " or another index") +
+          `. Run that command again to finish it, or pass --overwrite to discard it.`,
       );
     else await rm(partialDir, { recursive: true, force: true });
   } else if (await exists(partialDir)) {
@@ -123,7 +160,7 @@ export async function openStoreForWriting(o: OpenOptions): Promise<OpenResult> {
 
   await mkdir(partialDir, { recursive: true });
   if (!resumed) {
-    const state: PartialState = { fingerprint: o.fingerprint, batches: o.totalBatches, started: new Date().toISOString() };
+    const state: PartialState = { fingerprint: o.fingerprint, batches: o.totalBatches, started: new Date().toISOString(), settings: o.settings };
     await writeFileAtomic(statePath, JSON.stringify(state, null, 2) + "\n");
   }
   const writer = new StoreWriter(o.outDir);
