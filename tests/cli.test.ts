@@ -86,7 +86,7 @@ describe("CLI", () => {
     const out = path.join(dir, "e2e");
     const r = await cli(["extract", "text", "--csv", DEMO_INDEX, "--model", DEMO_MODEL, "--out", out]);
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/extract text: 24\/24 rows \(100\.0%\), [\d.]+ rows\/s, ETA 0s, 0 failed, done/);
+    expect(r.stderr).toMatch(/extract text: 24\/24 rows \(100\.0%\), [\d.]+ rows\/s, 0 failed, done/);
     expect(r.stderr).toContain(`${out}: written: 24 x 32 float32`);
     const v = await cli(["validate", out, "--csv", DEMO_INDEX]);
     expect(v.code).toBe(0);
