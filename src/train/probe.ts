@@ -408,7 +408,17 @@ async function writeRun(runDir: string, overwrite: boolean, w: WriteRunInput): P
     }
     w.config.files = files;
     await writeFile(path.join(tmp, RUN_FILES.config), json(w.config));
-    const cm = confusionSvg(w.metrics.test.confusion, w.metrics.labels, `${w.title}: test confusion${w.metrics.seeds.length > 1 ? " (mean over seeds)" : ""}`);
+    const nSeeds = w.metrics.seeds.length;
+    const nFolds = w.config.protocol.folds.length;
+    const note = [
+      nFolds > 1 ? `summed over ${nFolds} folds (each row tested once); the metrics are means over folds` : null,
+      nSeeds > 1 ? `cells and metrics: means over ${nSeeds} seeds` : null,
+    ].filter(Boolean).join("; ");
+    const cm = confusionSvg(w.metrics.test.confusion, w.metrics.labels, `${w.title}: test confusion`, {
+      n: w.metrics.test.confusion.flat().reduce((a, b) => a + b, 0),
+      metrics: w.metrics.test,
+      ...(note ? { note } : {}),
+    });
     const curves = curvesSvg(w.curves, `${w.title}: training curves`);
     await writeFile(path.join(tmp, RUN_FILES.confusionSvg), cm);
     await writeFile(path.join(tmp, RUN_FILES.curvesSvg), curves);
