@@ -7,6 +7,7 @@ import { registerValidate } from "./commands/validate.js";
 import { registerTrain } from "./commands/train.js";
 import { registerRuns } from "./commands/runs.js";
 import { registerPredict } from "./commands/predict.js";
+import { registerStore } from "./commands/store.js";
 
 export function buildProgram(): Command {
   const program = new Command("emofeat")
@@ -23,5 +24,6 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerRuns(program);
   registerPredict(program);
+  registerStore(program);
   return program;
 }

@@ -27,9 +27,10 @@ export type Modality = "text" | "audio";
 export type StoreLayout = "matrix" | "per-utterance";
 
 export interface ModelRecord {
-  /** What the user passed: a hub id or a local folder. */
+  /** What the user passed: a hub id or a local folder (imported stores: what made the features). */
   id: string;
-  source: "local" | "hub";
+  /** "imported": features made by another tool (emofeat store import); no emofeat encoder can recompute them. */
+  source: "local" | "hub" | "imported";
   /** The ONNX file used, relative to the model folder. */
   file: string;
   /** sha256 of that ONNX file. */
