@@ -61,6 +61,24 @@ describe("train --out never replaces what emofeat did not create", () => {
     expect(readdirSync(dir).filter((n) => n.startsWith("."))).toEqual([]);
   });
 
+  it("a second train into a folder being written is refused naming the writer; an interrupted train writes nothing", async () => {
+    const busy = path.join(dir, "busy");
+    await mkdir(busy);
+    // Another live process (this test's parent) holds the folder.
+    await writeFile(path.join(busy, LOCK_FILE), JSON.stringify({ host: os.hostname(), pid: process.ppid, started: "2026-01-01T00:00:00Z", command: "emofeat train ...", token: "x" }));
+    await expect(train(busy)).rejects.toThrow(new RegExp(`busy is being written by another emofeat process \\(pid ${process.ppid} on `));
+    expect(readdirSync(busy)).toEqual([LOCK_FILE]);
+
+    const ctrl = new AbortController();
+    const stopped = path.join(dir, "stopped");
+    const run = trainProbe({
+      csv: fx.csv, features: `text=${fx.text}`, head: "linear", out: stopped, settings: { epochs: 50 }, signal: ctrl.signal,
+      verbose: true, log: (l) => l.includes("epoch 2/") && ctrl.abort(),
+    });
+    await expect(run).rejects.toThrow(/interrupted at seed 0, epoch 2; nothing was written/);
+    expect(existsSync(stopped)).toBe(false);
+  });
+
   it("a file in the way of the parent folders is one clear error, and a failed run leaves no folder behind", async () => {
     await expect(train(path.join(dir, "victim.txt", "sub"))).rejects.toThrow(/victim\.txt is a file, so no folder can be created inside it/);
     const fresh = path.join(dir, "new", "deeper", "run");
