@@ -8,12 +8,13 @@ import { registerTrain } from "./commands/train.js";
 import { registerRuns } from "./commands/runs.js";
 import { registerPredict } from "./commands/predict.js";
 import { registerStore } from "./commands/store.js";
+import { registerReport } from "./commands/report.js";
 
 export function buildProgram(): Command {
   const program = new Command("emofeat")
     .description(
       "Speech-emotion features from frozen pretrained transformers: build an index, extract text/audio " +
-        "embeddings into feature stores, validate them, train probes and predict.",
+        "embeddings into feature stores, validate them, train probes, predict and report.",
     )
     .version(VERSION)
     .showHelpAfterError("(run with --help for usage)");
@@ -25,5 +26,6 @@ export function buildProgram(): Command {
   registerRuns(program);
   registerPredict(program);
   registerStore(program);
+  registerReport(program);
   return program;
 }

@@ -9,6 +9,7 @@ import { STORE_FORMAT, STORE_FORMAT_VERSION, type Modality, type StoreLayout, ty
 import { openStoreForWriting, type BatchResult } from "../store/write.js";
 import { acquireLock } from "../util/lock.js";
 import { makeDir } from "../util/out.js";
+import { canonicalJson } from "../util/json.js";
 import { VERSION } from "../version.js";
 import type { ProgressListener } from "./progress.js";
 
@@ -84,12 +85,8 @@ export { InterruptedError };
 
 /** Stable hash of settings (keys sorted at every level). */
 export function fingerprint(settings: Record<string, unknown>): string {
-  const canon = (v: unknown): unknown =>
-    v && typeof v === "object" && !Array.isArray(v)
-      ? Object.fromEntries(Object.keys(v as object).sort().map((k) => [k, canon((v as Record<string, unknown>)[k])]))
-      : v;
   return createHash("sha256")
-    .update(JSON.stringify(canon({ format: STORE_FORMAT, format_version: STORE_FORMAT_VERSION, ...settings })))
+    .update(canonicalJson({ format: STORE_FORMAT, format_version: STORE_FORMAT_VERSION, ...settings }))
     .digest("hex");
 }
 

@@ -22,7 +22,9 @@ import {
   RUN_FORMAT,
   RUN_FORMAT_VERSION,
   isRunFolder,
+  PREDICTION_COLUMNS,
   type HeadLabels,
+  type PredictionRow,
   type RunConfig,
   type RunMetrics,
   type SeedResult,
@@ -187,6 +189,7 @@ async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProb
 
   const seedResults: SeedResult[] = [];
   const epochRows: (string | number)[][] = [];
+  const predictionRows: PredictionRow[] = [];
   const curves: CurveSeries[] = [];
   let exported: Exported | undefined;
   let bestFold: Exported | undefined;
@@ -210,11 +213,17 @@ async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProb
             if (o.signal?.aborted) throw new InterruptedError(`interrupted at ${where}, epoch ${e.epoch}; nothing was written to ${o.out}`);
           },
         });
+        const testEval = await evaluator.evaluate(res.params, test, labels);
         const m: SplitMetrics = {
           train: (await evaluator.evaluate(res.params, train, labels)).metrics,
           val: (await evaluator.evaluate(res.params, val, labels)).metrics,
-          test: (await evaluator.evaluate(res.params, test, labels)).metrics,
+          test: testEval.metrics,
         };
+        // The test predictions, row by row, so two runs can be compared on the same utterances (report).
+        const testPred = testEval.pred;
+        fold.test.forEach((r, i) =>
+          predictionRows.push({ utter_id: data.rows[r].utterId, split: "test", seed, fold: folds.length > 1 ? fold.name : "", label: labels[data.rows[r].cls], pred: labels[testPred[i]] }),
+        );
         perFold.push({ ...m, fold: fold.name, selected_epoch: res.selectedEpoch });
         for (const e of res.epochs)
           epochRows.push([
@@ -320,7 +329,7 @@ async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProb
   };
 
   const runDir = path.resolve(o.out);
-  await writeRun(runDir, r.overwrite, { config, metrics, epochRows, curves, data, arch, exported, title: `${o.head} on ${data.inputs.map((i) => i.name).join("+")}` });
+  await writeRun(runDir, r.overwrite, { config, metrics, epochRows, predictionRows, curves, data, arch, exported, title: `${o.head} on ${data.inputs.map((i) => i.name).join("+")}` });
 
   const std = nSeeds > 1 ? ` (+- ${pct(metrics.test_std.accuracy)} / ${pct(metrics.test_std.unweighted_accuracy)} / ${pct(metrics.test_std.macro_f1)} over ${nSeeds} seeds)` : "";
   const summary =
@@ -358,6 +367,7 @@ interface WriteRunInput {
   config: RunConfig;
   metrics: RunMetrics;
   epochRows: (string | number)[][];
+  predictionRows: PredictionRow[];
   curves: CurveSeries[];
   data: ProbeData;
   arch: HeadArch;
@@ -388,6 +398,7 @@ async function writeRun(runDir: string, overwrite: boolean, w: WriteRunInput): P
         cast: { number: (v) => (Number.isNaN(v) ? "" : String(v)) },
       }),
     );
+    await writeFile(path.join(tmp, RUN_FILES.predictions), stringify(w.predictionRows, { header: true, columns: [...PREDICTION_COLUMNS] }));
     for (const s of w.data.stores) await put(`${RUN_FILES.stores}/${s.name}.meta.json`, json(s.meta));
     if (w.exported) {
       const labelsJson: HeadLabels = {
