@@ -90,6 +90,9 @@ describe("exit codes of every command", () => {
     expect(missing.stderr).toMatch(/^skipped .*no-such-run: does not exist\n/);
     await expectCode(["runs", "summarize", run, path.join(dir, "no-such-run"), "-q"], 0);
 
+    await expectCode(["report", run, "--out", path.join(dir, "r.html"), "--projection", "tsne"], 1, /--projection: unknown "tsne"/);
+    await expectCode(["report", path.join(dir, "nope"), "--out", path.join(dir, "r.html"), "-q"], 2);
+
     await expectCode(["predict", "--run", run], 1, /give either --text\/--audio/);
     await expectCode(["predict", "--run", run, "--text", "hi", "--out", "x.csv"], 1, /--out goes with --csv/);
     await expectCode(["predict", "--run", path.join(dir, "nope"), "--text", "hi"], 2, /missing/);

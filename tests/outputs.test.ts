@@ -79,6 +79,20 @@ describe("train --out never replaces what emofeat did not create", () => {
     expect(existsSync(stopped)).toBe(false);
   });
 
+  it("report --out under /proc or under a file fails at once, before the report is built", async () => {
+    const run = path.join(dir, "for-report");
+    await train(run);
+    if (existsSync("/proc/self")) {
+      const r = await runEmofeatInProcess(["report", run, "--out", "/proc/emofeat-xx/r.html", "-q"]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/^emofeat: --out \/proc\/emofeat-xx: cannot create the folder|\/proc\/emofeat-xx/);
+    }
+    await writeFile(path.join(dir, "a-file"), "x");
+    const r2 = await runEmofeatInProcess(["report", run, "--out", path.join(dir, "a-file", "r.html"), "-q"]);
+    expect(r2.code).toBe(2);
+    expect(r2.stderr).toMatch(/a-file: is a file, not a folder/);
+  });
+
   it("a file in the way of the parent folders is one clear error, and a failed run leaves no folder behind", async () => {
     await expect(train(path.join(dir, "victim.txt", "sub"))).rejects.toThrow(/victim\.txt is a file, so no folder can be created inside it/);
     const fresh = path.join(dir, "new", "deeper", "run");
