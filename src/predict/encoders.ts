@@ -6,28 +6,49 @@
  * An `Encoder` maps utterances (texts, or audio file paths) to vectors. Each modality registers a factory;
  * text uses the BERT-family TextEncoder and audio the speech AudioEncoder of the extraction commands.
  * With audio stores made in "reference" batching mode a clip's vector depends on the clips batched with it,
- * so a prediction reproduces the stored vector only for the default "exact" mode.
+ * so a prediction reproduces the stored vector only for the default "exact" mode (and seq-reference, which runs
+ * every clip alone).
+ *
+ * The rebuilt encoder reproduces the store's representation too: the same hidden_states (`meta.layers`), the
+ * same pooling, and for sequence stores (pooling none) the same frames, through `encodeSequences`.
  */
-import { AudioEncoder, type BatchingMode } from "../audio/encoder.js";
+import { AudioEncoder, type AudioCompat, type BatchingMode } from "../audio/encoder.js";
 import type { Device } from "../backends/onnx.js";
 import { EmofeatError } from "../errors.js";
 import type { ModelDtype } from "../models/source.js";
 import type { PoolingMode } from "../pooling.js";
-import type { Modality, StoreMeta } from "../store/meta.js";
+import { isSequenceStore, type Modality, type StoreMeta } from "../store/meta.js";
 import { TextEncoder } from "../text/encoder.js";
 
 export interface EncodeResult {
-  /** Row-major [inputs.length, dim]; rows of failed inputs are zeros. */
+  /** Row-major [inputs.length, rowSize] ([inputs.length, layers, dim] for layer stores); rows of failed inputs are zeros. */
   embeddings: Float32Array;
   /** Per input: why it could not be encoded (e.g. an unreadable audio file), or null. */
   errors: (EmofeatError | null)[];
 }
 
+export interface SequenceResult {
+  /** Per input [T_i, rowSize] (token / frame states, as in the store's frames.npy), or null when it failed. */
+  sequences: (Float32Array | null)[];
+  /** T_i per input (0 for failed inputs). */
+  lengths: number[];
+  errors: (EmofeatError | null)[];
+}
+
 export interface Encoder {
   readonly modality: Modality;
+  /** The store's `d`: width of one layer's vector (2 x hidden for mean+std). */
   readonly dim: number;
-  /** Texts for text encoders, audio file paths for audio encoders. */
+  /** The store's hidden_states indices (meta.layers), or null for last-layer stores. */
+  readonly layers: number[] | null;
+  /** The store's pooling mode (none for sequence stores). */
+  readonly pooling: string;
+  /** Values per input (pooled stores) or per frame (sequence stores): (layers ?? 1) x dim. */
+  readonly rowSize: number;
+  /** Pooled stores: one vector per input (texts for text encoders, audio file paths for audio encoders). */
   encode(inputs: readonly string[]): Promise<EncodeResult>;
+  /** Sequence stores (pooling none): each input's frames. */
+  encodeSequences(inputs: readonly string[]): Promise<SequenceResult>;
   dispose(): Promise<void>;
 }
 
@@ -84,7 +105,7 @@ async function loadFor<T>(meta: StoreMeta, o: EncoderOptions, load: (model: stri
 }
 
 /** The loaded files must be the ones the store was made with, or predictions would not match the features. */
-function checkFiles(meta: StoreMeta, o: EncoderOptions, checks: { what: string; got: string; want: unknown }[], dim: number): void {
+function checkFiles(meta: StoreMeta, o: EncoderOptions, checks: { what: string; got: string; want: unknown }[], dim: number, layers: number[] | null): void {
   for (const c of checks) {
     if (typeof c.want !== "string" || c.got === c.want) continue;
     throw new EmofeatError(
@@ -93,10 +114,12 @@ function checkFiles(meta: StoreMeta, o: EncoderOptions, checks: { what: string; 
     );
   }
   if (dim !== meta.d) throw new EmofeatError(`${provenance(meta, o)}; the loaded model gives ${dim}-dim embeddings, the store has ${meta.d}`);
+  if (JSON.stringify(layers ?? null) !== JSON.stringify(meta.layers ?? null))
+    throw new EmofeatError(`${provenance(meta, o)} with hidden_states ${meta.layers?.join(",") ?? "last"}; the rebuilt encoder gives ${layers?.join(",") ?? "last"}`);
 }
 
 /** Loads the store's encoder and checks its files are the ones the store was made with (releasing it if not). */
-async function loadChecked<E extends { dim: number; dispose(): Promise<void> }>(
+async function loadChecked<E extends { layerWidth: number; layers: number[] | null; dispose(): Promise<void> }>(
   meta: StoreMeta,
   o: EncoderOptions,
   load: (model: string) => Promise<E>,
@@ -104,7 +127,7 @@ async function loadChecked<E extends { dim: number; dispose(): Promise<void> }>(
 ): Promise<E> {
   const enc = await loadFor(meta, o, load);
   try {
-    checkFiles(meta, o, files(enc), enc.dim);
+    checkFiles(meta, o, files(enc), enc.layerWidth, enc.layers);
   } catch (err) {
     await enc.dispose();
     throw err;
@@ -117,6 +140,19 @@ function batchSizeOf(meta: StoreMeta, fallback: number): number {
   return typeof b === "number" && Number.isInteger(b) && b > 0 ? b : fallback;
 }
 
+/** Sequence results from per-input arrays of rows of `rowSize` values. */
+function sequenceResult(seqs: (Float32Array | null)[], rowSize: number, errors: (EmofeatError | null)[]): SequenceResult {
+  return { sequences: seqs, lengths: seqs.map((q) => (q ? q.length / rowSize : 0)), errors };
+}
+
+function wrongKind(meta: StoreMeta, o: EncoderOptions, want: "pooled" | "sequence"): EmofeatError {
+  return new EmofeatError(
+    want === "pooled"
+      ? `store "${o.storeName}" is a sequence store (pooling none): its encoder gives frames (encodeSequences), not one vector per input`
+      : `store "${o.storeName}" is a pooled store (pooling ${meta.pooling}): its encoder gives one vector per input (encode), not frames`,
+  );
+}
+
 registerEncoderFactory("text", async (meta, o) => {
   const enc = await loadChecked(
     meta,
@@ -127,6 +163,7 @@ registerEncoderFactory("text", async (meta, o) => {
         dtype: meta.model.dtype as ModelDtype,
         maxLen: meta.max_len,
         pooling: meta.pooling as PoolingMode,
+        layers: meta.layers ?? "last",
         offline: o.offline,
         device: o.device,
         threads: o.threads,
@@ -137,10 +174,21 @@ registerEncoderFactory("text", async (meta, o) => {
     ],
   );
   const batchSize = batchSizeOf(meta, 64);
+  const sequence = isSequenceStore(meta);
   return {
     modality: "text",
-    dim: enc.dim,
-    encode: async (texts) => ({ embeddings: await enc.embed(texts, batchSize), errors: texts.map(() => null) }),
+    dim: enc.layerWidth,
+    layers: enc.layers,
+    pooling: enc.pooling,
+    rowSize: enc.rowSize,
+    encode: async (texts) => {
+      if (sequence) throw wrongKind(meta, o, "pooled");
+      return { embeddings: await enc.embed(texts, batchSize), errors: texts.map(() => null) };
+    },
+    encodeSequences: async (texts) => {
+      if (!sequence) throw wrongKind(meta, o, "sequence");
+      return sequenceResult(await enc.sequences(texts, batchSize), enc.rowSize, texts.map(() => null));
+    },
     dispose: () => enc.dispose(),
   };
 });
@@ -155,7 +203,10 @@ registerEncoderFactory("audio", async (meta, o) => {
         dtype: meta.model.dtype as ModelDtype,
         targetSampleRate: meta.sr,
         maxSeconds: meta.max_seconds,
-        batching: meta.batching as BatchingMode | undefined,
+        batching: meta.compat ? undefined : (meta.batching as BatchingMode | undefined),
+        compat: meta.compat as AudioCompat | undefined,
+        pooling: meta.pooling as PoolingMode,
+        layers: meta.layers ?? "last",
         offline: o.offline,
         device: o.device,
         threads: o.threads,
@@ -166,17 +217,25 @@ registerEncoderFactory("audio", async (meta, o) => {
     ],
   );
   const batchSize = batchSizeOf(meta, 16);
+  const sequence = isSequenceStore(meta);
+  const errorsOf = (errs: (Error | null)[]) => errs.map((e) => (e === null ? null : e instanceof EmofeatError ? e : new EmofeatError(e.message, { cause: e })));
   return {
     modality: "audio",
-    dim: enc.dim,
+    dim: enc.layerWidth,
+    layers: enc.layers,
+    pooling: enc.pooling,
+    rowSize: enc.rowSize,
     encode: async (files) => {
+      if (sequence) throw wrongKind(meta, o, "pooled");
       const res = await enc.embedFiles(files, batchSize);
-      const embeddings = new Float32Array(files.length * enc.dim);
-      res.vectors.forEach((v, i) => v && embeddings.set(v, i * enc.dim));
-      return {
-        embeddings,
-        errors: res.errors.map((e) => (e === null ? null : e instanceof EmofeatError ? e : new EmofeatError(e.message, { cause: e }))),
-      };
+      const embeddings = new Float32Array(files.length * enc.rowSize);
+      res.vectors.forEach((v, i) => v && embeddings.set(v, i * enc.rowSize));
+      return { embeddings, errors: errorsOf(res.errors) };
+    },
+    encodeSequences: async (files) => {
+      if (!sequence) throw wrongKind(meta, o, "sequence");
+      const res = await enc.embedFiles(files, batchSize);
+      return sequenceResult(res.vectors, enc.rowSize, errorsOf(res.errors));
     },
     dispose: () => enc.dispose(),
   };
