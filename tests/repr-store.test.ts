@@ -104,6 +104,15 @@ describe("layer stores", () => {
     ).rejects.toThrow(/holds 3 layers per utterance \(hidden_states 0, 1, 2; embeddings\.npy is \[N, 3, 32\]\)/);
   });
 
+  it("a default extraction writes the same files and meta.json fields as the previous version", async () => {
+    const s = await extractText({ csv: DEMO_INDEX, out: path.join(dir, "text-default"), model: textModel, offline: true });
+    const v1 = JSON.parse(readFileSync(path.join(FIXTURES, "stores", "v1-text", "meta.json"), "utf8"));
+    expect(Object.keys(s.meta).sort()).toEqual(Object.keys(v1).sort());
+    expect(Object.keys(s.meta.settings).sort()).toEqual(Object.keys(v1.settings).sort());
+    const { readdirSync } = await import("node:fs");
+    expect(readdirSync(s.outDir).sort()).toEqual(readdirSync(path.join(FIXTURES, "stores", "v1-text")).sort());
+  });
+
   it("default options add nothing to the fingerprint (stores made before keep resuming and being up to date)", () => {
     expect(representationSettings({ layers: null, pooling: "mean", defaultPooling: "mean", dtype: "float32" })).toEqual({});
     expect(representationSettings({ layers: [0, 1], pooling: "none", defaultPooling: "mean", dtype: "float16", compat: "seq-reference" })).toEqual({
