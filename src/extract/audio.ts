@@ -1,10 +1,12 @@
 import { AudioEncoder, AUDIO_DEFAULTS, type AudioModelOptions } from "../audio/encoder.js";
-import type { ClipInfo } from "../audio/clip.js";
+import { BuiltinFrameExtractor, isBuiltinModel } from "../audio/builtin.js";
+import { CLIP_PREPROCESSING, type ClipInfo } from "../audio/clip.js";
 import { AudioInputError } from "../audio/errors.js";
 import { EmofeatError } from "../errors.js";
 import { loadIndex, type Utterance } from "../manifest/index-csv.js";
 import { STORE_FILES, type Failure } from "../store/meta.js";
 import type { BatchResult } from "../store/write.js";
+import { builtinStoreArgs } from "./builtin-audio.js";
 import { checkStoreDtype, representationSettings, runExtraction, storeRunArgs, type ExtractionSummary, type StoreRunOptions } from "./run.js";
 
 export interface ExtractAudioOptions extends AudioModelOptions, StoreRunOptions {
@@ -69,7 +71,8 @@ export async function extractAudio(o: ExtractAudioOptions): Promise<ExtractionSu
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new EmofeatError(`--batch-size must be a positive integer (got ${batchSize})`);
   const dtype = checkStoreDtype(o.storeDtype);
   o.onProgress?.({ phase: "load", done: 0, total: index.utterances.length, failed: 0, resumed: 0, message: `loading ${o.model}` });
-  const encoder = await AudioEncoder.load(o);
+  // Weight-free baselines (builtin:fbank|mfcc) share everything below except their store settings.
+  const encoder = isBuiltinModel(o.model) ? await BuiltinFrameExtractor.load(o) : await AudioEncoder.load(o);
   try {
     // Index order in both modes: reference mode needs it (batch composition is part of its semantics); in exact
     // mode the plan does not change any number, and index order keeps resume simple.
@@ -116,6 +119,22 @@ export async function extractAudio(o: ExtractAudioOptions): Promise<ExtractionSu
       return { positions: ok, vectors: flat, ...(sequence ? { lengths } : {}), failures, records };
     };
 
+    if (encoder instanceof BuiltinFrameExtractor) {
+      const store = builtinStoreArgs(encoder, batchSize, index.sha256);
+      return await runExtraction({
+        index,
+        modality: "audio",
+        batches,
+        processBatch,
+        ...store,
+        // pooling is part of the builtin fingerprint already; the store dtype is not.
+        fingerprintSettings: { ...store.fingerprintSettings, ...representationSettings({ layers: null, pooling: encoder.pooling, defaultPooling: encoder.pooling, dtype }) },
+        sequence,
+        totals: audioTotals,
+        recordsCsv: { file: STORE_FILES.clips, columns: [...CLIPS_COLUMNS] },
+        ...storeRunArgs(o),
+      });
+    }
     const fe = encoder.featureExtractor;
     return await runExtraction({
       index,
@@ -158,9 +177,7 @@ export async function extractAudio(o: ExtractAudioOptions): Promise<ExtractionSu
               : encoder.batching === "exact"
                 ? "each clip alone (or with clips of identical length), no padding; every frame"
                 : "batches in index order padded to their longest clip; frame mask = sample mask at round(linspace(0, L-1, T')); real frames",
-          preprocessing:
-            "decode to float32 (int PCM / 2^(bits-1)), mean over channels, torchaudio sinc resampling (Hann, width 6, rolloff 0.99), " +
-            "divide by the whole clip's peak, then keep the first floor(sr * max_seconds) samples",
+          preprocessing: CLIP_PREPROCESSING,
           preprocessor_sha256: encoder.preprocessorSha256,
           conv_kernel: encoder.geometry.kernels,
           conv_stride: encoder.geometry.strides,

@@ -4,7 +4,8 @@
  * tokenizer, max_len and pooling; for audio the same preprocessor, sample rate, max_seconds and batching.
  *
  * An `Encoder` maps utterances (texts, or audio file paths) to vectors. Each modality registers a factory;
- * text uses the BERT-family TextEncoder and audio the speech AudioEncoder of the extraction commands.
+ * text uses the BERT-family TextEncoder and audio the speech AudioEncoder of the extraction commands (or, for
+ * stores of the weight-free `builtin:*` features, their BuiltinFrameExtractor).
  * With audio stores made in "reference" batching mode a clip's vector depends on the clips batched with it,
  * so a prediction reproduces the stored vector only for the default "exact" mode (and seq-reference, which runs
  * every clip alone).
@@ -12,6 +13,8 @@
  * The rebuilt encoder reproduces the store's representation too: the same hidden_states (`meta.layers`), the
  * same pooling, and for sequence stores (pooling none) the same frames, through `encodeSequences`.
  */
+import { isBuiltinModel } from "../audio/builtin.js";
+import type { LoadedClip } from "../audio/clip.js";
 import { AudioEncoder, type AudioCompat, type BatchingMode } from "../audio/encoder.js";
 import type { Device } from "../backends/onnx.js";
 import { EmofeatError } from "../errors.js";
@@ -19,6 +22,7 @@ import type { ModelDtype } from "../models/source.js";
 import type { PoolingMode } from "../pooling.js";
 import { isSequenceStore, type Modality, type StoreMeta } from "../store/meta.js";
 import { TextEncoder } from "../text/encoder.js";
+import { builtinExtractorForStore } from "./builtin.js";
 
 export interface EncodeResult {
   /** Row-major [inputs.length, rowSize] ([inputs.length, layers, dim] for layer stores); rows of failed inputs are zeros. */
@@ -84,7 +88,7 @@ export async function encoderForStore(meta: StoreMeta, o: EncoderOptions): Promi
 function provenance(meta: StoreMeta, o: EncoderOptions): string {
   return (
     `store "${o.storeName}" of this run was extracted with model "${meta.model.id}" (${meta.model.source}, ${meta.model.dtype}, ` +
-    `${meta.model.file} sha256 ${meta.model.sha256.slice(0, 12)}...)`
+    `${meta.model.file} sha256 ${meta.model.sha256?.slice(0, 12)}...)`
   );
 }
 
@@ -193,7 +197,45 @@ registerEncoderFactory("text", async (meta, o) => {
   };
 });
 
+/** What the audio encoders (and the weight-free feature extractors) offer for prediction. */
+interface FileEncoder {
+  dim: number;
+  layers: number[] | null;
+  pooling: string;
+  rowSize: number;
+  embedFiles(files: readonly string[], batchSize: number): Promise<{ vectors: (Float32Array | null)[]; clips: (LoadedClip | null)[]; errors: (Error | null)[] }>;
+  dispose(): Promise<void>;
+}
+
+function audioEncoder(meta: StoreMeta, o: EncoderOptions, enc: FileEncoder): Encoder {
+  const batchSize = batchSizeOf(meta, 16);
+  const sequence = isSequenceStore(meta);
+  const errorsOf = (errs: (Error | null)[]) => errs.map((e) => (e === null ? null : e instanceof EmofeatError ? e : new EmofeatError(e.message, { cause: e })));
+  return {
+    modality: "audio",
+    dim: enc.dim,
+    layers: enc.layers,
+    pooling: enc.pooling,
+    rowSize: enc.rowSize,
+    encode: async (files) => {
+      if (sequence) throw wrongKind(meta, o, "pooled");
+      const res = await enc.embedFiles(files, batchSize);
+      const embeddings = new Float32Array(files.length * enc.rowSize);
+      res.vectors.forEach((v, i) => v && embeddings.set(v, i * enc.rowSize));
+      return { embeddings, errors: errorsOf(res.errors) };
+    },
+    encodeSequences: async (files) => {
+      if (!sequence) throw wrongKind(meta, o, "sequence");
+      const res = await enc.embedFiles(files, batchSize);
+      return sequenceResult(res.vectors, enc.rowSize, errorsOf(res.errors));
+    },
+    dispose: () => enc.dispose(),
+  };
+}
+
 registerEncoderFactory("audio", async (meta, o) => {
+  // Weight-free baselines: no model files to load or check.
+  if (isBuiltinModel(meta.model.id)) return audioEncoder(meta, o, await builtinExtractorForStore(meta, o));
   const enc = await loadChecked(
     meta,
     o,
@@ -216,27 +258,12 @@ registerEncoderFactory("audio", async (meta, o) => {
       { what: "preprocessor_config.json", got: e.preprocessorSha256, want: meta.settings?.preprocessor_sha256 },
     ],
   );
-  const batchSize = batchSizeOf(meta, 16);
-  const sequence = isSequenceStore(meta);
-  const errorsOf = (errs: (Error | null)[]) => errs.map((e) => (e === null ? null : e instanceof EmofeatError ? e : new EmofeatError(e.message, { cause: e })));
-  return {
-    modality: "audio",
+  return audioEncoder(meta, o, {
     dim: enc.layerWidth,
     layers: enc.layers,
     pooling: enc.pooling,
     rowSize: enc.rowSize,
-    encode: async (files) => {
-      if (sequence) throw wrongKind(meta, o, "pooled");
-      const res = await enc.embedFiles(files, batchSize);
-      const embeddings = new Float32Array(files.length * enc.rowSize);
-      res.vectors.forEach((v, i) => v && embeddings.set(v, i * enc.rowSize));
-      return { embeddings, errors: errorsOf(res.errors) };
-    },
-    encodeSequences: async (files) => {
-      if (!sequence) throw wrongKind(meta, o, "sequence");
-      const res = await enc.embedFiles(files, batchSize);
-      return sequenceResult(res.vectors, enc.rowSize, errorsOf(res.errors));
-    },
+    embedFiles: (files, batchSize) => enc.embedFiles(files, batchSize),
     dispose: () => enc.dispose(),
-  };
+  });
 });
