@@ -5,7 +5,6 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { parse } from "csv-parse/sync";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AudioEncoder } from "../src/audio/encoder.js";
 import { extractAudio } from "../src/extract/audio.js";
@@ -17,21 +16,18 @@ import { encoderForStore } from "../src/predict/encoders.js";
 import { openSequenceStore, readStore, readStoreMeta } from "../src/store/read.js";
 import { validateStores } from "../src/store/validate.js";
 import { float16ToFloat32, float32ToFloat16 } from "../src/util/float16.js";
-import { copiedModel, DEMO_INDEX, DEMO_MODEL, removeDir, ROOT, tempDir } from "./helpers/paths.js";
-import { REPR } from "./helpers/repr-ref.js";
+import { DEMO_INDEX, removeDir, tempDir } from "./helpers/paths.js";
+import { REPR, demoAudio, demoModelCopies, demoRows, failedChecks } from "./helpers/repr-ref.js";
 import { runEmofeat } from "./helpers/cli.js";
 
-const rows = parse(readFileSync(DEMO_INDEX), { columns: true }) as { utter_id: string; text: string; audio_path: string }[];
-const demoAudio = rows.map((r) => path.join(path.dirname(DEMO_INDEX), r.audio_path));
-const failedChecks = (r: Awaited<ReturnType<typeof validateStores>>) => r.stores.flatMap((s) => s.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.message}`));
+const rows = demoRows;
 
 let dir: string;
 let textModel: string;
 let audioModel: string;
 beforeAll(async () => {
   dir = await tempDir("repr-opt-");
-  textModel = await copiedModel(DEMO_MODEL, dir);
-  audioModel = await copiedModel(path.join(ROOT, "models", "tiny-wavlm-demo"), dir);
+  ({ text: textModel, audio: audioModel } = await demoModelCopies(dir));
 });
 afterAll(() => removeDir(dir));
 

@@ -6,7 +6,6 @@ import { execFileSync } from "node:child_process";
 import { cpSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { parse } from "csv-parse/sync";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BuiltinFrameExtractor } from "../src/audio/builtin.js";
 import { AudioEncoder } from "../src/audio/encoder.js";
@@ -22,11 +21,10 @@ import { trainProbe } from "../src/train/probe.js";
 import { float16ToFloat32, float32ToFloat16 } from "../src/util/float16.js";
 import { sha256File } from "../src/util/fs.js";
 import { writeIndex } from "./helpers/csv.js";
-import { copiedModel, DEMO_INDEX, DEMO_MODEL, removeDir, ROOT, tempDir } from "./helpers/paths.js";
+import { demoAudio, demoModelCopies, demoRows, failedChecks } from "./helpers/repr-ref.js";
+import { DEMO_INDEX, removeDir, tempDir } from "./helpers/paths.js";
 
-const rows = parse(readFileSync(DEMO_INDEX), { columns: true }) as { utter_id: string; text: string; audio_path: string }[];
-const demoAudio = rows.map((r) => path.join(path.dirname(DEMO_INDEX), r.audio_path));
-const failedChecks = (r: Awaited<ReturnType<typeof validateStores>>) => r.stores.flatMap((s) => s.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.message}`));
+const rows = demoRows;
 const failedNames = (r: Awaited<ReturnType<typeof validateStores>>) => r.stores.flatMap((s) => s.checks.filter((c) => !c.ok).map((c) => c.name));
 
 let dir: string;
@@ -34,8 +32,7 @@ let textModel: string;
 let audioModel: string;
 beforeAll(async () => {
   dir = await tempDir("repr-seq-");
-  textModel = await copiedModel(DEMO_MODEL, dir);
-  audioModel = await copiedModel(path.join(ROOT, "models", "tiny-wavlm-demo"), dir);
+  ({ text: textModel, audio: audioModel } = await demoModelCopies(dir));
 });
 afterAll(() => removeDir(dir));
 

@@ -13,21 +13,18 @@ import { embedTexts, extractText } from "../src/extract/text.js";
 import { readStore } from "../src/store/read.js";
 import { validateStores } from "../src/store/validate.js";
 import { trainProbe } from "../src/train/probe.js";
-import { copiedModel, DEMO_INDEX, DEMO_MODEL, FIXTURES, removeDir, ROOT, tempDir } from "./helpers/paths.js";
+import { demoAudio, demoModelCopies, demoRows, failedChecks } from "./helpers/repr-ref.js";
+import { DEMO_INDEX, FIXTURES, removeDir, tempDir } from "./helpers/paths.js";
 
-const DEMO_WAVLM = path.join(ROOT, "models", "tiny-wavlm-demo");
-const demoIds = readFileSync(DEMO_INDEX, "utf8").trim().split("\n").slice(1).map((l) => l.split(",")[0]);
-const demoAudio = readFileSync(DEMO_INDEX, "utf8").trim().split("\n").slice(1).map((l) => path.join(path.dirname(DEMO_INDEX), l.split(",")[2]));
+const demoIds = demoRows.map((r) => r.utter_id);
 
-const failedChecks = (r: Awaited<ReturnType<typeof validateStores>>) => r.stores.flatMap((s) => s.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.message}`));
 
 let dir: string;
 let textModel: string;
 let audioModel: string;
 beforeAll(async () => {
   dir = await tempDir("repr-store-");
-  textModel = await copiedModel(DEMO_MODEL, dir);
-  audioModel = await copiedModel(DEMO_WAVLM, dir);
+  ({ text: textModel, audio: audioModel } = await demoModelCopies(dir));
 });
 afterAll(() => removeDir(dir));
 

@@ -139,6 +139,18 @@ async function loadChecked<E extends { layerWidth: number; layers: number[] | nu
   return enc;
 }
 
+/** Load options every modality takes from the store's meta.json (and the caller's runtime settings). */
+function storeLoadOptions(meta: StoreMeta, o: EncoderOptions) {
+  return {
+    dtype: meta.model.dtype as ModelDtype,
+    pooling: meta.pooling as PoolingMode,
+    layers: meta.layers ?? "last",
+    offline: o.offline,
+    device: o.device,
+    threads: o.threads,
+  };
+}
+
 function batchSizeOf(meta: StoreMeta, fallback: number): number {
   const b = meta.settings?.batch_size;
   return typeof b === "number" && Number.isInteger(b) && b > 0 ? b : fallback;
@@ -147,6 +159,33 @@ function batchSizeOf(meta: StoreMeta, fallback: number): number {
 /** Sequence results from per-input arrays of rows of `rowSize` values. */
 function sequenceResult(seqs: (Float32Array | null)[], rowSize: number, errors: (EmofeatError | null)[]): SequenceResult {
   return { sequences: seqs, lengths: seqs.map((q) => (q ? q.length / rowSize : 0)), errors };
+}
+
+/** An Encoder for a store: `encode` for pooled stores, `encodeSequences` for sequence stores, the other refused. */
+function storeEncoder(
+  meta: StoreMeta,
+  o: EncoderOptions,
+  modality: Modality,
+  shape: Pick<Encoder, "dim" | "layers" | "pooling" | "rowSize">,
+  run: { pooled(inputs: readonly string[]): Promise<EncodeResult>; sequences(inputs: readonly string[]): Promise<SequenceResult>; dispose(): Promise<void> },
+): Encoder {
+  const sequence = isSequenceStore(meta);
+  return {
+    modality,
+    dim: shape.dim,
+    layers: shape.layers,
+    pooling: shape.pooling,
+    rowSize: shape.rowSize,
+    encode: async (inputs) => {
+      if (sequence) throw wrongKind(meta, o, "pooled");
+      return run.pooled(inputs);
+    },
+    encodeSequences: async (inputs) => {
+      if (!sequence) throw wrongKind(meta, o, "sequence");
+      return run.sequences(inputs);
+    },
+    dispose: run.dispose,
+  };
 }
 
 function wrongKind(meta: StoreMeta, o: EncoderOptions, want: "pooled" | "sequence"): EmofeatError {
@@ -162,39 +201,18 @@ registerEncoderFactory("text", async (meta, o) => {
     meta,
     o,
     (model) =>
-      TextEncoder.load({
-        model,
-        dtype: meta.model.dtype as ModelDtype,
-        maxLen: meta.max_len,
-        pooling: meta.pooling as PoolingMode,
-        layers: meta.layers ?? "last",
-        offline: o.offline,
-        device: o.device,
-        threads: o.threads,
-      }),
+      TextEncoder.load({ model, maxLen: meta.max_len, ...storeLoadOptions(meta, o) }),
     (e) => [
       { what: "model file", got: e.model.sha256, want: meta.model.sha256 },
       { what: "tokenizer.json", got: e.tokenizerSha256, want: meta.settings?.tokenizer_sha256 },
     ],
   );
   const batchSize = batchSizeOf(meta, 64);
-  const sequence = isSequenceStore(meta);
-  return {
-    modality: "text",
-    dim: enc.layerWidth,
-    layers: enc.layers,
-    pooling: enc.pooling,
-    rowSize: enc.rowSize,
-    encode: async (texts) => {
-      if (sequence) throw wrongKind(meta, o, "pooled");
-      return { embeddings: await enc.embed(texts, batchSize), errors: texts.map(() => null) };
-    },
-    encodeSequences: async (texts) => {
-      if (!sequence) throw wrongKind(meta, o, "sequence");
-      return sequenceResult(await enc.sequences(texts, batchSize), enc.rowSize, texts.map(() => null));
-    },
+  return storeEncoder(meta, o, "text", { dim: enc.layerWidth, layers: enc.layers, pooling: enc.pooling, rowSize: enc.rowSize }, {
+    pooled: async (texts) => ({ embeddings: await enc.embed(texts, batchSize), errors: texts.map(() => null) }),
+    sequences: async (texts) => sequenceResult(await enc.sequences(texts, batchSize), enc.rowSize, texts.map(() => null)),
     dispose: () => enc.dispose(),
-  };
+  });
 });
 
 /** What the audio encoders (and the weight-free feature extractors) offer for prediction. */
@@ -209,28 +227,20 @@ interface FileEncoder {
 
 function audioEncoder(meta: StoreMeta, o: EncoderOptions, enc: FileEncoder): Encoder {
   const batchSize = batchSizeOf(meta, 16);
-  const sequence = isSequenceStore(meta);
   const errorsOf = (errs: (Error | null)[]) => errs.map((e) => (e === null ? null : e instanceof EmofeatError ? e : new EmofeatError(e.message, { cause: e })));
-  return {
-    modality: "audio",
-    dim: enc.dim,
-    layers: enc.layers,
-    pooling: enc.pooling,
-    rowSize: enc.rowSize,
-    encode: async (files) => {
-      if (sequence) throw wrongKind(meta, o, "pooled");
+  return storeEncoder(meta, o, "audio", enc, {
+    pooled: async (files) => {
       const res = await enc.embedFiles(files, batchSize);
       const embeddings = new Float32Array(files.length * enc.rowSize);
       res.vectors.forEach((v, i) => v && embeddings.set(v, i * enc.rowSize));
       return { embeddings, errors: errorsOf(res.errors) };
     },
-    encodeSequences: async (files) => {
-      if (!sequence) throw wrongKind(meta, o, "sequence");
+    sequences: async (files) => {
       const res = await enc.embedFiles(files, batchSize);
       return sequenceResult(res.vectors, enc.rowSize, errorsOf(res.errors));
     },
     dispose: () => enc.dispose(),
-  };
+  });
 }
 
 registerEncoderFactory("audio", async (meta, o) => {
@@ -242,16 +252,11 @@ registerEncoderFactory("audio", async (meta, o) => {
     (model) =>
       AudioEncoder.load({
         model,
-        dtype: meta.model.dtype as ModelDtype,
         targetSampleRate: meta.sr,
         maxSeconds: meta.max_seconds,
         batching: meta.compat ? undefined : (meta.batching as BatchingMode | undefined),
         compat: meta.compat as AudioCompat | undefined,
-        pooling: meta.pooling as PoolingMode,
-        layers: meta.layers ?? "last",
-        offline: o.offline,
-        device: o.device,
-        threads: o.threads,
+        ...storeLoadOptions(meta, o),
       }),
     (e) => [
       { what: "model file", got: e.model.sha256, want: meta.model.sha256 },
