@@ -47,6 +47,10 @@ describe("layer boundaries in the ONNX graph", () => {
     const bert = await plan("tiny-bert-30522", 2);
     expect(bert.rule).toBe("post-ln-text");
     expect(bert.tensors).toEqual(["/embeddings/LayerNorm/Add_1_output_0", "/encoder/layer.0/output/LayerNorm/Add_1_output_0", "last_hidden_state"]);
+    // An export of a model inside another module (BertForSequenceClassification: /bert/encoder/...) works too.
+    const view = decodeModelView(await readFile(path.join(MODELS, "tiny-bert-30522", "onnx", "model.onnx")));
+    const prefixed = { ...view, nodes: view.nodes.map((n) => ({ ...n, name: n.name.startsWith("/") ? `/bert${n.name}` : n.name })) };
+    expect(planHiddenStates(prefixed, 2, "m")).toMatchObject({ prefix: "/bert/", tensors: bert.tensors });
     const roberta = await plan("tiny-roberta", 3);
     expect(roberta.rule).toBe("post-ln-text");
     expect(roberta.tensors.length).toBe(4);
