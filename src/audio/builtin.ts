@@ -93,8 +93,9 @@ export interface BuiltinOptions {
   dtype?: string;
   device?: string;
   batching?: string;
-  layers?: string | readonly number[];
-  compat?: string;
+  /** Encoder layers and the sequence-reference mode: a builtin has no layers, so only the default passes. */
+  layers?: unknown;
+  compat?: string | null;
 }
 
 export const BUILTIN_DEFAULTS = { maxSeconds: 10, pooling: "mean" } as const;
@@ -139,7 +140,7 @@ export class BuiltinFrameExtractor {
       o.device !== undefined && o.device !== "cpu" ? `--device ${o.device} (it runs on the CPU)` : "",
       o.batching !== undefined && o.batching !== "exact" ? `--batching ${o.batching} (clips are never padded)` : "",
       o.layers !== undefined && o.layers !== "last" ? `--layers ${String(o.layers)} (there are no encoder layers)` : "",
-      o.compat !== undefined ? `--compat ${o.compat} (clips are never padded)` : "",
+      o.compat ? `--compat ${o.compat} (there is no encoder to pad for)` : "",
     ].filter(Boolean);
     if (ignored.length > 0) throw new EmofeatError(`${spec.id} is a weight-free feature; these settings do not apply: ${ignored.join(", ")}`);
     const pooling = o.pooling ?? BUILTIN_DEFAULTS.pooling;

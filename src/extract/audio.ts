@@ -119,22 +119,18 @@ export async function extractAudio(o: ExtractAudioOptions): Promise<ExtractionSu
       return { positions: ok, vectors: flat, ...(sequence ? { lengths } : {}), failures, records };
     };
 
-    if (encoder instanceof BuiltinFrameExtractor) {
-      const store = builtinStoreArgs(encoder, batchSize, index.sha256);
+    if (encoder instanceof BuiltinFrameExtractor)
       return await runExtraction({
         index,
         modality: "audio",
         batches,
         processBatch,
-        ...store,
-        // pooling is part of the builtin fingerprint already; the store dtype is not.
-        fingerprintSettings: { ...store.fingerprintSettings, ...representationSettings({ layers: null, pooling: encoder.pooling, defaultPooling: encoder.pooling, dtype }) },
+        ...builtinStoreArgs(encoder, batchSize, index.sha256, dtype),
         sequence,
         totals: audioTotals,
         recordsCsv: { file: STORE_FILES.clips, columns: [...CLIPS_COLUMNS] },
         ...storeRunArgs(o),
       });
-    }
     const fe = encoder.featureExtractor;
     return await runExtraction({
       index,
