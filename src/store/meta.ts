@@ -57,6 +57,11 @@ export interface StoreMeta {
   settings: Record<string, unknown>;
   /** Array dtype of embeddings.npy. */
   dtype: "float32";
+  /**
+   * Layer stores (`extract --layers`): the Hugging Face `hidden_states` indices kept, in order; embeddings.npy
+   * is then [N, L, D] with L = layers.length and D = `d`. Absent for [N, D] stores (the last layer).
+   */
+  layers?: number[];
   n: number;
   d: number;
   embeddings_sha256: string;

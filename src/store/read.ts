@@ -10,10 +10,13 @@ export interface FeatureStore {
   dir: string;
   meta: StoreMeta;
   ids: string[];
-  /** Row-major [n, d]. */
+  /** Row-major [n, d], or [n, layers.length, d] for layer stores. */
   embeddings: Float32Array;
   n: number;
+  /** Per-layer width for layer stores. */
   d: number;
+  /** Layer stores: the hidden-state indices along the middle axis (meta.layers). */
+  layers?: number[];
   failures: Failure[];
 }
 
@@ -65,8 +68,11 @@ export async function readStore(dir: string): Promise<FeatureStore> {
     readIds(dir),
     readFailures(dir),
   ]);
-  if (shape.length !== 2) throw new EmofeatError(`${dir}/embeddings.npy: shape (${shape.join(", ")}), expected [N, D]`);
+  const layers = meta.layers;
+  const want = layers ? `[N, ${layers.length}, D] (meta.json lists ${layers.length} layers)` : "[N, D]";
+  if (shape.length !== (layers ? 3 : 2) || (layers && shape[1] !== layers.length))
+    throw new EmofeatError(`${dir}/embeddings.npy: shape (${shape.join(", ")}), expected ${want}`);
   if (shape[0] !== ids.length)
     throw new EmofeatError(`${dir}: embeddings.npy has ${shape[0]} rows but ids.txt has ${ids.length} ids`);
-  return { dir, meta, ids, embeddings: data, n: shape[0], d: shape[1], failures };
+  return { dir, meta, ids, embeddings: data, n: shape[0], d: shape[shape.length - 1], failures, ...(layers ? { layers: [...layers] } : {}) };
 }
