@@ -4,28 +4,35 @@
  *
  *   all          every layer the store holds (the default)
  *   last         the store's last layer
- *   0,4-8,12     these hidden-state indices, in this order; ranges are inclusive
+ *   0,4-8,12     these hidden-state indices, in this order; a range (inclusive) takes the layers the store
+ *                holds within it, so 3-9 on a store of every third layer is 3,6,9
  */
 import { EmofeatError } from "../errors.js";
 
-export type LayerSpec = { kind: "all" } | { kind: "last" } | { kind: "list"; layers: number[] };
+/** `items`: single indices [i, i] and inclusive ranges [a, b], in the order given. */
+export type LayerSpec = { kind: "all" } | { kind: "last" } | { kind: "list"; items: [number, number][] };
 
 export function parseLayerSpec(text: string): LayerSpec {
   const t = text.trim();
   if (t === "all") return { kind: "all" };
   if (t === "last") return { kind: "last" };
-  const layers: number[] = [];
+  const items: [number, number][] = [];
   for (const part of t.split(",").map((p) => p.trim())) {
     const m = /^(\d+)(?:\s*-\s*(\d+))?$/.exec(part);
     if (!m) throw new EmofeatError(`--layers "${text}": "${part}" is not a layer index or range; use all, last, or a list such as 0,4-8,12`);
     const a = Number(m[1]);
     const b = m[2] === undefined ? a : Number(m[2]);
     if (b < a) throw new EmofeatError(`--layers "${text}": the range "${part}" runs backwards`);
-    for (let i = a; i <= b; i++) layers.push(i);
+    const overlap = items.find(([x, y]) => a <= y && x <= b);
+    if (overlap) throw new EmofeatError(`--layers "${text}": layer ${Math.max(a, overlap[0])} is listed twice`);
+    items.push([a, b]);
   }
-  const dup = layers.find((l, i) => layers.indexOf(l) !== i);
-  if (dup !== undefined) throw new EmofeatError(`--layers "${text}": layer ${dup} is listed twice`);
-  return { kind: "list", layers };
+  return { kind: "list", items };
+}
+
+/** The spec of exactly these layers. */
+export function layerList(layers: readonly number[]): LayerSpec {
+  return { kind: "list", items: layers.map((l) => [l, l]) };
 }
 
 export function formatLayers(layers: readonly number[]): string {
@@ -45,8 +52,19 @@ export function formatLayers(layers: readonly number[]): string {
  */
 export function resolveLayers(spec: LayerSpec, available: readonly number[], store: string): { layers: number[]; positions: number[] } {
   if (available.length === 0) throw new EmofeatError(`feature store "${store}": meta.json lists no layers`);
-  const layers = spec.kind === "all" ? [...available] : spec.kind === "last" ? [available[available.length - 1]] : spec.layers;
-  const missing = layers.filter((l) => !available.includes(l));
+  let layers: number[];
+  const missing: number[] = [];
+  if (spec.kind === "all") layers = [...available];
+  else if (spec.kind === "last") layers = [available[available.length - 1]];
+  else {
+    layers = [];
+    for (const [a, b] of spec.items) {
+      const held = a === b ? [a] : available.filter((l) => l >= a && l <= b);
+      if (a === b && !available.includes(a)) missing.push(a);
+      if (held.length === 0) throw new EmofeatError(`--layers: feature store "${store}" holds no layer within ${a}-${b} (it holds hidden states ${formatLayers(available)})`);
+      layers.push(...held.filter((l) => available.includes(l)));
+    }
+  }
   if (missing.length > 0)
     throw new EmofeatError(
       `--layers: feature store "${store}" does not hold layer${missing.length > 1 ? "s" : ""} ${missing.join(", ")} ` +

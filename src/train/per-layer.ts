@@ -19,7 +19,7 @@ import { readStoreMeta } from "../store/read.js";
 import { tmpNameFor } from "../util/fs.js";
 import { parseFeatureSpecs } from "./data.js";
 import { perLayerSvg, type LayerScores } from "./layer-plots.js";
-import { formatLayers, parseLayerSpec, resolveLayers } from "./layer-select.js";
+import { formatLayers, layerList, parseLayerSpec, resolveLayers } from "./layer-select.js";
 import { renderPng } from "./plots.js";
 import { prepareOut, trainProbe, type TrainProbeOptions, type TrainProbeResult } from "./probe.js";
 import { RUN_FILES, type PerLayerEntry, type RunConfig, type RunMetrics } from "./run-dir.js";
@@ -73,7 +73,7 @@ export async function trainPerLayer(o: TrainProbeOptions): Promise<TrainProbeRes
       log(`layer ${layer} (${i + 1}/${layers.length}):`);
       const res = await trainProbe({
         ...o,
-        layers: { kind: "list", layers: [layer] },
+        layers: layerList([layer]),
         out: path.join(tmp, layerRunName(layer)),
         overwrite: false,
         // The join's warnings are the same for every layer: say them once.

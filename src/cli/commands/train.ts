@@ -31,12 +31,13 @@ function dropoutArg(v: string): [number, number] {
   return parts.length === 1 ? [parts[0], parts[0]] : [parts[0], parts[1]];
 }
 
+const HEAD_COL = Math.max(...headNames().map((h) => h.length));
 const defaultsTable = HEAD_NAMES.map((h) => {
   const s = HEAD_DEFAULTS[h];
   const arch = h.endsWith("mlp") ? `LayerNorm -> Dropout ${s.dropoutIn} -> Linear(D, ${s.hidden}) -> ReLU -> Dropout ${s.dropoutHidden} -> Linear(${s.hidden}, C)` : "Linear(D, C)";
-  return `  ${h.padEnd(14)} ${arch}; AdamW lr ${s.lr}, weight decay ${s.weightDecay}, batch ${s.batchSize}, ${s.epochs} epochs, tests ${s.select === "last" ? "the last epoch" : "the best validation macro-F1 epoch"}`;
+  return `  ${h.padEnd(HEAD_COL)} ${arch}; AdamW lr ${s.lr}, weight decay ${s.weightDecay}, batch ${s.batchSize}, ${s.epochs} epochs, tests ${s.select === "last" ? "the last epoch" : "the best validation macro-F1 epoch"}`;
 })
-  .concat(headNames().flatMap((h) => { const m = headModule(h); return m ? [`  ${h.padEnd(14)} ${m.help()}`] : []; }))
+  .concat(headNames().flatMap((h) => { const m = headModule(h); return m ? [`  ${h.padEnd(HEAD_COL)} ${m.help()}`] : []; }))
   .join("\n");
 
 function layersArg(v: string): string {
