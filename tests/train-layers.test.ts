@@ -37,12 +37,15 @@ describe("probes over encoder layers", () => {
   });
   afterAll(() => removeDir(dir));
 
-  /** Store rows at layer position p, as an [N, D] matrix. */
-  const layerSlice = (rows: number[], p: number) => {
-    const out = new Float32Array(rows.length * s.d);
-    rows.forEach((r, i) => out.set(s.x.subarray((r * s.numLayers + p) * s.d, (r * s.numLayers + p + 1) * s.d), i * s.d));
+  /** The fixture's `rows` at layer positions `positions`, row-major [rows.length, positions.length, D]. */
+  function layerSlice(rows: number[], positions: number[]): Float32Array {
+    const out = new Float32Array(rows.length * positions.length * s.d);
+    rows.forEach((r, i) =>
+      positions.forEach((p, j) => out.set(s.x.subarray((r * s.numLayers + p) * s.d, (r * s.numLayers + p + 1) * s.d), (i * positions.length + j) * s.d)),
+    );
     return out;
-  };
+  }
+  const allRows = () => Array.from({ length: s.n }, (_, i) => i);
 
   it("reads [N, L, D] stores and picks layers by hidden-state index with --layers", async () => {
     const all = await loadProbeData({ csv: fx.csv, features: `audio=${fx.layered}` });
@@ -54,8 +57,8 @@ describe("probes over encoder layers", () => {
     expect(two.stores[0].layers).toEqual([12, 6]);
     const rows = [0, 1, 239];
     for (const r of rows) {
-      expect(Array.from(two.x[0].subarray(r * 2 * s.d, r * 2 * s.d + s.d))).toEqual(Array.from(layerSlice([r], 4)));
-      expect(Array.from(two.x[0].subarray(r * 2 * s.d + s.d, (r + 1) * 2 * s.d))).toEqual(Array.from(layerSlice([r], 2)));
+      expect(Array.from(two.x[0].subarray(r * 2 * s.d, r * 2 * s.d + s.d))).toEqual(Array.from(layerSlice([r], [4])));
+      expect(Array.from(two.x[0].subarray(r * 2 * s.d + s.d, (r + 1) * 2 * s.d))).toEqual(Array.from(layerSlice([r], [2])));
     }
     expect((await loadProbeData({ csv: fx.csv, features: `audio=${fx.layered}`, layers: "last" })).inputs[0].layers).toEqual([12]);
     expect((await loadProbeData({ csv: fx.csv, features: `audio=${fx.layered}`, layers: "3-9" })).inputs[0].layers).toEqual([3, 6, 9]);
@@ -78,7 +81,7 @@ describe("probes over encoder layers", () => {
     expect(existsSync(path.join(dir, "runs", "never"))).toBe(false);
 
     // A second layer store with other layers: training on both needs a common choice; --per-layer says which differ.
-    const other = await writeStore(path.join(dir, "features", "other"), fx.ids, layerSliceMany([0, 2, 4]), s.d, "audio", "", [], [0, 6, 12]);
+    const other = await writeStore(path.join(dir, "features", "other"), fx.ids, layerSlice(allRows(), [0, 2, 4]), s.d, "audio", "", [], [0, 6, 12]);
     await expect(train(`a=${fx.layered},b=${other}`, "concat-linear")).rejects.toThrow(/"a" and "b" hold different layers \(0,3,6,9,12 vs 0,6,12\)/);
     await expect(
       trainPerLayer({ csv: fx.csv, features: `a=${fx.layered},b=${other}`, head: "concat-linear", out: path.join(dir, "runs", "never") }),
@@ -88,19 +91,11 @@ describe("probes over encoder layers", () => {
     );
 
     // meta.json says layers but the array is 2-D: the reader refuses, naming the shapes.
-    const broken = await writeStore(path.join(dir, "features", "broken"), fx.ids, layerSliceMany([2]), s.d, "audio");
+    const broken = await writeStore(path.join(dir, "features", "broken"), fx.ids, layerSlice(allRows(), [2]), s.d, "audio");
     const meta = readJson<Record<string, unknown>>(path.join(broken, "meta.json"));
     await writeFile(path.join(broken, "meta.json"), JSON.stringify({ ...meta, layers: [0, 6] }));
     await expect(readStore(broken)).rejects.toThrow(/shape \(240, 12\), expected \[N, 2, D\] \(meta.json lists 2 layers\)/);
   });
-
-  /** Every row of the fixture at several layer positions, row-major [N, positions.length, D]. */
-  function layerSliceMany(positions: number[]): Float32Array {
-    const out = new Float32Array(s.n * positions.length * s.d);
-    for (let r = 0; r < s.n; r++)
-      positions.forEach((p, j) => out.set(s.x.subarray((r * s.numLayers + p) * s.d, (r * s.numLayers + p + 1) * s.d), (r * positions.length + j) * s.d));
-    return out;
-  }
 
   it("--layers K on a layer store trains exactly as the [N, D] store of that layer", async () => {
     const a = await trainProbe({ csv: fx.csv, features: `audio=${fx.layered}`, layers: "6", head: "mlp", out: path.join(dir, "runs", "mlp-l6"), seeds: 2, settings: { epochs: 4 } });
@@ -209,7 +204,7 @@ describe("probes over encoder layers", () => {
     const ids = fx.ids.slice(0, 12);
     const reference = async (run: string, positions: number[]) => {
       const session = await ort.InferenceSession.create(path.join(run, "head.onnx"));
-      const x = layerSliceRows(ids.map((id) => fx.ids.indexOf(id)), positions);
+      const x = layerSlice(ids.map((id) => fx.ids.indexOf(id)), positions);
       const out = await session.run({ audio: new ort.Tensor("float32", x, [ids.length, positions.length * s.d]) });
       await session.release();
       return out.probs.data as Float32Array;
@@ -230,14 +225,6 @@ describe("probes over encoder layers", () => {
     expect(err).toBeInstanceOf(EmofeatError);
     expect((err as Error).message).toMatch(/holds 5 encoder layers of 12 values per utterance, but its encoder gave 12 values per utterance/);
   });
-
-  function layerSliceRows(rows: number[], positions: number[]): Float32Array {
-    const out = new Float32Array(rows.length * positions.length * s.d);
-    rows.forEach((r, i) =>
-      positions.forEach((p, j) => out.set(s.x.subarray((r * s.numLayers + p) * s.d, (r * s.numLayers + p + 1) * s.d), (i * positions.length + j) * s.d)),
-    );
-    return out;
-  }
 
   it("CLI: --per-layer with --layers, --folds session, --seeds and --classes; usage errors", async () => {
     const out = path.join(dir, "runs", "cli-per-layer");

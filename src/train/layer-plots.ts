@@ -35,6 +35,14 @@ function frame(parts: string[], ox: number, oy: number, pw: number, ph: number, 
   return sy;
 }
 
+/** One slot per layer; at least 600 px wide so the titles fit, the plot area centred when the layers are few. */
+function layout(n: number, slotMin: number, slotMax: number, span: number, ph: number, m: { l: number; r: number; t: number; b: number }) {
+  const slot = Math.max(slotMin, Math.min(slotMax, Math.floor(span / n)));
+  const pw = slot * n;
+  const width = Math.max(m.l + pw + m.r, 600);
+  return { slot, pw, ph, width, height: m.t + ph + m.b, m: { ...m, l: m.l + Math.floor((width - (m.l + pw + m.r)) / 2) } };
+}
+
 function errorBar(parts: string[], x: number, y0: number, y1: number, color: string): void {
   if (Math.abs(y1 - y0) < 0.5) return;
   parts.push(
@@ -47,14 +55,7 @@ function errorBar(parts: string[], x: number, y0: number, y1: number, color: str
 /** Bars of the softmax-normalised layer weights (mean +- std over trainings), the equal start weight dashed. */
 export function layerWeightsSvg(w: { layers: number[]; mean: number[]; std: number[] }, title: string, trainings: number): string {
   const n = w.layers.length;
-  const slot = Math.max(22, Math.min(56, Math.floor(640 / n)));
-  const pw = slot * n;
-  const ph = 260;
-  const m = { l: 70, r: 24, t: 64, b: 76 };
-  const width = Math.max(m.l + pw + m.r, 600);
-  // Few layers: keep the title's width and centre the bars.
-  m.l += Math.floor((width - (m.l + pw + m.r)) / 2);
-  const height = m.t + ph + m.b;
+  const { slot, pw, ph, width, height, m } = layout(n, 22, 56, 640, 260, { l: 70, r: 24, t: 64, b: 76 });
   const equal = 1 / n;
   const top = Math.max(equal, ...w.mean.map((v, i) => v + w.std[i]));
   const ax = axis(0, top * 1.08);
@@ -90,13 +91,7 @@ export interface LayerScores {
 /** Test accuracy, UA and macro-F1 of one probe per layer, mean +- std over seeds; the selected layer marked. */
 export function perLayerSvg(entries: LayerScores[], title: string, o: { seeds: number; best?: number; chance?: number; subtitle?: string }): string {
   const n = entries.length;
-  const slot = Math.max(30, Math.min(64, Math.floor(680 / n)));
-  const pw = slot * n;
-  const ph = 280;
-  const m = { l: 76, r: 24, t: 64, b: 96 };
-  const width = Math.max(m.l + pw + m.r, 600);
-  m.l += Math.floor((width - (m.l + pw + m.r)) / 2);
-  const height = m.t + ph + m.b;
+  const { slot, pw, ph, width, height, m } = layout(n, 30, 64, 680, 280, { l: 76, r: 24, t: 64, b: 96 });
   const series = [
     { key: "accuracy", label: "accuracy (WA)", color: "#2ca02c", dash: "" },
     { key: "unweighted_accuracy", label: "UA", color: "#9467bd", dash: "6,3" },
