@@ -17,6 +17,7 @@ import { argmaxRows, computeMetrics } from "../src/train/metrics.js";
 import { trainPerLayer } from "../src/train/per-layer.js";
 import { trainProbe } from "../src/train/probe.js";
 import type { HeadLabels, RunConfig, RunMetrics } from "../src/train/run-dir.js";
+import { summarizeRuns } from "../src/train/summarize.js";
 import { runEmofeat } from "./helpers/cli.js";
 import { loadLayerSynth, writeLayerFixture, type LayerFixture, type LayerSynth } from "./helpers/layer-data.js";
 import { removeDir, tempDir } from "./helpers/paths.js";
@@ -183,6 +184,7 @@ describe("probes over encoder layers", () => {
     const cfg = readJson<RunConfig>(path.join(perLayer, "config.json"));
     expect(cfg.per_layer!.layers).toEqual([0, 3, 6, 9, 12]);
     expect(cfg.export.file).toBeNull();
+    expect((await summarizeRuns([perLayer])).rows[0].model).toBe("weighted-layers, layer 6 of --per-layer");
     await expect(predict(perLayer, [{ audio: "x" }])).rejects.toThrow(/one probe per layer; predict with one of them, e.g. --run .*layer-06/);
   });
 
