@@ -2,13 +2,15 @@
  * The weighted-layers head against PyTorch (s3prl's Featurizer + emotion downstream written with torch
  * modules in scripts/gen/layers_fixtures.py), and its gradients against finite differences.
  */
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { Evaluator, trainHead, type Dataset } from "../src/train/engine.js";
 import { createSession, floatTensor } from "../src/train/graph/session.js";
 import { buildTrainingModel, checkArch, headSettings, type HeadArch } from "../src/train/heads.js";
 import { layerWeights, softmax } from "../src/train/heads/weighted-layers.js";
 import { Rng } from "../src/train/rng.js";
-import { loadLayerSynth, type LayerSynth, type LayerTrajectory } from "./helpers/layer-data.js";
+import { LAYER_FIXTURES, loadLayerSynth, type LayerSynth, type LayerTrajectory } from "./helpers/layer-data.js";
 import { EMOTIONS } from "./helpers/probe-data.js";
 
 const archOf = (s: LayerSynth, t: Pick<LayerTrajectory, "base" | "layer_norm" | "hidden">): HeadArch => ({
@@ -83,6 +85,30 @@ describe("weighted-layers head vs PyTorch (s3prl Featurizer + downstream, shared
       expect(res.epochs[0].train_loss).toBeCloseTo(t.losses.reduce((a, b) => a + b, 0) / t.losses.length, 5);
     });
   }
+
+  it("on pooled vectors it equals s3prl's frame-level probe without --layer-norm, and differs with it", async () => {
+    const f = readFileSync(path.join(LAYER_FIXTURES, "layers.json"), "utf8");
+    const frames = JSON.parse(f).frames as {
+      lengths: number[];
+      pooled: number[];
+      plain: { params: Record<string, number[]>; logits: number[] };
+      layer_norm: { params: Record<string, number[]>; logits: number[] };
+    };
+    const n = frames.lengths.length;
+    const pooled: Dataset = { x: [Float32Array.from(frames.pooled)], y: new Int32Array(n), n };
+    const diff = async (layerNorm: boolean, ref: { params: Record<string, number[]>; logits: number[] }) => {
+      const ev = await Evaluator.create(archOf(s, { base: "linear", layer_norm: layerNorm, hidden: 8 }), 1);
+      const logits = await ev.logits(new Map(Object.entries(ref.params).map(([k, v]) => [k, Float32Array.from(v)])), pooled);
+      await ev.release();
+      return maxAbsDiff(logits, ref.logits);
+    };
+    const plain = await diff(false, frames.plain);
+    const ln = await diff(true, frames.layer_norm);
+    console.log(`pooled store vs s3prl on ${n} utterances of ${Math.min(...frames.lengths)}-${Math.max(...frames.lengths)} frames: ` +
+      `max |logit difference| ${plain.toExponential(2)} without --layer-norm, ${ln.toExponential(2)} with it`);
+    expect(plain).toBeLessThan(1e-5);
+    expect(ln).toBeGreaterThan(1e-2);
+  });
 
   it("layer_weights: mean and sample std of the softmax weights over trainings", () => {
     const a = new Map([["featurizer.weights", Float32Array.from([0, 0, Math.log(2)])]]);

@@ -5,8 +5,10 @@
 Writes fixtures/reference/layers/:
   layers_x.npy      a synthetic pooled layer store: 240 utterances x 5 layers x 12 dims, float32 [N, L, D];
                     the class signal is strongest in layer index 2 and the layers have very different scales
-  layers.json       its labels and splits (train 120 / val 60 / test 60), the layer indices, and the
-                    trajectories below
+  layers.json       its labels and splits (train 120 / val 60 / test 60), the layer indices, the
+                    trajectories below, and `frames`: s3prl's probe run on frame sequences of different
+                    lengths (mean pooling over each utterance's frames), with and without layer_norm, next to
+                    the per-layer frame means a pooled layer store would hold
 
 Each trajectory is the SUPERB weighted-layer probe written from s3prl's description with torch modules:
 s3prl's Featurizer (upstream/interfaces.py: weights = zeros(L), softmax, optional F.layer_norm over the
@@ -162,6 +164,32 @@ CASES = [
 ]
 
 
+def frames_case() -> dict:
+    """s3prl's probe on real frame sequences, against the same parameters on pooled (mean) vectors."""
+    seed_everything(5)
+    rng = np.random.default_rng(5)
+    lengths = rng.integers(2, 10, 16)
+    seqs = [rng.normal(size=(L, t, D)).astype(np.float32) * np.array([1.0, 3.0, 0.6, 2.0, 1.5], dtype=np.float32)[:, None, None]
+            for t in lengths]
+    out = {"lengths": lengths.tolist(), "pooled": np.stack([q.mean(axis=1) for q in seqs]).astype(np.float32).ravel().tolist()}
+    for normalize in (False, True):
+        seed_everything(6)
+        model = Probe("linear", normalize, 8)
+        with torch.no_grad():
+            model.featurizer.weights.uniform_(-0.6, 0.6)
+        names = our_names("linear", 8)
+        logits = []
+        with torch.no_grad():
+            for q in seqs:  # one utterance at a time: [1, T, D] per layer, s3prl's MeanPooling over its T frames
+                hidden_states = [torch.from_numpy(q[l]).unsqueeze(0) for l in range(L)]
+                logits.append(model.downstream(model.featurizer(hidden_states)).numpy().ravel())
+        out["layer_norm" if normalize else "plain"] = {
+            "params": {names[k]: v.numpy().astype(np.float32).ravel().tolist() for k, v in model.state_dict().items()},
+            "logits": np.concatenate(logits).tolist(),
+        }
+    return out
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     x, y, split = synthetic()
@@ -172,6 +200,7 @@ def main() -> None:
         "n": N, "num_layers": L, "d": D, "num_classes": C, "layers": LAYERS,
         "y": y.tolist(), "split": split.tolist(),
         "trajectories": trajectories,
+        "frames": frames_case(),
     }) + "\n")
     for t in trajectories:
         move = max(abs(a - b) for k in t["init"] for a, b in zip(t["init"][k], t["final"][k]))
