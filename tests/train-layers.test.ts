@@ -188,6 +188,35 @@ describe("probes over encoder layers", () => {
     await expect(predict(perLayer, [{ audio: "x" }])).rejects.toThrow(/one probe per layer; predict with one of them, e.g. --run .*layer-06/);
   });
 
+  it("--per-layer resumes after an interruption, reusing the finished layers, with the same results", async () => {
+    const out = path.join(dir, "runs", "per-layer-resumed");
+    const o = { csv: fx.csv, features: `audio=${fx.layered}`, head: "weighted-layers" as const, out, seeds: 2, settings: { lr: 1e-2, epochs: 8 } };
+    const first: string[] = [];
+    // Stop when layer 6 would start, as Ctrl-C would.
+    const stop = (l: string) => {
+      first.push(l);
+      if (l.startsWith("layer 6 ")) throw new Error("interrupted");
+    };
+    await expect(trainPerLayer({ ...o, log: stop })).rejects.toThrow("interrupted");
+    expect(first.at(-1)).toMatch(/2 of 5 layers are trained and kept in .*per-layer-resumed\.per-layer-partial; the same command resumes/);
+    expect(existsSync(out)).toBe(false);
+    const second: string[] = [];
+    await trainPerLayer({ ...o, log: (l) => second.push(l) });
+    expect(second.filter((l) => l.includes("reused"))).toEqual([
+      "layer 0 (1/5): trained by an earlier, interrupted run of this command; reused",
+      "layer 3 (2/5): trained by an earlier, interrupted run of this command; reused",
+    ]);
+    expect(second.filter((l) => /^layer \d+ \(\d\/5\):$/.test(l))).toHaveLength(3);
+    // Same results as the uninterrupted run of the previous test (same data, settings and seeds).
+    expect(readJson<RunMetrics>(path.join(out, "metrics.json")).per_layer).toEqual(readJson<RunMetrics>(path.join(perLayer, "metrics.json")).per_layer);
+    expect(existsSync(path.join(path.dirname(out), ".per-layer-resumed.per-layer-partial"))).toBe(false);
+    // Other settings never reuse another run's layers.
+    first.length = 0;
+    await expect(trainPerLayer({ ...o, overwrite: true, settings: { lr: 1e-2, epochs: 2 }, log: stop })).rejects.toThrow("interrupted");
+    expect(first.filter((l) => l.includes("reused"))).toEqual([]);
+    expect(existsSync(path.join(out, "metrics.json"))).toBe(true); // the finished run is untouched until a new one completes
+  });
+
   it("predict feeds the head the layers it was trained on (the encoder gives every layer of the store)", async () => {
     // A stand-in for the audio encoder of a layer store: the stored [L, D] rows of the utterance named by the "file".
     const store = await readStore(fx.layered);

@@ -11,20 +11,60 @@
  * The best layer is chosen by validation macro-F1 (mean over seeds, first maximum), never by test scores.
  * Each layer is trained by trainProbe() with --layers set to that layer, so every head, --seeds, --folds and
  * --classes behave exactly as in a single run.
+ *
+ * Layers are trained into `.NAME.per-layer-partial/` beside the run and kept there when the command stops
+ * (Ctrl-C, an error): the same command again reuses every finished layer (a layer's run folder is complete
+ * once it exists; trainProbe writes it atomically) if the inputs and settings are the same, else starts over.
  */
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { EmofeatError } from "../errors.js";
 import { readStoreMeta } from "../store/read.js";
-import { tmpNameFor } from "../util/fs.js";
+import { exists, sha256File } from "../util/fs.js";
 import { parseFeatureSpecs } from "./data.js";
+import { headSettings } from "./heads.js";
 import { perLayerSvg, type LayerScores } from "./layer-plots.js";
 import { formatLayers, layerList, parseLayerSpec, resolveLayers } from "./layer-select.js";
 import { renderPng } from "./plots.js";
 import { prepareOut, trainProbe, type TrainProbeOptions, type TrainProbeResult } from "./probe.js";
-import { RUN_FILES, type PerLayerEntry, type RunConfig, type RunMetrics } from "./run-dir.js";
+import { readRunConfig, readRunMetrics, RUN_FILES, type PerLayerEntry, type RunConfig, type RunMetrics } from "./run-dir.js";
 
-export const PER_LAYER_FILES = { dir: "layers", plot: "per_layer" } as const;
+export const PER_LAYER_FILES = { dir: "layers", plot: "per_layer", state: "per-layer-state.json" } as const;
+
+function partialDirFor(runDir: string): string {
+  return path.join(path.dirname(runDir), `.${path.basename(runDir)}.per-layer-partial`);
+}
+
+/** Everything that decides a layer's results: a finished layer is reused only under the same key. */
+async function resumeKey(o: TrainProbeOptions, layers: number[]): Promise<string> {
+  const specs = typeof o.features === "string" ? parseFeatureSpecs(o.features) : o.features;
+  const metas = await Promise.all(specs.map((s) => readStoreMeta(s.dir)));
+  return JSON.stringify({
+    index: await sha256File(o.csv),
+    features: specs.map((s, k) => ({ name: s.name, dir: path.resolve(s.dir), fingerprint: metas[k].fingerprint, embeddings: metas[k].embeddings_sha256 })),
+    head: o.head,
+    settings: headSettings(o.head, o.settings),
+    classes: o.classes ?? null,
+    protocol: o.protocol ?? { kind: "split" },
+    seeds: o.seeds ?? 1,
+    seed: o.seed ?? 0,
+    layers,
+  });
+}
+
+/** The partial folder to train into: reused when its key matches, otherwise made afresh. */
+async function openPartial(partial: string, key: string): Promise<boolean> {
+  const stateFile = path.join(partial, PER_LAYER_FILES.state);
+  const old = (await exists(stateFile)) ? await readFile(stateFile, "utf8").catch(() => "") : "";
+  const resume = old !== "" && (JSON.parse(old) as { key?: string }).key === key;
+  if (!resume) await rm(partial, { recursive: true, force: true });
+  await mkdir(path.join(partial, PER_LAYER_FILES.dir), { recursive: true });
+  // Temporary folders of a layer run that was cut short.
+  for (const e of await readdir(path.join(partial, PER_LAYER_FILES.dir)))
+    if (e.startsWith(".")) await rm(path.join(partial, PER_LAYER_FILES.dir, e), { recursive: true, force: true });
+  if (!resume) await writeFile(stateFile, JSON.stringify({ key }) + "\n");
+  return resume;
+}
 
 /** `layers/layer-04`: hidden-state indices padded to two digits, so folders sort by layer. */
 export function layerRunName(layer: number): string {
@@ -65,21 +105,31 @@ export async function trainPerLayer(o: TrainProbeOptions): Promise<TrainProbeRes
   const layers = await layersToProbe(o);
   await prepareOut(o.out, o.overwrite ?? false);
   const runDir = path.resolve(o.out);
-  const tmp = tmpNameFor(runDir);
-  await mkdir(path.join(tmp, PER_LAYER_FILES.dir), { recursive: true });
+  const tmp = partialDirFor(runDir);
+  const resumed = await openPartial(tmp, await resumeKey(o, layers));
+  let finished = 0;
   try {
     const results: { layer: number; res: TrainProbeResult }[] = [];
     for (const [i, layer] of layers.entries()) {
+      const out = path.join(tmp, layerRunName(layer));
+      if (resumed && (await exists(path.join(out, RUN_FILES.metrics)))) {
+        log(`layer ${layer} (${i + 1}/${layers.length}): trained by an earlier, interrupted run of this command; reused`);
+        const [config, metrics] = await Promise.all([readRunConfig(out), readRunMetrics(out)]);
+        results.push({ layer, res: { runDir: out, config, metrics, summary: "" } });
+        finished++;
+        continue;
+      }
       log(`layer ${layer} (${i + 1}/${layers.length}):`);
       const res = await trainProbe({
         ...o,
         layers: layerList([layer]),
-        out: path.join(tmp, layerRunName(layer)),
+        out,
         overwrite: false,
         // The join's warnings are the same for every layer: say them once.
         log: (line) => (i === 0 || !line.startsWith("warning") ? log(`  ${line}`) : undefined),
       });
       results.push({ layer, res });
+      finished++;
     }
 
     const perLayer: PerLayerEntry[] = results.map(({ layer, res }) => ({
@@ -126,6 +176,7 @@ export async function trainPerLayer(o: TrainProbeOptions): Promise<TrainProbeRes
     if (png) await writeFile(path.join(tmp, `${PER_LAYER_FILES.plot}.png`), png);
     const json = (v: unknown) => JSON.stringify(v, null, 2) + "\n";
     await writeFile(path.join(tmp, RUN_FILES.config), json(config));
+    await rm(path.join(tmp, PER_LAYER_FILES.state));
     // metrics.json marks a finished run; written last.
     await writeFile(path.join(tmp, RUN_FILES.metrics), json(metrics));
     await rm(runDir, { recursive: true, force: true });
@@ -142,7 +193,8 @@ export async function trainPerLayer(o: TrainProbeOptions): Promise<TrainProbeRes
       `UA ${pct(metrics.test.unweighted_accuracy)} macro-F1 ${pct(metrics.test.macro_f1)} -> ${o.out}`;
     return { runDir, config, metrics, summary, perLayer, bestLayer };
   } catch (err) {
-    await rm(tmp, { recursive: true, force: true });
+    if (finished === 0) await rm(tmp, { recursive: true, force: true });
+    else log(`${finished} of ${layers.length} layers are trained and kept in ${tmp}; the same command resumes from them`);
     throw err;
   }
 }
