@@ -12,7 +12,7 @@ import { registerEncoderFactory } from "../src/predict/encoders.js";
 import { predict } from "../src/predict/predict.js";
 import { readStore } from "../src/store/read.js";
 import { loadProbeData } from "../src/train/data.js";
-import { parseLayerSpec } from "../src/train/layer-select.js";
+import { parseLayerChoice } from "../src/train/layer-select.js";
 import { argmaxRows, computeMetrics } from "../src/train/metrics.js";
 import { trainPerLayer } from "../src/train/per-layer.js";
 import { trainProbe } from "../src/train/probe.js";
@@ -65,9 +65,9 @@ describe("probes over encoder layers", () => {
     expect((await loadProbeData({ csv: fx.csv, features: `audio=${fx.layered}`, layers: "3-9" })).inputs[0].layers).toEqual([3, 6, 9]);
 
     await expect(loadProbeData({ csv: fx.csv, features: `audio=${fx.layered}`, layers: "4-5" })).rejects.toThrow(/holds no layer within 4-5/);
-    expect(() => parseLayerSpec("9-3")).toThrow(/runs backwards/);
-    expect(() => parseLayerSpec("4,x")).toThrow(/"x" is not a layer index/);
-    expect(() => parseLayerSpec("4,2-4")).toThrow(/layer 4 is listed twice/);
+    expect(() => parseLayerChoice("9-3")).toThrow(/runs backwards/);
+    expect(() => parseLayerChoice("4,x")).toThrow(/"x" is not a layer index/);
+    expect(() => parseLayerChoice("4,2-4")).toThrow(/layer 4 is listed twice/);
   });
 
   it("clear errors for stores that do not fit the head or the options", async () => {

@@ -13,7 +13,7 @@ import type { StoreMeta } from "../store/meta.js";
 import { readStore } from "../store/read.js";
 import { identityClasses, parseClasses, type ClassPlan } from "./classes.js";
 import type { HeadInput } from "./heads.js";
-import { formatLayers, gatherRows, parseLayerSpec, resolveLayers, type LayerSpec } from "./layer-select.js";
+import { formatLayers, gatherRows, parseLayerChoice, chooseLayers, type LayerChoice } from "./layer-select.js";
 
 export interface FeatureSpec {
   /** Input name (e.g. "text"). */
@@ -94,7 +94,7 @@ export interface ProbeDataOptions {
   features: string | { name: string | null; dir: string }[];
   classes?: string;
   /** Layers to use from layer stores (`--layers`; default all); [N, D] stores are not affected. */
-  layers?: string | LayerSpec;
+  layers?: string | LayerChoice;
 }
 
 export async function loadProbeData(o: ProbeDataOptions): Promise<ProbeData> {
@@ -194,9 +194,9 @@ export async function loadProbeData(o: ProbeDataOptions): Promise<ProbeData> {
 function pickLayers(
   stores: { layers?: number[] }[],
   names: string[],
-  spec: string | LayerSpec | undefined,
+  spec: string | LayerChoice | undefined,
 ): ({ layers: number[]; positions: number[] } | undefined)[] {
-  const sel = typeof spec === "string" ? parseLayerSpec(spec) : spec;
+  const sel = typeof spec === "string" ? parseLayerChoice(spec) : spec;
   if (sel && !stores.some((s) => s.layers))
     throw new EmofeatError(
       `--layers: no feature store given has a layer axis (${names.join(", ")} hold one vector per utterance); ` +
@@ -212,7 +212,7 @@ function pickLayers(
           `choose layers both hold with --layers`,
       );
   }
-  return stores.map((s, k) => (s.layers ? resolveLayers(sel ?? { kind: "all" }, s.layers, names[k]) : undefined));
+  return stores.map((s, k) => (s.layers ? chooseLayers(sel ?? { kind: "all" }, s.layers, names[k]) : undefined));
 }
 
 function firstNonFinite(a: Float32Array): number {

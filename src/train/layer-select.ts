@@ -10,9 +10,9 @@
 import { EmofeatError } from "../errors.js";
 
 /** `items`: single indices [i, i] and inclusive ranges [a, b], in the order given. */
-export type LayerSpec = { kind: "all" } | { kind: "last" } | { kind: "list"; items: [number, number][] };
+export type LayerChoice = { kind: "all" } | { kind: "last" } | { kind: "list"; items: [number, number][] };
 
-export function parseLayerSpec(text: string): LayerSpec {
+export function parseLayerChoice(text: string): LayerChoice {
   const t = text.trim();
   if (t === "all") return { kind: "all" };
   if (t === "last") return { kind: "last" };
@@ -31,7 +31,7 @@ export function parseLayerSpec(text: string): LayerSpec {
 }
 
 /** The spec of exactly these layers. */
-export function layerList(layers: readonly number[]): LayerSpec {
+export function layerList(layers: readonly number[]): LayerChoice {
   return { kind: "list", items: layers.map((l) => [l, l]) };
 }
 
@@ -50,7 +50,7 @@ export function formatLayers(layers: readonly number[]): string {
  * The hidden-state indices `spec` picks from a store holding `available`, and their positions along the
  * store's layer axis. Asking for a layer the store does not hold is an error naming what it holds.
  */
-export function resolveLayers(spec: LayerSpec, available: readonly number[], store: string): { layers: number[]; positions: number[] } {
+export function chooseLayers(spec: LayerChoice, available: readonly number[], store: string): { layers: number[]; positions: number[] } {
   if (available.length === 0) throw new EmofeatError(`feature store "${store}": meta.json lists no layers`);
   let layers: number[];
   const missing: number[] = [];

@@ -24,7 +24,7 @@ import { exists, sha256File } from "../util/fs.js";
 import { parseFeatureSpecs } from "./data.js";
 import { headSettings } from "./heads.js";
 import { perLayerSvg, type LayerScores } from "./layer-plots.js";
-import { formatLayers, layerList, parseLayerSpec, resolveLayers } from "./layer-select.js";
+import { formatLayers, layerList, parseLayerChoice, chooseLayers } from "./layer-select.js";
 import { renderPng } from "./plots.js";
 import { prepareOut, trainProbe, type TrainProbeOptions, type TrainProbeResult } from "./probe.js";
 import { readRunConfig, readRunMetrics, RUN_FILES, type PerLayerEntry, type RunConfig, type RunMetrics } from "./run-dir.js";
@@ -81,8 +81,8 @@ async function layersToProbe(o: TrainProbeOptions): Promise<number[]> {
       `--per-layer needs a layer store, and ${specs.map((s) => s.dir).join(", ")} hold${specs.length === 1 ? "s" : ""} one vector per utterance: ` +
         `extract one with --layers all (e.g. emofeat extract audio ... --layers all --out features/audio-layers)`,
     );
-  const sel = typeof o.layers === "string" ? parseLayerSpec(o.layers) : (o.layers ?? { kind: "all" as const });
-  const lists = layered.map((s) => resolveLayers(sel, s.layers!, s.name).layers);
+  const sel = typeof o.layers === "string" ? parseLayerChoice(o.layers) : (o.layers ?? { kind: "all" as const });
+  const lists = layered.map((s) => chooseLayers(sel, s.layers!, s.name).layers);
   const other = lists.findIndex((l) => formatLayers(l) !== formatLayers(lists[0]));
   if (other > 0)
     throw new EmofeatError(

@@ -13,7 +13,7 @@ import { describeJoin, loadProbeData, type ProbeData } from "./data.js";
 import { Evaluator, trainHead, type Dataset, type EpochRecord, type Params } from "./engine.js";
 import { buildInferenceModel, checkArch, headSettings, type HeadArch, type HeadName, type TrainSettings } from "./heads.js";
 import { headModule, type HeadPlot } from "./heads/registry.js";
-import type { LayerSpec } from "./layer-select.js";
+import type { LayerChoice } from "./layer-select.js";
 import { encodeModel } from "./onnx/proto.js";
 import { confusionSvg, curvesSvg, renderPng, type CurveSeries } from "./plots.js";
 import {
@@ -36,7 +36,7 @@ export interface TrainProbeOptions {
   out: string;
   classes?: string;
   /** Layers to use from layer stores (`--layers`: all, last, or a list such as 0,4-8,12; default all). */
-  layers?: string | LayerSpec;
+  layers?: string | LayerChoice;
   protocol?: Protocol;
   /** Number of seeds (default 1), starting at `seed` (default 0). */
   seeds?: number;

@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { HEAD_DEFAULTS, HEAD_NAMES, headNames, type HeadName, type TrainSettings } from "../../train/heads.js";
 import { headModule } from "../../train/heads/registry.js";
-import { parseLayerSpec } from "../../train/layer-select.js";
+import { parseLayerChoice } from "../../train/layer-select.js";
 import { trainPerLayer } from "../../train/per-layer.js";
 import { trainProbe } from "../../train/probe.js";
 import type { Protocol } from "../../train/splits.js";
@@ -42,7 +42,7 @@ const defaultsTable = HEAD_NAMES.map((h) => {
 
 function layersArg(v: string): string {
   try {
-    parseLayerSpec(v);
+    parseLayerChoice(v);
   } catch (err) {
     throw new InvalidArgumentError((err as Error).message);
   }
