@@ -16,7 +16,7 @@ import { parseLayerChoice } from "../src/train/layer-select.js";
 import { argmaxRows, computeMetrics } from "../src/train/metrics.js";
 import { trainPerLayer } from "../src/train/per-layer.js";
 import { trainProbe } from "../src/train/probe.js";
-import type { HeadLabels, RunConfig, RunMetrics } from "../src/train/run-dir.js";
+import type { HeadLabels, PerLayerEntry, RunConfig, RunMetrics } from "../src/train/run-dir.js";
 import { summarizeRuns } from "../src/train/summarize.js";
 import { runEmofeat } from "./helpers/cli.js";
 import { loadLayerSynth, writeLayerFixture, type LayerFixture, type LayerSynth } from "./helpers/layer-data.js";
@@ -160,9 +160,9 @@ describe("probes over encoder layers", () => {
       settings: { lr: 1e-2, epochs: 8 },
       log: (l) => logs.push(l),
     });
-    const m = readJson<RunMetrics>(path.join(perLayer, "metrics.json"));
-    expect(m.per_layer!.map((e) => e.layer)).toEqual([0, 3, 6, 9, 12]);
-    for (const e of m.per_layer!) {
+    const m = readJson<Omit<RunMetrics, "per_layer"> & { per_layer: Required<PerLayerEntry>[] }>(path.join(perLayer, "metrics.json"));
+    expect(m.per_layer.map((e) => e.layer)).toEqual([0, 3, 6, 9, 12]);
+    for (const e of m.per_layer) {
       const sub = readJson<RunMetrics>(path.join(perLayer, e.run, "metrics.json"));
       expect(e.run).toBe(`layers/layer-${String(e.layer).padStart(2, "0")}`);
       // mean and sample std over the sub-run's seeds
@@ -174,8 +174,8 @@ describe("probes over encoder layers", () => {
       expect(readJson<RunConfig>(path.join(perLayer, e.run, "config.json")).features[0].layers).toEqual([e.layer]);
       expect(sub.layer_weights).toBeUndefined(); // one layer: nothing to weight
     }
-    const bestVal = Math.max(...m.per_layer!.map((e) => e.val.macro_f1));
-    expect(m.per_layer!.find((e) => e.layer === m.best_layer!.layer)!.val.macro_f1).toBe(bestVal);
+    const bestVal = Math.max(...m.per_layer.map((e) => e.val.macro_f1));
+    expect(m.per_layer.find((e) => e.layer === m.best_layer!.layer)!.val.macro_f1).toBe(bestVal);
     expect(m.best_layer!.layer).toBe(6);
     expect(m.test).toEqual(readJson<RunMetrics>(path.join(perLayer, "layers/layer-06", "metrics.json")).test);
     expect(res.summary).toMatch(/per layer on audio \(layers 0,3,6,9,12\).*best validation layer 6/);

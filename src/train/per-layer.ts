@@ -100,7 +100,7 @@ const scores = (m: { accuracy: number; unweighted_accuracy: number; macro_f1: nu
 
 const pct = (x: number) => (100 * x).toFixed(2);
 
-export async function trainPerLayer(o: TrainProbeOptions): Promise<TrainProbeResult & { perLayer: PerLayerEntry[]; bestLayer: number }> {
+export async function trainPerLayer(o: TrainProbeOptions): Promise<TrainProbeResult & { perLayer: Required<PerLayerEntry>[]; bestLayer: number }> {
   const log = o.log ?? (() => {});
   const layers = await layersToProbe(o);
   await prepareOut(o.out, o.overwrite ?? false);
@@ -132,7 +132,7 @@ export async function trainPerLayer(o: TrainProbeOptions): Promise<TrainProbeRes
       finished++;
     }
 
-    const perLayer: PerLayerEntry[] = results.map(({ layer, res }) => ({
+    const perLayer: Required<PerLayerEntry>[] = results.map(({ layer, res }) => ({
       layer,
       test: scores(res.metrics.test),
       test_std: scores(res.metrics.test_std),
