@@ -74,7 +74,7 @@ describe("probes over encoder layers", () => {
     const train = (features: string, head: "mlp" | "weighted-layers" | "concat-linear", extra: object = {}) =>
       trainProbe({ csv: fx.csv, features, head, out: path.join(dir, "runs", "never"), settings: { epochs: 1 }, ...extra });
     await expect(train(`audio=${fx.flat}`, "weighted-layers")).rejects.toThrow(/"audio" holds one vector per utterance \(no layer axis\).*--layers all/);
-    await expect(train(`audio=${fx.layered}`, "mlp")).rejects.toThrow(/"audio" holds 5 encoder layers.*--layers K.*--per-layer.*weighted-layers/);
+    await expect(train(`audio=${fx.layered}`, "mlp")).rejects.toThrow(/"audio" holds 5 encoder layers \(hidden states 0,3,6,9,12\).*--layers K.*--per-layer.*weighted-layers/);
     await expect(train(`audio=${fx.layered}`, "mlp", { layers: "7" })).rejects.toThrow(/does not hold layer 7 \(it holds hidden states 0,3,6,9,12/);
     await expect(train(`audio=${fx.flat}`, "mlp", { layers: "6" })).rejects.toThrow(/no feature store given has a layer axis/);
     await expect(train(`a=${fx.layered},b=${fx.flat}`, "weighted-layers")).rejects.toThrow(/takes one feature store \(a layer store\), got 2/);
@@ -95,7 +95,7 @@ describe("probes over encoder layers", () => {
     const broken = await writeStore(path.join(dir, "features", "broken"), fx.ids, layerSlice(allRows(), [2]), s.d, "audio");
     const meta = readJson<Record<string, unknown>>(path.join(broken, "meta.json"));
     await writeFile(path.join(broken, "meta.json"), JSON.stringify({ ...meta, layers: [0, 6] }));
-    await expect(readStore(broken)).rejects.toThrow(/shape \(240, 12\), expected \[N, 2, D\] \(meta.json lists 2 layers\)/);
+    await expect(readStore(broken)).rejects.toThrow(/shape \(240, 12\), meta.json describes \[N, 2, 12\]/);
   });
 
   it("--layers K on a layer store trains exactly as the [N, D] store of that layer", async () => {

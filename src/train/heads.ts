@@ -7,6 +7,7 @@
 import { EmofeatError, EXIT } from "../errors.js";
 import { GraphBuilder, type FloatType, type MaskSpec, type ParamSpec, type Tensor } from "./graph/builder.js";
 import type { OnnxModelSpec } from "./onnx/proto.js";
+import { formatLayers } from "./layer-select.js";
 import { headModule, moduleHeadNames, type ModuleHeadName } from "./heads/registry.js";
 // Heads in their own modules register themselves on import.
 import "./heads/weighted-layers.js";
@@ -93,7 +94,7 @@ export function checkArch(a: HeadArch): void {
   for (const i of a.inputs)
     if (i.layers && i.layers.length > 1)
       throw new EmofeatError(
-        `feature store "${i.name}" holds ${i.layers.length} encoder layers and --head ${a.head} takes one vector per utterance: ` +
+        `feature store "${i.name}" holds ${i.layers.length} encoder layers (hidden states ${formatLayers(i.layers)}) and --head ${a.head} takes one vector per utterance: ` +
           `pick a layer with --layers K, train one probe per layer with --per-layer, or learn a weighted sum of the layers with --head weighted-layers`,
       );
   if (!isConcatHead(a.head) && a.inputs.length > 1)
