@@ -198,7 +198,7 @@ describe("probes over encoder layers", () => {
       if (l.startsWith("layer 6 ")) throw new Error("interrupted");
     };
     await expect(trainPerLayer({ ...o, log: stop })).rejects.toThrow("interrupted");
-    expect(first.at(-1)).toMatch(/2 of 5 layers are trained and kept in .*per-layer-resumed\.per-layer-partial; the same command resumes/);
+    expect(first.at(-1)).toMatch(/^warning: 2 of 5 layers are trained and kept in .*per-layer-resumed\.per-layer-partial; the same command resumes/);
     expect(existsSync(out)).toBe(false);
     const second: string[] = [];
     await trainPerLayer({ ...o, log: (l) => second.push(l) });

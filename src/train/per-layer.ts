@@ -194,7 +194,7 @@ export async function trainPerLayer(o: TrainProbeOptions): Promise<TrainProbeRes
     return { runDir, config, metrics, summary, perLayer, bestLayer };
   } catch (err) {
     if (finished === 0) await rm(tmp, { recursive: true, force: true });
-    else log(`${finished} of ${layers.length} layers are trained and kept in ${tmp}; the same command resumes from them`);
+    else log(`warning: ${finished} of ${layers.length} layers are trained and kept in ${tmp}; the same command resumes from them`);
     throw err;
   }
 }
