@@ -8,7 +8,7 @@ import path from "node:path";
 import ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EmofeatError } from "../src/errors.js";
-import { registerEncoderFactory } from "../src/predict/encoders.js";
+import { registerEncoderFactory, type Encoder } from "../src/predict/encoders.js";
 import { predict } from "../src/predict/predict.js";
 import { readStore } from "../src/store/read.js";
 import { loadProbeData } from "../src/train/data.js";
@@ -221,17 +221,30 @@ describe("probes over encoder layers", () => {
     // A stand-in for the audio encoder of a layer store: the stored [L, D] rows of the utterance named by the "file".
     const store = await readStore(fx.layered);
     let layered = true;
-    registerEncoderFactory("audio", async (meta) => ({
-      modality: "audio",
-      dim: meta.d,
-      encode: async (files) => {
-        const w = layered ? store.layers!.length * store.d : store.d;
-        const out = new Float32Array(files.length * w);
-        files.forEach((f, i) => out.set(store.embeddings.subarray(store.ids.indexOf(f) * store.layers!.length * store.d).subarray(0, w), i * w));
-        return { embeddings: out, errors: files.map(() => null) };
-      },
-      dispose: async () => {},
-    }));
+    registerEncoderFactory("audio", async (meta) => {
+      const rowSize = () => (layered ? store.layers!.length * store.d : store.d);
+      const enc = {
+        modality: "audio",
+        dim: meta.d,
+        layers: layered ? store.layers : null,
+        pooling: "mean",
+        get rowSize() {
+          return rowSize();
+        },
+        encode: async (files: readonly string[]) => {
+          const w = rowSize();
+          const out = new Float32Array(files.length * w);
+          files.forEach((f, i) => out.set(store.embeddings.subarray(store.ids.indexOf(f) * store.layers!.length * store.d).subarray(0, w), i * w));
+          return { embeddings: out, errors: files.map(() => null) };
+        },
+        encodeSequences: async () => {
+          throw new Error("not used: pooled store");
+        },
+        dispose: async () => {},
+      };
+      // Typed loosely: the Encoder interface grows with the sequence/layer stores (repr); these are its fields.
+      return enc as unknown as Encoder;
+    });
     const ids = fx.ids.slice(0, 12);
     const reference = async (run: string, positions: number[]) => {
       const session = await ort.InferenceSession.create(path.join(run, "head.onnx"));
