@@ -2,6 +2,8 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { DEVICES } from "../backends/onnx.js";
 import { MODEL_DTYPES } from "../models/source.js";
+import { checkLayerSpec, LAYERS_HELP } from "../models/layer-spec.js";
+import { STORE_DTYPES } from "../store/npy.js";
 import type { ProgressListener } from "../extract/progress.js";
 import os from "node:os";
 import { EmofeatError, EXIT } from "../errors.js";
@@ -87,8 +89,39 @@ export function addStoreOptions(cmd: Command): Command {
     .option("--overwrite", "replace a store (or unfinished run) made with other settings, or store files emofeat did not write (they are named first)", false)
     .option("--max-failures <n|p%>", MAX_FAILURES_HELP, maxFailuresArg)
     .option("--force-unlock", "remove the lock of another extraction into --out that is known to be gone (e.g. it ran on another machine)", false)
-    .addOption(new Option("--layout <layout>", "matrix: embeddings.npy only; per-utterance: also per_utterance/<utter_id>.npy").choices(["matrix", "per-utterance"]).default("matrix"))
+    .addOption(
+      new Option("--layout <layout>", "matrix: the store's arrays only; per-utterance: also per_utterance/<utter_id>.npy (that row: (D,), (L, D), or (T_i, [L,] D) for sequences)")
+        .choices(["matrix", "per-utterance"])
+        .default("matrix"),
+    )
     .option("-q, --quiet", "no progress output", false);
+}
+
+const POOLING_HELP: Record<string, string> = {
+  mean: "mask-weighted mean over real positions",
+  cls: "the first token's state",
+  max: "largest value over real positions, per dimension",
+  "mean+std": "statistics pooling: [mean; sample std] over real positions (2D wide)",
+  none: "no pooling: a sequence store (frames.npy + lengths.npy) with every real token/frame",
+};
+
+/** --layers, --pooling, --store-dtype: what an extraction keeps of the encoder (docs/representations.md). */
+export function addRepresentationOptions(cmd: Command, poolings: readonly string[]): Command {
+  return cmd
+    .option("--layers <spec>", LAYERS_HELP, (v: string) => {
+      try {
+        checkLayerSpec(v);
+      } catch (err) {
+        throw new InvalidArgumentError((err as Error).message);
+      }
+      return v;
+    }, "last")
+    .addOption(new Option("--pooling <mode>", poolings.map((m) => `${m}: ${POOLING_HELP[m]}`).join("; ")).choices([...poolings]).default("mean"))
+    .addOption(
+      new Option("--store-dtype <dtype>", "array dtype on disk: float32, or float16 (half the size; adds a relative rounding error of at most 2^-11, see docs/representations.md)")
+        .choices(Object.keys(STORE_DTYPES))
+        .default("float32"),
+    );
 }
 
 /**
@@ -127,6 +160,9 @@ export function storeAndModelArgs(o: Record<string, unknown>) {
     overwrite: o.overwrite as boolean,
     forceUnlock: o.forceUnlock as boolean,
     log: (line: string) => process.stderr.write(`emofeat: ${line}\n`),
+    layers: o.layers as string | undefined,
+    pooling: o.pooling as "mean" | "cls" | "max" | "mean+std" | "none",
+    storeDtype: o.storeDtype as "float32" | "float16",
   };
 }
 

@@ -6,7 +6,7 @@ import { mkdir, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { stringify } from "csv-stringify/sync";
-import { EmofeatError, EXIT, InterruptedError, UsageError } from "../errors.js";
+import { EmofeatError, InterruptedError, UsageError } from "../errors.js";
 import { tmpNameFor } from "../util/fs.js";
 import { acquireLock, LOCK_FILE } from "../util/lock.js";
 import { inspectOutDir, makeDir } from "../util/out.js";
@@ -14,7 +14,9 @@ import { VERSION } from "../version.js";
 import { combineSplits, scalarStd, type SplitMetrics } from "./aggregate.js";
 import { describeJoin, loadProbeData, type ProbeData } from "./data.js";
 import { Evaluator, trainHead, type Dataset, type EpochRecord, type Params } from "./engine.js";
-import { buildInferenceModel, checkArch, HEAD_DEFAULTS, type HeadArch, type HeadName, type TrainSettings } from "./heads.js";
+import { buildInferenceModel, checkArch, headSettings, type HeadArch, type HeadName, type TrainSettings } from "./heads.js";
+import { headModule, type HeadPlot } from "./heads/registry.js";
+import type { LayerChoice } from "./layer-select.js";
 import { encodeModel } from "./onnx/proto.js";
 import { confusionSvg, curvesSvg, renderPng, type CurveSeries } from "./plots.js";
 import {
@@ -38,6 +40,8 @@ export interface TrainProbeOptions {
   head: HeadName;
   out: string;
   classes?: string;
+  /** Layers to use from layer stores (`--layers`: all, last, or a list such as 0,4-8,12; default all). */
+  layers?: string | LayerChoice;
   protocol?: Protocol;
   /** Number of seeds (default 1), starting at `seed` (default 0). */
   seeds?: number;
@@ -108,7 +112,7 @@ function checkSettings(s: TrainSettings): void {
  * Checks --out (see util/out.ts): nothing there, an empty folder, or (with --overwrite) a folder emofeat
  * train made. Anything else is refused, --overwrite or not: emofeat never replaces what it did not create.
  */
-async function checkRunOut(out: string, overwrite: boolean): Promise<void> {
+export async function checkRunOut(out: string, overwrite: boolean): Promise<void> {
   const st = await inspectOutDir(out);
   if (!st.exists) return;
   const entries = st.entries.filter((e) => e !== LOCK_FILE);
@@ -124,12 +128,55 @@ async function checkRunOut(out: string, overwrite: boolean): Promise<void> {
   );
 }
 
+/** Older name of checkRunOut, for callers that only check. */
+export const prepareOut = checkRunOut;
+
+/**
+ * Puts the finished run folder `tmp` at `runDir`, which was checked again just before (empty, or a run that
+ * `overwrite` may replace): the old folder (with this process's lock) is moved aside, `tmp` renamed in, the old
+ * one removed. A run folder is never half old, half new.
+ */
+export async function swapRunInto(tmp: string, runDir: string, overwrite: boolean): Promise<void> {
+  await checkRunOut(runDir, overwrite);
+  const st = await inspectOutDir(runDir);
+  if (!st.exists) {
+    await makeDir(path.dirname(runDir));
+    await rename(tmp, runDir);
+    return;
+  }
+  const old = `${tmp}-old`;
+  await rename(runDir, old);
+  try {
+    await rename(tmp, runDir);
+  } catch (err) {
+    await rename(old, runDir).catch(() => {});
+    throw err;
+  }
+  await rm(old, { recursive: true, force: true }); // the replaced run (or empty folder) and this process's lock
+}
+
+/** Runs `work` holding --out's lock, in a folder made for it (removed again, if still empty, when work fails). */
+export async function withRunOut<T>(o: Pick<TrainProbeOptions, "out" | "overwrite" | "forceUnlock" | "log">, work: () => Promise<T>): Promise<T> {
+  const log = o.log ?? (() => {});
+  const overwrite = o.overwrite ?? false;
+  await checkRunOut(o.out, overwrite);
+  const created = await makeDir(o.out);
+  const lock = await acquireLock(o.out, { forceUnlock: o.forceUnlock, log: (line) => log(`warning: ${line}`) });
+  try {
+    await checkRunOut(o.out, overwrite); // again, holding the lock: another writer may have finished meanwhile
+    return await work();
+  } finally {
+    await lock.release();
+    // A run that did not finish leaves no trace: remove the folders made for it (only if still empty).
+    for (const d of created.reverse()) await rmdir(d).catch(() => {});
+  }
+}
+
 const pct = (x: number) => (100 * x).toFixed(2);
 
 export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult> {
   const log = o.log ?? (() => {});
-  const settings: TrainSettings = { ...HEAD_DEFAULTS[o.head], ...o.settings };
-  if (!HEAD_DEFAULTS[o.head]) throw new UsageError(`unknown head "${o.head}" (choose one of ${Object.keys(HEAD_DEFAULTS).join(", ")})`);
+  const settings: TrainSettings = headSettings(o.head, o.settings);
   checkSettings(settings);
   const nSeeds = o.seeds ?? 1;
   if (!(Number.isInteger(nSeeds) && nSeeds >= 1)) throw new UsageError(`--seeds must be a positive integer, got ${nSeeds}`);
@@ -144,17 +191,7 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
     throw new UsageError("--export-head best-fold needs cross-validation (--folds session); without folds use first-seed or refit");
   const threads = o.threads ?? os.availableParallelism();
   const overwrite = o.overwrite ?? false;
-  await checkRunOut(o.out, overwrite);
-  const created = await makeDir(o.out);
-  const lock = await acquireLock(o.out, { forceUnlock: o.forceUnlock, log: (line) => log(`warning: ${line}`) });
-  try {
-    await checkRunOut(o.out, overwrite); // again, holding the lock: another writer may have finished meanwhile
-    return await trainLocked(o, { settings, seeds, protocol, threads, overwrite, exportHead });
-  } finally {
-    await lock.release();
-    // A run that did not finish leaves no trace: remove the folders made for it (only if still empty).
-    for (const d of created.reverse()) await rmdir(d).catch(() => {});
-  }
+  return withRunOut(o, () => trainLocked(o, { settings, seeds, protocol, threads, overwrite, exportHead }));
 }
 
 interface Resolved {
@@ -170,7 +207,7 @@ async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProb
   const { settings, seeds, protocol, threads } = r;
   const nSeeds = seeds.length;
   const log = o.log ?? (() => {});
-  const data = await loadProbeData({ csv: o.csv, features: o.features, classes: o.classes });
+  const data = await loadProbeData({ csv: o.csv, features: o.features, classes: o.classes, layers: o.layers });
   for (const line of describeJoin(data.report)) log(`warning: ${line}`);
   const arch: HeadArch = {
     head: o.head,
@@ -179,6 +216,7 @@ async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProb
     hidden: settings.hidden,
     dropoutIn: settings.dropoutIn,
     dropoutHidden: settings.dropoutHidden,
+    ...(settings.base !== undefined ? { base: settings.base, layerNorm: settings.layerNorm ?? false } : {}),
   };
   if (o.head === "linear" || o.head === "concat-linear") arch.hidden = 0;
   checkArch(arch);
@@ -194,6 +232,7 @@ async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProb
   let exported: Exported | undefined;
   let bestFold: Exported | undefined;
   const testedEpochs: number[] = [];
+  const trained: Params[] = [];
   const evaluator = await Evaluator.create(arch, threads);
   try {
     for (const seed of seeds) {
@@ -225,6 +264,7 @@ async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProb
           predictionRows.push({ utter_id: data.rows[r].utterId, split: "test", seed, fold: folds.length > 1 ? fold.name : "", label: labels[data.rows[r].cls], pred: labels[testPred[i]] }),
         );
         perFold.push({ ...m, fold: fold.name, selected_epoch: res.selectedEpoch });
+        trained.push(res.params);
         for (const e of res.epochs)
           epochRows.push([
             seed,
@@ -278,6 +318,9 @@ async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProb
     test_std: scalarStd(seedResults.map((s) => s.test)),
     seeds: seedResults,
   };
+  const title = `${o.head} on ${data.inputs.map((i) => i.name).join("+")}`;
+  const extra = headModule(o.head)?.report?.(arch, trained, title);
+  if (extra) Object.assign(metrics, extra.metrics);
 
   const config: RunConfig = {
     format: RUN_FORMAT,
@@ -297,6 +340,7 @@ async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProb
       ...(s.meta.sr !== undefined ? { sr: s.meta.sr } : {}),
       ...(s.meta.max_seconds !== undefined ? { max_seconds: s.meta.max_seconds } : {}),
       d: s.d,
+      ...(s.layers ? { layers: s.layers } : {}),
       n: s.meta.n,
       fingerprint: s.meta.fingerprint,
       embeddings_sha256: s.sha256, // hashed from the bytes trained on (and equal to meta.json's, or loading failed)
@@ -329,7 +373,7 @@ async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProb
   };
 
   const runDir = path.resolve(o.out);
-  await writeRun(runDir, r.overwrite, { config, metrics, epochRows, predictionRows, curves, data, arch, exported, title: `${o.head} on ${data.inputs.map((i) => i.name).join("+")}` });
+  await writeRun(runDir, r.overwrite, { config, metrics, epochRows, predictionRows, curves, data, arch, exported, title, plots: extra?.plots ?? [] });
 
   const std = nSeeds > 1 ? ` (+- ${pct(metrics.test_std.accuracy)} / ${pct(metrics.test_std.unweighted_accuracy)} / ${pct(metrics.test_std.macro_f1)} over ${nSeeds} seeds)` : "";
   const summary =
@@ -373,11 +417,13 @@ interface WriteRunInput {
   arch: HeadArch;
   exported?: Exported;
   title: string;
+  /** Head-specific plots (e.g. layer weights), written as NAME.svg and NAME.png. */
+  plots: HeadPlot[];
 }
 
 /**
  * Writes the run into a temporary sibling folder and swaps it into place, so a run folder is always whole.
- * `runDir` (holding this process's lock) was checked again just before: empty, or a run it may replace.
+ * `runDir` (holding this process's lock) is checked again just before: empty, or a run it may replace.
  */
 async function writeRun(runDir: string, overwrite: boolean, w: WriteRunInput): Promise<void> {
   const tmp = tmpNameFor(runDir);
@@ -404,7 +450,13 @@ async function writeRun(runDir: string, overwrite: boolean, w: WriteRunInput): P
       const labelsJson: HeadLabels = {
         labels: w.metrics.labels,
         head: w.arch.head,
-        inputs: w.data.stores.map((s) => ({ name: s.name, dim: s.d, modality: s.meta.modality, model_id: s.meta.model?.id })),
+        inputs: w.data.stores.map((s, k) => ({
+          name: s.name,
+          dim: w.data.inputs[k].dim,
+          modality: s.meta.modality,
+          model_id: s.meta.model?.id,
+          ...(s.layers ? { layers: s.layers } : {}),
+        })),
         outputs: { logits: "logits", probs: "probs" },
         seed: w.exported.seed,
         selected_epoch: w.exported.selectedEpoch,
@@ -436,18 +488,14 @@ async function writeRun(runDir: string, overwrite: boolean, w: WriteRunInput): P
     const [cmPng, curvesPng] = await Promise.all([renderPng(cm), renderPng(curves)]);
     if (cmPng) await writeFile(path.join(tmp, RUN_FILES.confusionPng), cmPng);
     if (curvesPng) await writeFile(path.join(tmp, RUN_FILES.curvesPng), curvesPng);
+    for (const p of w.plots) {
+      await writeFile(path.join(tmp, `${p.name}.svg`), p.svg);
+      const png = await renderPng(p.svg);
+      if (png) await writeFile(path.join(tmp, `${p.name}.png`), png);
+    }
     // metrics.json marks a finished run; written last.
     await writeFile(path.join(tmp, RUN_FILES.metrics), json(w.metrics));
-    await checkRunOut(runDir, overwrite);
-    const old = `${tmp}-old`;
-    await rename(runDir, old);
-    try {
-      await rename(tmp, runDir);
-    } catch (err) {
-      await rename(old, runDir).catch(() => {});
-      throw err;
-    }
-    await rm(old, { recursive: true, force: true }); // the replaced run (or empty folder) and this process's lock
+    await swapRunInto(tmp, runDir, overwrite);
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     throw err;
