@@ -12,11 +12,13 @@ export { kaldiFbank, KaldiFbank, KALDI_FBANK_DEFAULTS, type FeatureFrames } from
 export { torchaudioMfcc, TorchaudioMfcc, MFCC_SETTINGS } from "./audio/mfcc.js";
 export { runExtraction, fingerprint, InterruptedError, type ExtractionSummary } from "./extract/run.js";
 export type { ProgressEvent, ProgressListener } from "./extract/progress.js";
-export { pool, POOLING_MODES, type PoolingMode } from "./pooling.js";
+export { pool, poolLayers, framesOf, pooledWidth, POOLING_MODES, type PoolingMode } from "./pooling.js";
+export { resolveLayers, type LayerSpec } from "./models/layer-spec.js";
+export { planHiddenStates, hiddenStatesModel, type HiddenStatesPlan } from "./models/hidden-states.js";
 export * from "./api/store.js";
 export { checkDevice, resolveDevice, DEVICES, DEVICE_CHOICES, type Device, type DeviceChoice, type ResolvedDevice } from "./backends/onnx.js";
 export { MODEL_DTYPES, type ModelDtype } from "./models/source.js";
 export * from "./api/recipes.js";
 export * from "./api/train.js";
 export { Predictor, predict, type PredictInput, type Prediction, type PredictorOptions } from "./predict/predict.js";
-export { registerEncoderFactory, encoderForStore, type Encoder, type EncoderFactory } from "./predict/encoders.js";
+export { registerEncoderFactory, encoderForStore, type Encoder, type EncoderFactory, type EncodeResult, type SequenceResult } from "./predict/encoders.js";

@@ -16,4 +16,4 @@ export {
   type ConvGeometry,
 } from "../audio/preprocess.js";
 export { AudioInputError } from "../audio/errors.js";
-export { AUDIO_DEFAULTS, BATCHING_MODES, type BatchingMode } from "../audio/defaults.js";
+export { AUDIO_DEFAULTS, BATCHING_MODES, AUDIO_COMPAT_MODES, AUDIO_POOLING_MODES, type BatchingMode, type AudioCompat } from "../audio/defaults.js";

@@ -18,19 +18,18 @@
  * round(linspace) mask, a prefix). `compat: "seq-reference"` is the reference's sequence extractor: every clip
  * alone, zero-padded to max_seconds before the encoder, the same mask, real frames kept.
  */
-import { loadEncoderModel, loadHiddenStatesModel, type EncoderModel, type InputTensor } from "../models/load.js";
+import { loadIfConfigMissing, openEncoder, type EncoderModel, type HiddenStatesInfo, type InputTensor } from "../models/load.js";
 import { hiddenStateOutput } from "../models/hidden-states.js";
-import { resolveLayers, type LayerSpec } from "../models/layer-spec.js";
-import type { HiddenStatesInfo } from "../text/encoder.js";
+import type { LayerSpec } from "../models/layer-spec.js";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { env } from "../env.js";
 import { ort, resolveDevice, tensorToFloat32, type Device, type DeviceChoice } from "../backends/onnx.js";
-import { EmofeatError } from "../errors.js";
+import { EmofeatError, UsageError } from "../errors.js";
 import { checkDtype, modelRecord, readModelConfig, resolveModel, type ModelDtype } from "../models/source.js";
 import { framesOf, poolLayers, pooledWidth, POOLING_MODES, type PoolingMode } from "../pooling.js";
 import type { ModelRecord } from "../store/meta.js";
-import { exists, sha256File } from "../util/fs.js";
+import { sha256File } from "../util/fs.js";
 import { loadClip, type LoadedClip } from "./clip.js";
 import { AUDIO_COMPAT_MODES, AUDIO_DEFAULTS, AUDIO_POOLING_MODES, BATCHING_MODES, type AudioCompat, type BatchingMode } from "./defaults.js";
 import { AudioInputError } from "./errors.js";
@@ -145,9 +144,9 @@ export class AudioEncoder {
       );
     const targetSampleRate = o.targetSampleRate ?? AUDIO_DEFAULTS.targetSampleRate;
     if (!Number.isInteger(targetSampleRate) || targetSampleRate <= 0)
-      throw new EmofeatError(`--target-sr must be a positive integer (got ${targetSampleRate})`);
+      throw new UsageError(`--target-sr must be a positive integer (got ${targetSampleRate})`);
     const maxSeconds = o.maxSeconds ?? AUDIO_DEFAULTS.maxSeconds;
-    if (!(maxSeconds > 0) || !Number.isFinite(maxSeconds)) throw new EmofeatError(`--max-seconds must be a number > 0 (got ${maxSeconds})`);
+    if (!(maxSeconds > 0) || !Number.isFinite(maxSeconds)) throw new UsageError(`--max-seconds must be a number > 0 (got ${maxSeconds})`);
     const offline = o.offline ?? env.offline;
     const required = [
       { file: "config.json", why: "the model configuration (conv_kernel, conv_stride, hidden_size)" },
@@ -155,8 +154,8 @@ export class AudioEncoder {
     ];
     const resolved = await resolveModel(o.model, dtype, required, offline);
     const settings = { device, threads: o.threads, offline };
-    // A hub model's config.json arrives with its first load; otherwise the config is read before loading.
-    let session: EncoderModel | null = (await exists(path.join(resolved.dir, "config.json"))) ? null : await loadEncoderModel(resolved, settings, required);
+    const first = await loadIfConfigMissing(resolved, settings, required);
+    let session: EncoderModel | null = first;
     try {
       const config = await readModelConfig(resolved);
       const preprocessorFile = path.join(resolved.dir, "preprocessor_config.json");
@@ -175,19 +174,11 @@ export class AudioEncoder {
       }
       const dim = Number(config.hidden_size);
       if (!Number.isInteger(dim) || dim <= 0) throw new EmofeatError(`${resolved.id}: config.json has no valid hidden_size`);
-      const numLayers = Number(config.num_hidden_layers);
-      const layers = resolveLayers(o.layers, numLayers, resolved.id);
       const record = await modelRecord(resolved, config);
-      let hiddenStates: HiddenStatesInfo | null = null;
-      if (layers === null) session ??= await loadEncoderModel(resolved, settings, required);
-      else {
-        await session?.dispose();
-        session = null;
-        const stable = typeof config.do_stable_layer_norm === "boolean" ? config.do_stable_layer_norm : undefined;
-        const h = await loadHiddenStatesModel(resolved, settings, required, { numLayers, layers, sha256: record.sha256, stableLayerNorm: stable });
-        session = h.model;
-        hiddenStates = { num_hidden_layers: numLayers, rule: h.plan.rule, tensors: h.plan.tensors, file: path.relative(resolved.dir, h.file) };
-      }
+      session = null; // openEncoder takes over `first` (reuses or releases it)
+      const opened = await openEncoder(resolved, settings, required, { config, sha256: record.sha256, layers: o.layers, first });
+      session = opened.session;
+      const { layers, hiddenStates } = opened;
       const inputNames = session.sessions?.model?.inputNames ?? [];
       if (!inputNames.includes("input_values"))
         throw new EmofeatError(`${resolved.id}: the ONNX model has no input_values input (inputs: ${inputNames.join(", ") || "none"}); is it a speech encoder?`);

@@ -21,10 +21,9 @@ export const DEVICE_CHOICES = ["auto", ...DEVICES] as const;
 export type DeviceChoice = (typeof DEVICE_CHOICES)[number];
 
 export const CUDA_INSTALL_HINT =
-  "onnxruntime-node skips downloading its CUDA provider by default (it is large and needs the network). " +
-  "On a Linux x64 machine with CUDA 12 and cuDNN 9, install it with:\n" +
+  "emofeat's install skips onnxruntime-node's CUDA provider download (it is large and needs nuget.org; package.json " +
+  "allowScripts denies that install script). On a Linux x64 machine with CUDA 12 and cuDNN 9, fetch it once with:\n" +
   "  ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js\n" +
-  "(or ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node where npm runs install scripts), " +
   "then run again with --device cuda or auto (docs/gpu.md).";
 
 const require = createRequire(import.meta.url);

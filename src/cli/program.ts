@@ -1,11 +1,13 @@
 import { Command } from "commander";
 import { VERSION } from "../version.js";
 import { registerIndex } from "./commands/index.js";
+import { registerSplit } from "./commands/split.js";
 import { registerExtract } from "./commands/extract.js";
 import { registerValidate } from "./commands/validate.js";
 import { registerTrain } from "./commands/train.js";
 import { registerRuns } from "./commands/runs.js";
 import { registerPredict } from "./commands/predict.js";
+import { registerStore } from "./commands/store.js";
 import { registerReport } from "./commands/report.js";
 
 export function buildProgram(): Command {
@@ -17,11 +19,13 @@ export function buildProgram(): Command {
     .version(VERSION)
     .showHelpAfterError("(run with --help for usage)");
   registerIndex(program);
+  registerSplit(program);
   registerExtract(program);
   registerValidate(program);
   registerTrain(program);
   registerRuns(program);
   registerPredict(program);
+  registerStore(program);
   registerReport(program);
   return program;
 }

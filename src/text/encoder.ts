@@ -5,14 +5,14 @@
  * With `layers`, every kept hidden state is pooled alike and a row holds [layers, width]; with pooling `none`
  * the encoder returns each text's token states (special tokens included) instead of one vector.
  */
-import { loadEncoderModel, loadHiddenStatesModel, pretrained, type EncoderModel } from "../models/load.js";
-import { hiddenStateOutput, type HiddenStatesPlan } from "../models/hidden-states.js";
-import { resolveLayers, type LayerSpec } from "../models/layer-spec.js";
+import { loadIfConfigMissing, openEncoder, pretrained, type EncoderModel, type HiddenStatesInfo } from "../models/load.js";
+import { hiddenStateOutput } from "../models/hidden-states.js";
+import type { LayerSpec } from "../models/layer-spec.js";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { env } from "../env.js";
 import { ort, resolveDevice, tensorToFloat32, type Device, type DeviceChoice } from "../backends/onnx.js";
-import { EmofeatError } from "../errors.js";
+import { EmofeatError, UsageError } from "../errors.js";
 import {
   checkDtype,
   explainLoadError,
@@ -24,9 +24,9 @@ import {
 } from "../models/source.js";
 import { framesOf, poolLayers, pooledWidth, POOLING_MODES, type PoolingMode } from "../pooling.js";
 import type { ModelRecord } from "../store/meta.js";
-import { exists, sha256File } from "../util/fs.js";
+import { sha256File } from "../util/fs.js";
 import { TEXT_DEFAULTS } from "./defaults.js";
-import { encodeTruncated, learnTemplate, type SpecialTemplate, type TokenizerLike, type TruncationSide } from "./tokenize.js";
+import { encodeCounted, encodeTruncated, learnTemplate, type SpecialTemplate, type TokenizerLike, type TruncationSide } from "./tokenize.js";
 
 export interface TextModelOptions {
   /** Hub id (e.g. Xenova/bert-base-uncased) or a local folder in Hugging Face layout. */
@@ -44,13 +44,7 @@ export interface TextModelOptions {
   layers?: LayerSpec;
 }
 
-/** Where the layer outputs came from (recorded in the store's meta.json). */
-export interface HiddenStatesInfo {
-  num_hidden_layers: number;
-  rule: HiddenStatesPlan["rule"];
-  tensors: string[];
-  file: string;
-}
+export type { HiddenStatesInfo };
 
 export { TEXT_DEFAULTS };
 
@@ -109,7 +103,7 @@ export class TextEncoder {
     const pooling = o.pooling ?? TEXT_DEFAULTS.pooling;
     if (!(POOLING_MODES as readonly string[]).includes(pooling))
       throw new EmofeatError(`unknown pooling "${pooling}" (expected one of: ${POOLING_MODES.join(", ")})`);
-    if (!Number.isInteger(maxLen) || maxLen < 3) throw new EmofeatError(`--max-len must be an integer >= 3 (got ${maxLen})`);
+    if (!Number.isInteger(maxLen) || maxLen < 3) throw new UsageError(`--max-len must be an integer >= 3 (got ${maxLen})`);
     const offline = o.offline ?? env.offline;
     const required = [
       { file: "config.json", why: "the model configuration" },
@@ -125,34 +119,26 @@ export class TextEncoder {
       throw await explainLoadError(resolved, err, required);
     }
     const settings = { device, threads: o.threads, offline };
-    // A hub model's config.json arrives with its first load; otherwise the config is read before loading.
-    let session: EncoderModel | null = (await exists(path.join(resolved.dir, "config.json"))) ? null : await loadEncoderModel(resolved, settings, required);
-    let hiddenStates: HiddenStatesInfo | null = null;
-    let layers: number[] | null;
+    const first = await loadIfConfigMissing(resolved, settings, required);
+    let pending = first; // released here on errors until openEncoder takes it over
+    let opened: Awaited<ReturnType<typeof openEncoder>>;
     let dim: number;
     let record: ModelRecord;
     try {
       const config = await readModelConfig(resolved);
       const maxPos = typeof config.max_position_embeddings === "number" ? config.max_position_embeddings : Infinity;
       if (maxLen > maxPos)
-        throw new EmofeatError(`--max-len ${maxLen} exceeds the model's max_position_embeddings (${maxPos})`);
+        throw new UsageError(`--max-len ${maxLen} exceeds the model's max_position_embeddings (${maxPos})`);
       dim = Number(config.hidden_size);
       if (!Number.isInteger(dim) || dim <= 0) throw new EmofeatError(`${resolved.id}: config.json has no valid hidden_size`);
-      const numLayers = Number(config.num_hidden_layers);
-      layers = resolveLayers(o.layers, numLayers, resolved.id);
       record = await modelRecord(resolved, config);
-      if (layers === null) session ??= await loadEncoderModel(resolved, settings, required);
-      else {
-        await session?.dispose();
-        session = null;
-        const h = await loadHiddenStatesModel(resolved, settings, required, { numLayers, layers, sha256: record.sha256 });
-        session = h.model;
-        hiddenStates = { num_hidden_layers: numLayers, rule: h.plan.rule, tensors: h.plan.tensors, file: path.relative(resolved.dir, h.file) };
-      }
+      pending = null;
+      opened = await openEncoder(resolved, settings, required, { config, sha256: record.sha256, layers: o.layers, first });
     } catch (err) {
-      await session?.dispose();
+      await pending?.dispose();
       throw err;
     }
+    const { session, layers, hiddenStates } = opened;
     const tokConfig = await readJson(resolved, "tokenizer_config.json");
     const padId = tokenizer.pad_token_id ?? 0;
     return new TextEncoder({
@@ -168,7 +154,7 @@ export class TextEncoder {
       template: learnTemplate(tokenizer),
       truncationSide: tokConfig.truncation_side === "left" ? "left" : "right",
       padId,
-      session: session!,
+      session,
     });
   }
 
@@ -190,6 +176,11 @@ export class TextEncoder {
   /** Token ids of one text, truncated to maxLen with the special tokens kept. */
   tokenize(text: string): number[] {
     return encodeTruncated(this.tokenizer, this.template, text, this.maxLen, this.truncationSide);
+  }
+
+  /** tokenize, plus the whole text's length in tokens (special tokens included), to count what the cut removes. */
+  tokenizeCounted(text: string): { ids: number[]; tokens: number } {
+    return encodeCounted(this.tokenizer, this.template, text, this.maxLen, this.truncationSide);
   }
 
   /** One model call on a batch padded to its longest member (or `padTo`): the kept layers' states [B, T, D] and the mask. */
@@ -273,7 +264,7 @@ export class TextEncoder {
 
 /** Batches of positions, sorted by length (ties by position) so neighbours pad little. Deterministic. */
 export function planByLength(lengths: readonly number[], batchSize: number): number[][] {
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new EmofeatError(`--batch-size must be a positive integer (got ${batchSize})`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`--batch-size must be a positive integer (got ${batchSize})`);
   const order = lengths.map((_, i) => i).sort((a, b) => lengths[a] - lengths[b] || a - b);
   const batches: number[][] = [];
   for (let i = 0; i < order.length; i += batchSize) batches.push(order.slice(i, i + batchSize));

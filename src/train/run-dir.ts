@@ -4,12 +4,13 @@
  *   config.json        everything needed to repeat the run (index and store hashes, settings, seeds, folds)
  *   metrics.json       labels; train/val/test metrics (means over seeds), test_std, per-seed (and per-fold) results
  *   epochs.csv         per seed/fold/epoch: train loss, val loss and val metrics, which epoch was tested
- *   head.onnx          the trained head (inputs named after the stores -> logits, probs), split protocol only
+ *   head.onnx          the trained head (inputs named after the stores -> logits, probs); see --export-head
  *   labels.json        class names in output order and the head's inputs
  *   stores/NAME.meta.json  the feature stores' meta.json, so prediction can rebuild their encoders
  *   predictions.csv    per seed/fold/test row: utter_id,split,seed,fold,label,pred (class names)
  *   confusion.svg/png, curves.svg/png  plots (PNG when @resvg/resvg-js is available)
  */
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { EmofeatError } from "../errors.js";
@@ -52,6 +53,8 @@ export interface RunStoreRecord {
   sr?: number;
   max_seconds?: number;
   d: number;
+  /** Layer stores: the hidden-state indices used (a selection of the store's meta.layers). */
+  layers?: number[];
   n: number;
   fingerprint: string;
   embeddings_sha256: string;
@@ -78,8 +81,19 @@ export interface RunConfig {
   seeds: number[];
   threads: number;
   join: JoinReport;
-  /** Head export: the (seed, fold) whose parameters are in head.onnx, or why there is none. */
-  export: { file: string; seed: number; selected_epoch: number } | { file: null; reason: string };
+  /** Splits too small or missing classes (also printed by train). */
+  warnings?: string[];
+  /** sha256 of the files predict reads (head.onnx, labels.json, stores/NAME.meta.json), as written. */
+  files?: Record<string, string>;
+  /**
+   * Head export: which head is in head.onnx (method first-seed | refit | best-fold; its seed, tested epoch or
+   * refit epoch count, fold and validation macro-F1 for best-fold, rows for refit), or why there is none.
+   */
+  export:
+    | { file: string; method?: string; seed: number; selected_epoch: number; fold?: string; val_macro_f1?: number; rows?: number; note?: string }
+    | { file: null; reason: string };
+  /** Per-layer runs: the layers probed, and each layer's run directory (relative). */
+  per_layer?: { layers: number[]; runs: string[] };
 }
 
 export interface SeedResult extends SplitMetrics {
@@ -103,22 +117,70 @@ export interface RunMetrics {
   val_std: ScalarStd;
   test_std: ScalarStd;
   seeds: SeedResult[];
+  /** weighted-layers runs: the softmax-normalised layer weights, mean and std over seeds x folds. */
+  layer_weights?: { layers: number[]; mean: number[]; std: number[] };
+  /**
+   * Per-layer runs (`--per-layer`): one probe per layer, test scores mean and std over seeds; the top-level
+   * train/val/test metrics are those of `best_layer` (chosen by validation macro-F1, never by test scores).
+   */
+  per_layer?: PerLayerEntry[];
+  best_layer?: { layer: number; by: string; run: string };
+}
+
+type Scores3 = { accuracy: number; unweighted_accuracy: number; macro_f1: number };
+
+export interface PerLayerEntry {
+  layer: number;
+  test: Scores3;
+  test_std: Scores3;
+  /** Validation scores (the best layer is chosen on them); optional in CONTRACTS' shape. */
+  val?: Scores3;
+  /** The layer's own run directory, relative to the per-layer run. */
+  run?: string;
 }
 
 export interface HeadLabels {
   labels: string[];
   head: HeadName;
   /** Head inputs in the model's order: ONNX input name = store name. */
-  inputs: { name: string; dim: number; modality: string; model_id: string }[];
+  /**
+   * `dim` = values per row the head takes. Inputs from layer stores list the hidden-state indices in `layers`:
+   * the encoder must give those layers, and the head takes them as [N, layers.length * D] (row-major [N, L, D]).
+   */
+  inputs: { name: string; dim: number; modality: string; model_id: string; layers?: number[] }[];
   outputs: { logits: "logits"; probs: "probs" };
   seed: number;
   selected_epoch: number;
 }
 
-async function readJson<T>(file: string, what: string): Promise<T> {
+/**
+ * Reads a file of run `dir`. With the run's config, a file whose sha256 config.json records must still have
+ * it: a head or store meta edited after training would silently give other predictions.
+ */
+export async function readRunFile(dir: string, rel: string, what: string, config?: RunConfig): Promise<Buffer> {
+  const file = path.join(dir, rel);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch {
+    throw new EmofeatError(`${file}: missing (${what})`);
+  }
+  const want = config?.files?.[rel];
+  if (want !== undefined) {
+    const got = createHash("sha256").update(bytes).digest("hex");
+    if (got !== want)
+      throw new EmofeatError(
+        `${file} was changed after training (sha256 ${got.slice(0, 12)}..., config.json records ${want.slice(0, 12)}...); ` +
+          `predictions would not be the trained run's. Restore the file or train the run again.`,
+      );
+  }
+  return bytes;
+}
+
+async function readJson<T>(file: string, what: string, bytes?: Buffer): Promise<T> {
   let text: string;
   try {
-    text = await readFile(file, "utf8");
+    text = bytes ? bytes.toString("utf8") : await readFile(file, "utf8");
   } catch {
     throw new EmofeatError(`${file}: missing (${what})`);
   }
@@ -129,8 +191,18 @@ async function readJson<T>(file: string, what: string): Promise<T> {
   }
 }
 
+/** A finished run (metrics.json is written last). */
 export async function isRunDir(dir: string): Promise<boolean> {
   return exists(path.join(dir, RUN_FILES.metrics));
+}
+
+/** A folder emofeat train made, finished or not: its config.json says so. */
+export async function isRunFolder(dir: string): Promise<boolean> {
+  try {
+    return (JSON.parse(await readFile(path.join(dir, RUN_FILES.config), "utf8")) as { format?: string }).format === RUN_FORMAT;
+  } catch {
+    return false;
+  }
 }
 
 export async function readRunConfig(dir: string): Promise<RunConfig> {
@@ -143,12 +215,17 @@ export async function readRunMetrics(dir: string): Promise<RunMetrics> {
   return readJson<RunMetrics>(path.join(dir, RUN_FILES.metrics), "not an emofeat run directory?");
 }
 
-export async function readHeadLabels(dir: string): Promise<HeadLabels> {
-  return readJson<HeadLabels>(path.join(dir, RUN_FILES.labels), "the run has no exported head");
+/** labels.json; with `config`, checked against the sha256 it records. */
+export async function readHeadLabels(dir: string, config?: RunConfig): Promise<HeadLabels> {
+  const what = "the run has no exported head";
+  return readJson<HeadLabels>(path.join(dir, RUN_FILES.labels), what, await readRunFile(dir, RUN_FILES.labels, what, config));
 }
 
-export async function readRunStoreMeta(dir: string, name: string): Promise<StoreMeta> {
-  return readJson<StoreMeta>(path.join(dir, RUN_FILES.stores, `${name}.meta.json`), `the meta.json of store "${name}"`);
+/** stores/NAME.meta.json; with `config`, checked against the sha256 it records. */
+export async function readRunStoreMeta(dir: string, name: string, config?: RunConfig): Promise<StoreMeta> {
+  const rel = `${RUN_FILES.stores}/${name}.meta.json`;
+  const what = `the meta.json of store "${name}"`;
+  return readJson<StoreMeta>(path.join(dir, rel), what, await readRunFile(dir, rel, what, config));
 }
 
 /** Columns of predictions.csv: one line per (seed, fold, test row); `fold` is empty without folds. */

@@ -5,6 +5,7 @@
 import path from "node:path";
 import { stringify } from "csv-stringify/sync";
 import { EmofeatError } from "../errors.js";
+import { exists, isDirectory } from "../util/fs.js";
 import { isRunDir, readRunConfig, readRunMetrics } from "./run-dir.js";
 
 export interface SummaryRow {
@@ -25,15 +26,20 @@ export async function summarizeRuns(dirs: string[]): Promise<{ rows: SummaryRow[
   const rows: SummaryRow[] = [];
   const skipped: { dir: string; reason: string }[] = [];
   for (const dir of dirs) {
+    if (!(await exists(dir))) {
+      skipped.push({ dir, reason: "does not exist" });
+      continue;
+    }
     if (!(await isRunDir(dir))) {
-      skipped.push({ dir, reason: "not a finished run (no metrics.json)" });
+      skipped.push({ dir, reason: (await isDirectory(dir)) ? "not a finished run (no metrics.json)" : "is a file, not a run folder" });
       continue;
     }
     const [m, c] = await Promise.all([readRunMetrics(dir), readRunConfig(dir)]);
     const shortModel = (id: string | undefined) => (id ? path.basename(id.replace(/\/+$/, "")) : "?");
     rows.push({
       run: dir,
-      model: m.head,
+      // A per-layer run's headline is its best layer (chosen on validation): say so.
+      model: m.best_layer ? `${m.head}, layer ${m.best_layer.layer} of --per-layer` : m.head,
       input: c.features.map((f) => `${f.name} (${shortModel(f.model_id)})`).join(" + "),
       protocol: c.protocol.kind === "split" ? "split" : `${c.protocol.folds.length}-fold LOSO`,
       seeds: m.seeds.length,
