@@ -8,6 +8,8 @@
  * With audio stores made in "reference" batching mode a clip's vector depends on the clips batched with it,
  * so a prediction reproduces the stored vector only for the default "exact" mode.
  */
+import type { LoadedClip } from "../audio/clip.js";
+import type { AudioStream } from "../audio/decode.js";
 import { AudioEncoder, type BatchingMode } from "../audio/encoder.js";
 import type { Device } from "../backends/onnx.js";
 import { EmofeatError } from "../errors.js";
@@ -28,7 +30,20 @@ export interface Encoder {
   readonly dim: number;
   /** Texts for text encoders, audio file paths for audio encoders. */
   encode(inputs: readonly string[]): Promise<EncodeResult>;
+  /** Audio encoders: in-memory audio (uploads, live streams), prepared and embedded one clip at a time. */
+  readonly clips?: ClipEncoding;
   dispose(): Promise<void>;
+}
+
+/** The audio store's preprocessing and encoder for one clip at a time (serve, in-memory prediction). */
+export interface ClipEncoding {
+  /** The store's sample rate and cut (`max_seconds`). */
+  readonly sampleRate: number;
+  readonly maxSeconds: number;
+  /** decode -> mono -> resample -> peak-normalise -> cut, as at extraction; throws AudioInputError. */
+  prepare(audio: AudioStream): Promise<LoadedClip>;
+  /** The clip's vector, computed alone; throws AudioInputError when the clip is too short. */
+  embed(clip: LoadedClip): Promise<Float32Array>;
 }
 
 export interface EncoderOptions {
@@ -177,6 +192,12 @@ registerEncoderFactory("audio", async (meta, o) => {
         embeddings,
         errors: res.errors.map((e) => (e === null ? null : e instanceof EmofeatError ? e : new EmofeatError(e.message, { cause: e }))),
       };
+    },
+    clips: {
+      sampleRate: enc.targetSampleRate,
+      maxSeconds: enc.maxSeconds,
+      prepare: (audio) => enc.loadClip(audio),
+      embed: (clip) => enc.embedClip(clip),
     },
     dispose: () => enc.dispose(),
   };
