@@ -99,6 +99,24 @@ export class ClipBuilder {
     return { samples, resampledLength: this.total, truncated: this.total > this.keptLen, peak };
   }
 
+  /** `finish()` as a LoadedClip, describing the source it was fed from. */
+  finishClip(source: { file: string; codec: AudioCodec; description: string; channels: number }): LoadedClip {
+    const { samples, resampledLength, truncated, peak } = this.finish();
+    return {
+      samples,
+      sampleRate: this.targetSampleRate,
+      info: {
+        ...source,
+        sampleRate: this.sourceRate,
+        originalFrames: this.inFrames,
+        originalSeconds: this.inFrames / this.sourceRate,
+        resampledLength,
+        truncated,
+        peak,
+      },
+    };
+  }
+
   private take(y: Float32Array): void {
     for (let i = 0; i < y.length; i++) {
       const a = Math.abs(y[i]);
@@ -133,21 +151,5 @@ export async function loadClip(input: string | AudioStream, options: ClipOptions
   } finally {
     await stream.close();
   }
-  const { samples, resampledLength, truncated, peak } = builder.finish();
-  return {
-    samples,
-    sampleRate: builder.targetSampleRate,
-    info: {
-      file: stream.file,
-      codec: stream.codec,
-      description: stream.description,
-      sampleRate: stream.sampleRate,
-      channels: stream.channels,
-      originalFrames: builder.inFrames,
-      originalSeconds: builder.inFrames / stream.sampleRate,
-      resampledLength,
-      truncated,
-      peak,
-    },
-  };
+  return builder.finishClip({ file: stream.file, codec: stream.codec, description: stream.description, channels: stream.channels });
 }

@@ -182,6 +182,16 @@ export class Predictor {
     const clips: (LoadedClip | null)[] = [];
     for (let k = 0; k < this.encoders.length; k++)
       clips.push(this.encoders[k].modality === "audio" ? await this.encoderClips(k).prepare(await openAudioInput(audio)) : null);
+    return this.preparedAudio(clips);
+  }
+
+  /** Per head input: the audio store's clip settings (rate and cut), null for other inputs. */
+  get audioClipOptions(): ({ targetSampleRate: number; maxSeconds: number } | null)[] {
+    return this.encoders.map((e) => (e.clips ? { targetSampleRate: e.clips.sampleRate, maxSeconds: e.clips.maxSeconds } : null));
+  }
+
+  /** PreparedAudio from clips built elsewhere (a live stream's ClipBuilders, one per audio input). */
+  preparedAudio(clips: (LoadedClip | null)[]): PreparedAudio {
     const first = clips.find((c): c is LoadedClip => c !== null);
     if (!first) throw new EmofeatError("this run's head takes no audio");
     return {
@@ -204,11 +214,16 @@ export class Predictor {
     return (await this.encoders[k].encode(texts)).embeddings;
   }
 
+  /** Whether the head outputs a fusion gate `beta` (gated fusion heads). */
+  get hasBeta(): boolean {
+    return this.session.outputNames.includes("beta");
+  }
+
   /** Applies the head to `n` rows: `features[k]` holds head input k's vectors, [n * dim_k]. */
   async classify(features: readonly Float32Array[], n: number): Promise<Classification[]> {
     const feeds: Record<string, ort.Tensor> = {};
     this.head.inputs.forEach((input, k) => (feeds[input.name] = floatTensor(features[k], [n, input.dim])));
-    const hasBeta = this.session.outputNames.includes("beta");
+    const hasBeta = this.hasBeta;
     const out = await this.session.run(feeds, hasBeta ? ["probs", "beta"] : ["probs"]);
     const probs = out.probs.data as Float32Array;
     const beta = hasBeta ? (out.beta.data as Float32Array) : null;

@@ -7,7 +7,7 @@ import { loadIndex, type IndexRequirement } from "../../manifest/index-csv.js";
 import { Predictor, type Prediction, type PredictInput } from "../../predict/predict.js";
 import { intArg } from "../options.js";
 
-function modelOverride(v: string, prev: Record<string, string> = {}): Record<string, string> {
+export function modelOverride(v: string, prev: Record<string, string> = {}): Record<string, string> {
   const eq = v.indexOf("=");
   if (eq <= 0 || eq === v.length - 1) throw new InvalidArgumentError("--model takes STORE=FOLDER_OR_HUB_ID, e.g. text=./models/bert-base-uncased");
   return { ...prev, [v.slice(0, eq)]: v.slice(eq + 1) };
