@@ -166,7 +166,8 @@ export function registerPredictRoutes(app: FastifyInstance, ctx: ServeContext): 
     "/v1/predict",
     { schema: { querystring: predictQuery, body: { content: { "application/json": { schema: itemSchema } } } } },
     async (req, reply) => {
-      const received = performance.now();
+      // From the request's arrival (Fastify's clock starts at onRequest), so body upload and parsing count.
+      const received = performance.now() - reply.elapsedTime;
       const service = readyService(ctx);
       const q = req.query as { text?: string; id?: string };
       const kind = contentKind(req);
@@ -192,7 +193,7 @@ export function registerPredictRoutes(app: FastifyInstance, ctx: ServeContext): 
     "/v1/predict/batch",
     { schema: { querystring: { type: "object", additionalProperties: false, properties: tokenQuery }, body: { content: { "application/json": { schema: batchJson } } } } },
     async (req, reply) => {
-      const received = performance.now();
+      const received = performance.now() - reply.elapsedTime;
       const service = readyService(ctx);
       const kind = contentKind(req);
       let items: ItemInput[];

@@ -196,7 +196,14 @@ export class EmofeatServer {
   /** Stops accepting, finishes in-flight requests and stream predictions, releases the models. */
   async close(): Promise<void> {
     this.ctx.state = "stopping";
-    await this.app.close();
+    // In-flight requests end within the per-request deadline; a connection still open after it is a stuck
+    // client (half-sent body, an upgrade it never finished), which must not keep the process up.
+    const stuck = setTimeout(() => this.app.server.closeAllConnections(), this.ctx.settings.timeoutMs + 1000);
+    try {
+      await this.app.close();
+    } finally {
+      clearTimeout(stuck);
+    }
     await this.ready.catch(() => undefined);
     const service = this.ctx.service;
     if (service) {

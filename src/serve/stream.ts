@@ -32,7 +32,7 @@ import { addLog, readyService, type ServeContext } from "./context.js";
 import { audioHttpError, describeError, HttpError } from "./errors.js";
 import { PCM_ENCODINGS, pcmToChannels, type PcmEncoding } from "./inputs.js";
 import type { PredictionBody, PredictionService } from "./service.js";
-import type { Submitted } from "./scheduler.js";
+import { QueueFullError, type Submitted } from "./scheduler.js";
 
 const ajv = new Ajv({ allErrors: true });
 const MESSAGE = ajv.compile({
@@ -259,16 +259,7 @@ class StreamSession {
       try {
         const prepared = await this.service.prepare(item, arrived);
         // A stream that sends faster than the encoder keeps up drops its oldest waiting window, not the newest.
-        const waiting = this.pending.filter((p) => p.submitted.cancel !== undefined);
-        if (waiting.length >= this.ctx.settings.maxPendingWindows) {
-          const oldest = waiting.find((p) => p.submitted.cancel(new HttpError(503, "dropped", "dropped")));
-          if (oldest) {
-            this.pending.splice(this.pending.indexOf(oldest), 1);
-            this.stats.dropped++;
-            this.ctx.metrics.windows.inc({ outcome: "dropped" });
-            this.send({ ...oldest.message, dropped: true, reason: "the encoder fell behind the stream; a newer window replaced this one" });
-          }
-        }
+        if (this.pending.length >= this.ctx.settings.maxPendingWindows) this.dropWaiting(1, "the encoder fell behind the stream; a newer window replaced this one");
         [submitted] = this.service.scheduler.submit([prepared.job]);
         const entry: PendingWindow = { index, submitted, message: base };
         this.pending.push(entry);
@@ -299,6 +290,19 @@ class StreamSession {
         this.windowError(base, err);
       }
     });
+  }
+
+  /** Withdraws up to `n` of this stream's windows that have not started, oldest first, telling the client. */
+  private dropWaiting(n: number, reason: string): void {
+    for (const p of [...this.pending]) {
+      if (n <= 0) break;
+      if (!p.submitted.cancel(new HttpError(503, "dropped", reason))) continue;
+      n--;
+      this.pending.splice(this.pending.indexOf(p), 1);
+      this.stats.dropped++;
+      this.ctx.metrics.windows.inc({ outcome: "dropped" });
+      this.send({ ...p.message, dropped: true, reason });
+    }
   }
 
   private windowError(base: Record<string, unknown>, err: unknown): void {
@@ -333,7 +337,7 @@ class StreamSession {
       try {
         const clips = utt.builders.map((b) => b?.finishClip({ file: "stream", codec: "pcm", description: `stream ${st.encoding}`, channels: st.channels }) ?? null);
         const audio = this.needsAudio ? this.service.predictor.preparedAudio(clips) : null;
-        await this.predictWhole(base, { ...(utt.text ? { text: utt.text } : {}) }, utt.lastAudioAt, audio ?? undefined);
+        await this.predictWhole(base, { ...(utt.text ? { text: utt.text } : {}) }, utt.lastAudioAt, audio ?? undefined, true);
         this.stats.finals++;
       } catch (err) {
         this.windowError(base, err);
@@ -347,10 +351,19 @@ class StreamSession {
     item: { text?: string },
     received: number,
     audio?: ReturnType<PredictionService["predictor"]["preparedAudio"]>,
+    final = false,
   ): Promise<void> {
     try {
       const prepared = await this.service.prepare(item, received, audio);
-      const [answer] = this.service.run([prepared]);
+      let answer: Promise<PredictionBody>;
+      try {
+        [answer] = this.service.run([prepared]);
+      } catch (err) {
+        // The final answer matters more than this stream's own windows still waiting: make room once.
+        if (!(final && err instanceof QueueFullError && this.pending.length > 0)) throw err;
+        this.dropWaiting(Infinity, "superseded by the final prediction (the encoder queue was full)");
+        [answer] = this.service.run([prepared]);
+      }
       const body: PredictionBody = await answer;
       const { id: _id, ...rest } = body;
       this.send({ ...base, ...rest, duration_s: body.audio?.duration_s ?? null, latency_ms: ms(performance.now() - received) });
