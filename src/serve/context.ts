@@ -48,9 +48,12 @@ export function logOf(req: FastifyRequest): Record<string, unknown> | undefined 
   return logFields.get(req);
 }
 
-/** The loaded service, or 503 while the run is still loading (or the server is stopping). */
+/**
+ * The loaded service, or 503 while the run is still loading. While stopping, requests that reach a handler were
+ * accepted before the listening socket closed (Fastify refuses later ones itself), so they are served.
+ */
 export function readyService(ctx: ServeContext): PredictionService {
-  if (ctx.state === "ready" && ctx.service) return ctx.service;
+  if (ctx.service) return ctx.service;
   if (ctx.state === "stopping") throw new HttpError(503, "stopping", "the server is shutting down", { "retry-after": "5" });
   throw new HttpError(503, "loading", "the run is still loading; GET /v1/health says when it is ready", { "retry-after": "1" });
 }

@@ -12,6 +12,7 @@ import multipart from "@fastify/multipart";
 import websocket from "@fastify/websocket";
 import { EmofeatError } from "../errors.js";
 import { Predictor, type PredictorOptions } from "../predict/predict.js";
+import { readRunConfig } from "../train/run-dir.js";
 import { addLog, logOf, type ServeContext, type ServeSettings } from "./context.js";
 import { describeError, errorBody, HttpError } from "./errors.js";
 import { ServeMetrics } from "./metrics.js";
@@ -98,6 +99,9 @@ export class EmofeatServer {
     for (const key of Object.keys(SERVE_DEFAULTS) as (keyof ServeSettings)[])
       if (o[key] !== undefined) (settings as unknown as Record<string, unknown>)[key] = o[key];
     if (settings.hop > settings.window) throw new EmofeatError(`--hop (${settings.hop} s) must not exceed --window (${settings.window} s)`);
+    // A wrong run directory fails at once, before the port is taken (loading the models comes after listening).
+    const config = await readRunConfig(o.run);
+    if (config.export.file === null) throw new EmofeatError(`${o.run} has no trained head to serve: ${config.export.reason}`);
     let service: PredictionService | null = null;
     const ctx: ServeContext = {
       settings,
