@@ -14,6 +14,10 @@ import { launchChromium } from "./helpers/browser.js";
 import { removeDir, ROOT, tempDir } from "./helpers/paths.js";
 import { DEMO_WAV_DIR, trainDemoRuns } from "./helpers/serve-runs.js";
 
+// The page functions below run in the browser; the test program is compiled without the DOM library.
+declare const document: { body: { dataset: Record<string, string> }; getElementById(id: string): { textContent: string | null; hidden: boolean; children: { length: number } } | null };
+type HTMLElement = { dataset: Record<string, string>; hidden: boolean; style: Record<string, string> };
+
 const OUT = path.join(ROOT, "test-output");
 const MIC_WAV = path.join(DEMO_WAV_DIR, "demo_s1_015.wav");
 const FILE_WAV = path.join(DEMO_WAV_DIR, "demo_s1_001.wav");
@@ -107,7 +111,7 @@ describe("the live page at /", () => {
     try {
       const input = await page.$("#file");
       await (input as unknown as { uploadFile(f: string): Promise<void> }).uploadFile(FILE_WAV);
-      await page.waitForFunction(() => !(document.getElementById("beta") as HTMLElement).hidden, { timeout: 20_000 });
+      await page.waitForFunction(() => !document.getElementById("beta")!.hidden, { timeout: 20_000 });
     } finally {
       page.off("request", stub);
       await page.setRequestInterception(false);
