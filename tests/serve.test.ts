@@ -267,6 +267,7 @@ describe("serve: every error has its status, code and message, and the server st
     ["NaN PCM", () => postJson(main, { text: TEXT, pcm_base64: floatBytes([0, NaN, 0], 4).toString("base64"), encoding: "float32", sample_rate: 16000 }), 400, "bad_audio", /NaN\/Inf/],
     ["empty file", () => postForm(main, { audio: { bytes: Buffer.alloc(0), name: "e.wav" }, text: TEXT }), 400, "bad_audio", /empty file/],
     ["too short for the encoder", () => postForm(main, { audio: { bytes: tiny, name: "s.wav" }, text: TEXT }), 400, "audio_too_short", /too short for the encoder \(10 samples at 16000 Hz; one frame needs 400\)/],
+    ["malformed multipart", async () => { const r = await fetch(main.url + "/v1/predict", { method: "POST", headers: { "content-type": "multipart/form-data; boundary=XX" }, body: "--XX\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\nhel" }); return { status: r.status, body: (await r.json()) as Json }; }, 400, "bad_multipart", /malformed multipart\/form-data body: Unexpected end of multipart data/],
     ["audio as a form field", () => postForm(main, { audio: "hello", text: TEXT }), 400, "bad_request", /must be a file/],
     ["unknown route", async () => { const r = await fetch(main.url + "/v2/predict", { method: "POST" }); return { status: r.status, body: (await r.json()) as Json }; }, 404, "not_found", /no route POST \/v2\/predict/],
     ["body too large (JSON)", () => postJson(limits, { text: TEXT, audio_base64: Buffer.alloc(1_200_000).toString("base64") }), 413, "body_too_large", /request too large/, () => limits],

@@ -59,13 +59,30 @@ function fieldValue(part: Multipart & { type: "field" }, limit: number): string 
   return String(part.value);
 }
 
+/** The request's parts; a body the multipart parser cannot read is a 400 naming its reason, not a crash. */
+async function* partsOf(req: FastifyRequest, limits: Record<string, number>): AsyncGenerator<Multipart> {
+  const it = req.parts({ limits })[Symbol.asyncIterator]();
+  for (;;) {
+    let r: IteratorResult<Multipart>;
+    try {
+      r = await it.next();
+    } catch (err) {
+      const e = err as { statusCode?: number; message?: string };
+      if (err instanceof HttpError || typeof e.statusCode === "number") throw err;
+      throw new HttpError(400, "bad_multipart", `malformed multipart/form-data body: ${e.message}`);
+    }
+    if (r.done) return;
+    yield r.value;
+  }
+}
+
 /** multipart/form-data for /v1/predict: one `audio` file, `text` and `id` fields (text may be a file too). */
 async function predictMultipart(req: FastifyRequest, ctx: ServeContext): Promise<ItemInput> {
   const s = ctx.settings;
   const fieldLimit = s.maxTextChars * 4 + 1024;
   const item: ItemInput = {};
   const seen = new Set<string>();
-  for await (const part of req.parts({ limits: { files: 2, fields: 4, parts: 6, fileSize: s.bodyLimitBytes, fieldSize: fieldLimit } })) {
+  for await (const part of partsOf(req, { files: 2, fields: 4, parts: 6, fileSize: s.bodyLimitBytes, fieldSize: fieldLimit })) {
     const name = part.fieldname;
     if (!["audio", "text", "id"].includes(name)) {
       if (part.type === "file") part.file.resume();
@@ -91,7 +108,7 @@ async function batchMultipart(req: FastifyRequest, ctx: ServeContext): Promise<I
   let csv: string | null = null;
   const files = new Map<string, Buffer>();
   let total = 0;
-  for await (const part of req.parts({ limits: { files: s.maxBatch + 1, fields: 1, fileSize: s.bodyLimitBytes } })) {
+  for await (const part of partsOf(req, { files: s.maxBatch + 1, fields: 1, fileSize: s.bodyLimitBytes })) {
     if (part.fieldname === "csv") {
       csv = part.type === "file" ? (await part.toBuffer()).toString("utf8") : fieldValue(part, s.bodyLimitBytes);
       continue;

@@ -166,11 +166,11 @@ export class PredictionService {
    */
   run(items: readonly PreparedItem[], signal?: AbortSignal): Promise<PredictionBody>[] {
     const submitted = this.scheduler.submit(items.map((i) => i.job));
-    return submitted.map(async (s, n) => {
+    const onAbort = () => submitted.forEach((s) => s.cancel(new CancelledError("client gone")));
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const answers = submitted.map(async (s, n) => {
       const item = items[n];
       let timer: NodeJS.Timeout | undefined;
-      const onAbort = () => s.cancel(new CancelledError("client gone"));
-      signal?.addEventListener("abort", onAbort, { once: true });
       try {
         const deadline = new Promise<never>((_, reject) => {
           timer = setTimeout(() => {
@@ -186,9 +186,10 @@ export class PredictionService {
         return this.body(item, r);
       } finally {
         clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
       }
     });
+    void Promise.allSettled(answers).then(() => signal?.removeEventListener("abort", onAbort));
+    return answers;
   }
 
   private body(item: PreparedItem, r: JobResult): PredictionBody {
