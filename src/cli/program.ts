@@ -7,12 +7,13 @@ import { registerTrain } from "./commands/train.js";
 import { registerRuns } from "./commands/runs.js";
 import { registerPredict } from "./commands/predict.js";
 import { registerServe } from "./commands/serve.js";
+import { registerReport } from "./commands/report.js";
 
 export function buildProgram(): Command {
   const program = new Command("emofeat")
     .description(
       "Speech-emotion features from frozen pretrained transformers: build an index, extract text/audio " +
-        "embeddings into feature stores, validate them, train probes, predict and serve.",
+        "embeddings into feature stores, validate them, train probes, predict, report and serve.",
     )
     .version(VERSION)
     .showHelpAfterError("(run with --help for usage)");
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerRuns(program);
   registerPredict(program);
+  registerReport(program);
   registerServe(program);
   return program;
 }

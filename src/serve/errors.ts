@@ -35,7 +35,7 @@ const UNSUPPORTED = /^(unrecognised file format|unsupported codec|unsupported WA
 /** An audio input the decoder refused: 415 for a format it does not read, 400 for a broken or unusable file. */
 export function audioHttpError(err: AudioInputError, what = "audio"): HttpError {
   if (UNSUPPORTED.test(err.reason)) return new HttpError(415, "unsupported_audio", `${what}: ${err.reason}`);
-  if (err.reason.startsWith("too short for the encoder")) return new HttpError(400, "audio_too_short", `${what}: ${err.reason}`);
+  if (err.reason.startsWith("too short for")) return new HttpError(400, "audio_too_short", `${what}: ${err.reason}`);
   return new HttpError(400, "bad_audio", `${what}: ${err.reason}`);
 }
 
