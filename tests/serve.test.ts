@@ -16,6 +16,8 @@ import { predict } from "../src/predict/predict.js";
 import { EmofeatServer, exposureWarning, type ServeOptions } from "../src/serve/server.js";
 import { WindowCutter } from "../src/serve/stream.js";
 import { readStore } from "../src/store/read.js";
+import { extractAudio } from "../src/extract/audio.js";
+import { trainProbe } from "../src/train/probe.js";
 import { floatBytes, wavBytes } from "./helpers/audio-synth.js";
 import { writeGatedHead, type GatedHead } from "./helpers/gated-head.js";
 import { DEMO_INDEX, removeDir, tempDir } from "./helpers/paths.js";
@@ -184,6 +186,20 @@ describe("serve: routes", () => {
     const both2 = await postJson(audioSrv, { audio_base64: wavBytesOnDisk.toString("base64"), text: TEXT });
     expect(both2.body.probabilities).toEqual(a.probs);
     expect(both2.body.warnings).toEqual(["text ignored: this run's head uses audio only"]);
+  });
+
+  it("a run on a weight-free baseline store (builtin:fbank) serves the library's answer; its too-short clips are 400", async () => {
+    const store = path.join(dir, "features", "fbank");
+    await extractAudio({ csv: DEMO_INDEX, model: "builtin:fbank", out: store });
+    const run = path.join(dir, "runs", "fbank");
+    await trainProbe({ csv: DEMO_INDEX, features: `audio=${store}`, head: "linear", out: run, settings: { epochs: 2 } });
+    const s = await start({ run });
+    const [lib] = await predict(run, [{ audio: WAV }], { offline: true });
+    const r = await postForm(s, { audio: { bytes: wavBytesOnDisk, name: "a.wav" } });
+    expect(r.status).toBe(200);
+    expect(r.body.probabilities).toEqual(lib.probs);
+    const short = await postJson(s, { samples: new Array(100).fill(0.1), sample_rate: 16000 });
+    expect(short.body).toMatchObject({ statusCode: 400, code: "audio_too_short", message: expect.stringMatching(/too short for builtin:fbank/) });
   });
 
   it("the same item alone and amid 200 others (texts batched, audio alone): identical probabilities", async () => {
