@@ -1,22 +1,16 @@
 import { writeFile } from "node:fs/promises";
-import { Command, InvalidArgumentError, Option } from "commander";
+import type { Command } from "commander";
 import { stringify } from "csv-stringify/sync";
-import { DEVICES, type Device } from "../../backends/onnx.js";
+import type { Device } from "../../backends/onnx.js";
 import { EmofeatError } from "../../errors.js";
 import { loadIndex, type IndexRequirement } from "../../manifest/index-csv.js";
 import { Predictor, type Prediction, type PredictInput } from "../../predict/predict.js";
-import { intArg } from "../options.js";
-
-export function modelOverride(v: string, prev: Record<string, string> = {}): Record<string, string> {
-  const eq = v.indexOf("=");
-  if (eq <= 0 || eq === v.length - 1) throw new InvalidArgumentError("--model takes STORE=FOLDER_OR_HUB_ID, e.g. text=./models/bert-base-uncased");
-  return { ...prev, [v.slice(0, eq)]: v.slice(eq + 1) };
-}
+import { addRunModelOptions } from "../options.js";
 
 const CHUNK = 256;
 
 export function registerPredict(program: Command): void {
-  program
+  const cmd = program
     .command("predict")
     .summary("predict emotions for new utterances with a trained run")
     .description(
@@ -29,11 +23,8 @@ export function registerPredict(program: Command): void {
     .option("--audio <file>", "audio file of one utterance")
     .option("--csv <index.csv>", "predict every row of an index (uses its text / audio_path columns)")
     .option("--out <file>", "with --csv: write the predictions here instead of stdout")
-    .option("--json", "print JSON (one object, or an array with --csv)", false)
-    .option("--model <store=folder>", "use this model folder or hub id for a store (repeatable), when the recorded one is not available", modelOverride)
-    .option("--offline", "never touch the network: hub models must already be cached", false)
-    .addOption(new Option("--device <device>", "where the encoders run").choices([...DEVICES]).default("cpu"))
-    .option("--threads <n>", "onnxruntime intra-op threads", intArg("--threads"))
+    .option("--json", "print JSON (one object, or an array with --csv)", false);
+  addRunModelOptions(cmd)
     .addHelpText(
       "after",
       '\nExamples:\n  emofeat predict --run runs/text-mlp --text "I can\'t believe you did that"\n' +

@@ -1,9 +1,8 @@
 import { Command, InvalidArgumentError, Option } from "commander";
-import { DEVICES, type Device } from "../../backends/onnx.js";
+import type { Device } from "../../backends/onnx.js";
 import { EmofeatServer, exposureWarning, SERVE_DEFAULTS } from "../../serve/server.js";
 import { LONG_AUDIO, type LongAudio } from "../../serve/service.js";
-import { intArg, numberArg } from "../options.js";
-import { modelOverride } from "./predict.js";
+import { addRunModelOptions, intArg, numberArg } from "../options.js";
 
 const d = SERVE_DEFAULTS;
 
@@ -14,7 +13,7 @@ function portArg(v: string): number {
 }
 
 export function registerServe(program: Command): void {
-  program
+  const cmd = program
     .command("serve")
     .summary("serve a trained run over HTTP/WebSocket, with a live web page")
     .description(
@@ -45,11 +44,8 @@ export function registerServe(program: Command): void {
     .option("--max-batch <n>", "items per /v1/predict/batch request", intArg("--max-batch"), d.maxBatch)
     .option("--max-streams <n>", "open /v1/stream connections", intArg("--max-streams"), d.maxStreams)
     .option("--log-content", "put texts in the log lines (never by default)", false)
-    .option("--log-level <level>", "pino level: fatal, error, warn, info, debug", "info")
-    .option("--model <store=folder>", "use this model folder or hub id for a store (repeatable), as for emofeat predict", modelOverride)
-    .option("--offline", "never touch the network: hub models must already be cached", false)
-    .addOption(new Option("--device <device>", "where the encoders run").choices([...DEVICES]).default("cpu"))
-    .option("--threads <n>", "onnxruntime intra-op threads", intArg("--threads"))
+    .option("--log-level <level>", "pino level: fatal, error, warn, info, debug", "info");
+  addRunModelOptions(cmd)
     .addHelpText(
       "after",
       "\nExamples:\n  emofeat serve --run runs/concat --port 8080\n" +
