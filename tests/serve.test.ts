@@ -707,6 +707,13 @@ describe("serve: WebSocket stream", () => {
     expect(final.probabilities).toEqual(whole.body.probabilities);
   });
 
+  it("text segments beyond --max-text-chars are refused on the connection, the text so far kept", async () => {
+    const msgs = await streamSession(limits, { sample_rate: 16000, text: TEXT }, [long.subarray(0, 16000)], 1600, "", [{ type: "text", text: "word ".repeat(60) }]);
+    expect(msgs.find((m) => m.type === "error")).toMatchObject({ code: "text_too_long", message: expect.stringMatching(/at most 200 \(--max-text-chars\); the segment was ignored/) });
+    const whole = await postJson(limits, { text: TEXT, pcm_base64: int16Base64(long.subarray(0, 16000)), sample_rate: 16000 });
+    expect(msgs[msgs.length - 1].probabilities).toEqual(whole.body.probabilities);
+  });
+
   it("text-only runs: a prediction of the words so far after each text message, and a final one", async () => {
     const msgs = await streamSession(textSrv, {}, [], 0, "", [
       { type: "text", text: "I can't believe" },

@@ -116,8 +116,9 @@ export class EmofeatServer {
       // One line per request, written by the onResponse hook below (Fastify's own are two, without our fields).
       logController: new LogController({ disableRequestLogging: true }),
       bodyLimit: settings.bodyLimitBytes,
-      // No coercion, no silently dropped fields: an unknown field is a 400 naming it.
-      ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
+      // No coercion, no silently dropped fields: an unknown field is a 400 naming it. allErrors stays off: with
+      // untrusted input (a 25 MB array of wrong values) it would build millions of error objects.
+      ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
       return503OnClosing: true,
       forceCloseConnections: "idle",
     });

@@ -34,7 +34,8 @@ import { PCM_ENCODINGS, pcmToChannels, type PcmEncoding } from "./inputs.js";
 import type { PredictionBody, PredictionService } from "./service.js";
 import { QueueFullError, type Submitted } from "./scheduler.js";
 
-const ajv = new Ajv({ allErrors: true });
+// allErrors off: messages come from untrusted clients (see server.ts).
+const ajv = new Ajv({ allErrors: false });
 const MESSAGE = ajv.compile({
   oneOf: [
     {
@@ -314,7 +315,10 @@ class StreamSession {
   private onText(text: string, replace: boolean): void {
     if (!this.settings) return this.error("no_start", `send {"type":"start"} before text`);
     const utt = this.current();
-    utt.text = replace ? text : utt.text ? `${utt.text} ${text}` : text;
+    const next = replace ? text : utt.text ? `${utt.text} ${text}` : text;
+    if (next.length > this.ctx.settings.maxTextChars)
+      return this.error("text_too_long", `the utterance's text would have ${next.length} characters; this server takes at most ${this.ctx.settings.maxTextChars} (--max-text-chars); the segment was ignored`);
+    utt.text = next;
     if (this.needsAudio) return;
     // Text-only runs: the words so far, at once.
     const words = utt.text;
