@@ -66,7 +66,8 @@ export class PredictionService {
     queue: { capacity: number; textBatch: number },
     private readonly metrics?: ServeMetrics,
   ) {
-    const inputs = predictor.head.inputs;
+    // The queue slices batched text vectors by the encoder's row width (all layers of a layer store).
+    const inputs = predictor.head.inputs.map((input, k) => ({ modality: input.modality, dim: predictor.encoderRowSize(k) }));
     this.scheduler = new Scheduler(
       {
         inputs,
