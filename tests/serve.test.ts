@@ -18,10 +18,12 @@ import { WindowCutter } from "../src/serve/stream.js";
 import { readStore } from "../src/store/read.js";
 import { extractAudio } from "../src/extract/audio.js";
 import { trainProbe } from "../src/train/probe.js";
+import { trainPerLayer } from "../src/train/per-layer.js";
+import { extractText } from "../src/extract/text.js";
 import { floatBytes, wavBytes } from "./helpers/audio-synth.js";
 import { writeGatedHead, type GatedHead } from "./helpers/gated-head.js";
-import { DEMO_INDEX, removeDir, tempDir } from "./helpers/paths.js";
-import { DEMO_WAV_DIR, trainDemoRuns, type DemoRuns } from "./helpers/serve-runs.js";
+import { DEMO_INDEX, DEMO_MODEL, removeDir, tempDir } from "./helpers/paths.js";
+import { DEMO_WAV_DIR, DEMO_WAVLM, trainDemoRuns, type DemoRuns } from "./helpers/serve-runs.js";
 
 const WAV = path.join(DEMO_WAV_DIR, "demo_s1_001.wav");
 const TEXT = "I can't believe you did that to me!";
@@ -433,6 +435,31 @@ describe("serve: gated heads (beta)", () => {
     const msgs = await streamSession(gated, { sample_rate: 16000, text: u.text! }, [int16Of(await decodeAudioFile(u.audioFile!))], 1600);
     const final = msgs.find((x) => x.type === "final")!;
     expect(final.beta).toBe(r.body.beta);
+  });
+});
+
+describe("serve: runs on layer stores", () => {
+  it("one layer of a text layer store (texts batched across requests) and weighted layers on audio: the library's answers", async () => {
+    const textStore = path.join(dir, "features", "text-layers");
+    const audioStore = path.join(dir, "features", "audio-layers");
+    await extractText({ csv: DEMO_INDEX, model: DEMO_MODEL, offline: true, out: textStore, layers: "all" });
+    await extractAudio({ csv: DEMO_INDEX, model: DEMO_WAVLM, offline: true, out: audioStore, layers: "all" });
+    // The text head takes one of the store's layers: the queue must slice the batched vectors by the encoder's
+    // width (every layer), and the head's layer is picked afterwards.
+    const perLayer = path.join(dir, "runs", "text-per-layer");
+    const res = await trainPerLayer({ csv: DEMO_INDEX, features: `text=${textStore}`, head: "weighted-layers", out: perLayer, settings: { epochs: 2 } });
+    const textRun = path.join(perLayer, res.perLayer[1].run);
+    const audioRun = path.join(dir, "runs", "audio-layers");
+    await trainProbe({ csv: DEMO_INDEX, features: `audio=${audioStore}`, head: "weighted-layers", out: audioRun, settings: { epochs: 2 } });
+    const [ts, as] = await Promise.all([start({ run: textRun }), start({ run: audioRun })]);
+    const texts = ["I can't believe you did that to me!", "Stop lying to me!", "What a lovely surprise, thank you so much", "fine"];
+    const lib = await predict(textRun, texts.map((text) => ({ text })), { offline: true });
+    const served = await Promise.all(Array.from({ length: 24 }, (_, i) => postJson(ts, { text: texts[i % 4] })));
+    served.forEach((r, i) => expect(r.body.probabilities).toEqual(lib[i % 4].probs));
+    expect(Math.max(...served.map((r) => r.body.text_batch))).toBeGreaterThan(1);
+    const [a] = await predict(audioRun, [{ audio: WAV }], { offline: true });
+    const ra = await postForm(as, { audio: { bytes: wavBytesOnDisk, name: "a.wav" } });
+    expect(ra.body.probabilities).toEqual(a.probs);
   });
 });
 
