@@ -20,5 +20,15 @@ export { checkDevice, resolveDevice, DEVICES, DEVICE_CHOICES, type Device, type 
 export { MODEL_DTYPES, type ModelDtype } from "./models/source.js";
 export * from "./api/recipes.js";
 export * from "./api/train.js";
-export { Predictor, predict, type PredictInput, type Prediction, type PredictorOptions } from "./predict/predict.js";
-export { registerEncoderFactory, encoderForStore, type Encoder, type EncoderFactory, type EncodeResult, type SequenceResult } from "./predict/encoders.js";
+export {
+  Predictor,
+  predict,
+  openAudioInput,
+  type PredictInput,
+  type Prediction,
+  type PredictorOptions,
+  type AudioInput,
+  type Classification,
+  type PreparedAudio,
+} from "./predict/predict.js";
+export { registerEncoderFactory, encoderForStore, type Encoder, type EncoderFactory, type ClipEncoding, type EncodeResult, type SequenceResult } from "./predict/encoders.js";

@@ -2,8 +2,8 @@
  * `emofeat/audio`: the reference's audio preprocessing (decode, mono, torchaudio resampling, peak
  * normalisation, cut, feature extractor) without the encoder or any model runtime.
  */
-export { openAudio, decodeAudioFile, mixToMono, type AudioStream, type AudioInfo, type DecodedAudio, type AudioCodec } from "../audio/decode.js";
-export { loadClip, type LoadedClip, type ClipInfo, type ClipOptions } from "../audio/clip.js";
+export { openAudio, openAudioBytes, pcmStream, decodeAudioFile, mixToMono, type AudioStream, type AudioInfo, type DecodedAudio, type AudioCodec } from "../audio/decode.js";
+export { loadClip, ClipBuilder, type LoadedClip, type ClipInfo, type ClipOptions } from "../audio/clip.js";
 export { resample, SincResampler, type ResampleOptions } from "../audio/resample.js";
 export {
   extractFeatures,
