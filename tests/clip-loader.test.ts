@@ -1,4 +1,5 @@
 import { rmSync } from "node:fs";
+import { Worker } from "node:worker_threads";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadClip } from "../src/audio/clip.js";
 import { ClipLoader } from "../src/audio/clip-loader.js";
@@ -39,6 +40,22 @@ describe("ClipLoader (clips prepared in a worker thread while the encoder runs)"
     } finally {
       await loader.close();
     }
+  });
+
+  it("loads on the main thread when the worker cannot start, with the same results", async () => {
+    const f = writeTemp(dir, "f.wav", synthWav({ sampleRate: 22050, channels: 1, frames: 5000, seed: 5, kind: "noise-saw" }));
+    let started = 0;
+    const loader = new ClipLoader(opts, () => {
+      started++;
+      return new Worker("throw new Error('no worker here')", { eval: true });
+    });
+    const [a, b] = await Promise.all([loader.load(f), loader.load(`${dir}/missing.wav`).catch((e: unknown) => e)]);
+    expect(started).toBe(1);
+    expect(Array.from(a.samples)).toEqual(Array.from((await loadClip(f, opts)).samples));
+    expect(b).toBeInstanceOf(AudioInputError);
+    expect((await loader.load(f)).samples.length).toBe(a.samples.length); // later loads go straight to the main thread
+    expect(started).toBe(1);
+    await loader.close();
   });
 
   it("reports a missing file as loadClip does, and loads on the main thread after close", async () => {

@@ -50,15 +50,20 @@ function startWorker(): Worker {
 export class ClipLoader {
   private worker: Worker | null = null;
   private failed = false;
+  private closing = false;
   private nextId = 0;
-  private readonly pending = new Map<number, { resolve: (c: LoadedClip) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { file: string; resolve: (c: LoadedClip) => void; reject: (e: Error) => void }>();
 
-  constructor(private readonly options: ClipOptions) {}
+  /** `start` makes the worker (tests give one that fails, to check the fallback). */
+  constructor(
+    private readonly options: ClipOptions,
+    private readonly start: () => Worker = startWorker,
+  ) {}
 
   private ensureWorker(): Worker | null {
     if (this.worker || this.failed) return this.worker;
     try {
-      const w = startWorker();
+      const w = this.start();
       w.on("message", (r: Reply) => {
         const p = this.pending.get(r.id);
         if (!p) return;
@@ -67,10 +72,11 @@ export class ClipLoader {
         else p.resolve(r.clip!);
         if (this.pending.size === 0) w.unref();
       });
-      w.on("error", (err) => this.failAll(err));
+      // A worker that dies (it could not start, or crashed) is not an audio problem: its clips load here instead.
+      w.on("error", () => this.fallBack());
       w.on("exit", (code) => {
-        if (this.pending.size > 0) this.failAll(new Error(`the audio loading worker stopped (exit code ${code})`));
-        this.worker = null;
+        if (this.closing) this.rejectAll(new Error(`the audio loading worker was closed (exit code ${code})`));
+        else this.fallBack();
       });
       w.unref();
       this.worker = w;
@@ -80,7 +86,15 @@ export class ClipLoader {
     return this.worker;
   }
 
-  private failAll(err: Error): void {
+  private fallBack(): void {
+    this.failed = true;
+    this.worker = null;
+    const waiting = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of waiting) loadClip(p.file, this.options).then(p.resolve, p.reject);
+  }
+
+  private rejectAll(err: Error): void {
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
   }
@@ -91,17 +105,20 @@ export class ClipLoader {
     if (!w) return loadClip(file, this.options);
     const id = this.nextId++;
     return new Promise<LoadedClip>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { file, resolve, reject });
       w.ref(); // keep the process alive while a clip is on its way
       const req: ClipRequest = { id, file, options: this.options };
       w.postMessage(req);
     });
   }
 
+  /** Stops the worker; clips still on their way are rejected. Later loads run on the main thread. */
   async close(): Promise<void> {
     const w = this.worker;
-    this.worker = null;
+    this.closing = true;
     this.failed = true;
+    this.worker = null;
     if (w) await w.terminate();
+    this.rejectAll(new Error("the audio loading worker was closed"));
   }
 }
