@@ -175,10 +175,12 @@ export class AudioEncoder {
       }
       const dim = Number(config.hidden_size);
       if (!Number.isInteger(dim) || dim <= 0) throw new EmofeatError(`${resolved.id}: config.json has no valid hidden_size`);
-      const record = await modelRecord(resolved, config);
+      const recordP = modelRecord(resolved, config);
+      recordP.catch(() => {}); // awaited below, after the session loaded
       session = null; // openEncoder takes over `first` (reuses or releases it)
-      const opened = await openEncoder(resolved, settings, required, { config, sha256: record.sha256, layers: o.layers, first });
+      const opened = await openEncoder(resolved, settings, required, { config, sha256: async () => (await recordP).sha256, layers: o.layers, first });
       session = opened.session;
+      const record = await recordP;
       const { layers, hiddenStates } = opened;
       const inputNames = session.sessions?.model?.inputNames ?? [];
       if (!inputNames.includes("input_values"))

@@ -170,7 +170,9 @@ export async function openEncoder(
   m: ResolvedModel,
   s: LoadSettings,
   required: RequiredFile[],
-  o: { config: Record<string, unknown>; sha256: string; layers: LayerSpec | undefined; first: EncoderModel | null },
+  // sha256 of the model file, asked for only with --layers (it names the cached hidden-state copy), so that
+  // otherwise the session loads while the hash is still being computed in its worker (util/file-hash.ts).
+  o: { config: Record<string, unknown>; sha256: () => Promise<string>; layers: LayerSpec | undefined; first: EncoderModel | null },
 ): Promise<{ session: EncoderModel; layers: number[] | null; hiddenStates: HiddenStatesInfo | null }> {
   const numLayers = Number(o.config.num_hidden_layers);
   let layers: number[] | null;
@@ -183,7 +185,7 @@ export async function openEncoder(
   if (layers === null) return { session: o.first ?? (await loadEncoderModel(m, s, required)), layers, hiddenStates: null };
   await o.first?.dispose();
   const stable = typeof o.config.do_stable_layer_norm === "boolean" ? o.config.do_stable_layer_norm : undefined;
-  const h = await loadHiddenStatesModel(m, s, required, { numLayers, layers, sha256: o.sha256, stableLayerNorm: stable });
+  const h = await loadHiddenStatesModel(m, s, required, { numLayers, layers, sha256: await o.sha256(), stableLayerNorm: stable });
   const rel = path.relative(m.dir, h.file);
   const file = rel.startsWith("..") || path.isAbsolute(rel) ? h.file : rel;
   return { session: h.model, layers, hiddenStates: { num_hidden_layers: numLayers, rule: h.plan.rule, tensors: h.plan.tensors, file } };

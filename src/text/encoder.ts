@@ -131,9 +131,16 @@ export class TextEncoder {
         throw new UsageError(`--max-len ${maxLen} exceeds the model's max_position_embeddings (${maxPos})`);
       dim = Number(config.hidden_size);
       if (!Number.isInteger(dim) || dim <= 0) throw new EmofeatError(`${resolved.id}: config.json has no valid hidden_size`);
-      record = await modelRecord(resolved, config);
+      const recordP = modelRecord(resolved, config);
+      recordP.catch(() => {}); // awaited below, after the session loaded
       pending = null;
-      opened = await openEncoder(resolved, settings, required, { config, sha256: record.sha256, layers: o.layers, first });
+      opened = await openEncoder(resolved, settings, required, { config, sha256: async () => (await recordP).sha256, layers: o.layers, first });
+      try {
+        record = await recordP;
+      } catch (err) {
+        await opened.session.dispose();
+        throw err;
+      }
     } catch (err) {
       await pending?.dispose();
       throw err;
