@@ -4,7 +4,7 @@
  * onnxruntime. The loss is sum(op(inputs) * R) for a fixed random R, so every output element matters.
  */
 import { GraphBuilder, type FloatType, type Tensor } from "../../src/train/graph/builder.js";
-import type { Dim, Shape } from "../../src/train/graph/shape.js";
+import { resolveDim, type Dim, type Shape } from "../../src/train/graph/shape.js";
 import { createSession, floatTensor, type FloatArray } from "../../src/train/graph/session.js";
 import { Rng } from "../../src/train/rng.js";
 
@@ -51,14 +51,7 @@ export async function gradCheck(
   // Run-time sizes of symbolic dimensions, from the fed shapes ("a+b" and "a*b" symbols are resolved too).
   const sizes = new Map<string, number>();
   c.declared?.forEach((d, i) => d.forEach((v, k) => typeof v === "string" && sizes.set(v, c.shapes[i][k])));
-  const resolve = (d: Dim): number => {
-    if (typeof d === "number") return d;
-    if (sizes.has(d)) return sizes.get(d)!;
-    if (d.includes("+")) return d.split("+").reduce((a, p) => a + resolve(p), 0);
-    if (d.includes("*")) return d.split("*").reduce((a, p) => a * resolve(p), 1);
-    throw new Error(`gradcheck: no size for dimension "${d}"`);
-  };
-  const concrete = (s: Shape) => s.map(resolve);
+  const concrete = (s: Shape) => s.map((d) => resolveDim(d, sizes));
   const r = g.input("R", out.shape);
   const prod = g.mul(out, r);
   const loss = out.shape.length === 0 ? prod : g.reduceSum(prod, [...out.shape.keys()], false);

@@ -24,7 +24,7 @@ export interface Tensor {
   readonly elemType: OnnxElemType;
 }
 
-export type ParamInit = { kind: "uniform"; bound: number } | { kind: "constant"; value: number };
+export type ParamInit = { kind: "uniform"; bound: number } | { kind: "constant"; value: number } | { kind: "normal"; std: number };
 
 export interface ParamSpec {
   name: string;
@@ -624,12 +624,18 @@ export class GraphBuilder {
 
   /** Inverted dropout with the mask as a run-time input (so a seeded JS RNG decides it); identity when inferring. */
   dropout(x: Tensor, p: number, name?: string): Tensor {
-    if (this.mode === "infer" || p <= 0) return x;
+    const mask = this.dropoutMask(x.shape, p, name);
+    return mask ? this.mul(x, mask) : x;
+  }
+
+  /** The run-time dropout mask input of shape `shape` (entries 0 or 1/(1-p)); undefined when inferring or p = 0. */
+  dropoutMask(shape: Shape, p: number, name?: string): Tensor | undefined {
+    if (this.mode === "infer" || p <= 0) return undefined;
     if (p >= 1) throw new Error(`dropout probability must be < 1, got ${p}`);
     const maskName = name ?? `dropout_mask_${this.masks.length}`;
-    const mask = this.input(maskName, x.shape);
-    this.masks.push({ name: maskName, shape: [...x.shape], p });
-    return this.mul(x, mask);
+    const mask = this.input(maskName, shape);
+    this.masks.push({ name: maskName, shape: [...shape], p });
+    return mask;
   }
 
   // ---------------------------------------------------------------- differentiation
