@@ -11,15 +11,15 @@
  * Large heads (the reference fusion head has 39.4 M parameters) made the traffic between JS and onnxruntime
  * and the optimiser matter, so: all parameters live in one Float32Array (views per tensor are fed to
  * onnxruntime without a copy), onnxruntime writes the gradients straight into one preallocated Float32Array
- * (fetches with tensors), and AdamW is one fused pass over the two. Measured here (2 cores, 39.4 M floats):
- * the fused JS AdamW pass costs ~4 ns per parameter; the same update as ONNX elementwise nodes needs about a
- * dozen memory passes (~0.1 s each at this size with onnxruntime's elementwise kernels), and torch's own
- * AdamW makes ~8. Parameters without a gradient path (query/key projections of attention over a single
+ * (fetches with tensors), and AdamW is one fused WebAssembly SIMD pass over both (adamw-kernel.ts; they live
+ * in its memory). Measured on this 2-core machine under load, 30 M parameters: a JS AdamW loop 0.75 s per
+ * step, the SIMD kernel 0.08-0.13 s; the same update as ONNX elementwise nodes would need about a dozen
+ * memory passes (0.1 s each at this size with onnxruntime's elementwise kernels). Parameters without a gradient path (query/key projections of attention over a single
  * key) are only decayed, p <- p (1 - lr wd), which is exactly AdamW with a zero gradient from zero moments.
  * `npm run bench:train` compares whole reference runs with PyTorch on the same data and prints the shares.
  */
 import type ort from "onnxruntime-node";
-import { AdamW } from "./adamw.js";
+import { AdamWMemory, type AdamWSettings } from "./adamw-kernel.js";
 import { BatchFeeder, checkDataset, isSequenceInput, maxLength, type Dataset } from "./batches.js";
 import type { ParamSpec } from "./graph/builder.js";
 import { createSession, floatTensor } from "./graph/session.js";
@@ -174,37 +174,41 @@ export class Evaluator {
   }
 }
 
-/** All parameters in one Float32Array (those with a gradient first), gradients in another. */
+/**
+ * All parameters in one Float32Array (those with a gradient first), gradients in another, both views of the
+ * optimiser's WebAssembly memory (adamw-kernel.ts), with one view per tensor for onnxruntime.
+ */
 class ParamStore {
-  readonly flat: Float32Array;
-  readonly grad: Float32Array;
-  /** Length of the prefix of `flat` that has gradients. */
-  readonly trainable: number;
+  readonly opt: AdamWMemory;
   readonly views: Params = new Map();
   readonly gradViews = new Map<string, Float32Array>();
 
-  constructor(
-    readonly specs: ParamSpec[],
-    noGrad: ReadonlySet<string>,
-  ) {
+  constructor(specs: ParamSpec[], noGrad: ReadonlySet<string>, o: AdamWSettings) {
     const size = (s: ParamSpec) => s.shape.reduce((a, b) => a * b, 1);
     const ordered = [...specs.filter((s) => !noGrad.has(s.name)), ...specs.filter((s) => noGrad.has(s.name))];
-    this.trainable = ordered.filter((s) => !noGrad.has(s.name)).reduce((a, s) => a + size(s), 0);
-    this.flat = new Float32Array(ordered.reduce((a, s) => a + size(s), 0));
-    this.grad = new Float32Array(this.trainable);
+    const trainable = ordered.filter((s) => !noGrad.has(s.name)).reduce((a, s) => a + size(s), 0);
+    this.opt = new AdamWMemory(ordered.reduce((a, s) => a + size(s), 0), trainable, o);
     let off = 0;
     for (const s of ordered) {
       const n = size(s);
-      this.views.set(s.name, this.flat.subarray(off, off + n));
-      if (!noGrad.has(s.name)) this.gradViews.set(s.name, this.grad.subarray(off, off + n));
+      this.views.set(s.name, this.opt.params.subarray(off, off + n));
+      if (!noGrad.has(s.name)) this.gradViews.set(s.name, this.opt.grads.subarray(off, off + n));
       off += n;
     }
   }
 
+  get size(): number {
+    return this.opt.params.length;
+  }
+
   snapshot(): Params {
-    const copy = this.flat.slice();
+    const base = this.opt.params.byteOffset;
+    const copy = this.opt.params.slice();
     const out: Params = new Map();
-    for (const [name, v] of this.views) out.set(name, copy.subarray(v.byteOffset / 4, v.byteOffset / 4 + v.length));
+    for (const [name, v] of this.views) {
+      const at = (v.byteOffset - base) / 4;
+      out.set(name, copy.subarray(at, at + v.length));
+    }
     return out;
   }
 }
@@ -223,7 +227,7 @@ export async function trainHead(arch: HeadArch, train: Dataset, val: Dataset | u
     const initRng = root.fork();
     const shuffleRng = root.fork();
     const dropoutRng = root.fork();
-    const store = new ParamStore(specs, new Set(noGrad));
+    const store = new ParamStore(specs, new Set(noGrad), { lr: o.lr, weightDecay: o.weightDecay });
     if (o.initParams) {
       for (const s of specs) {
         const v = o.initParams.get(s.name);
@@ -232,9 +236,6 @@ export async function trainHead(arch: HeadArch, train: Dataset, val: Dataset | u
       }
     } else initParams(specs, initRng, store.views);
     const params = store.views;
-    const opt = new AdamW([store.flat.subarray(0, store.trainable)], { lr: o.lr, weightDecay: o.weightDecay });
-    const decayOnly = store.flat.subarray(store.trainable);
-    const decay = 1 - o.lr * o.weightDecay;
     const paramFeeds: Record<string, ort.Tensor> = {};
     for (const s of specs) paramFeeds[s.name] = floatTensor(params.get(s.name)!, s.shape);
     // onnxruntime writes each gradient into its view of store.grad.
@@ -291,8 +292,7 @@ export async function trainHead(arch: HeadArch, train: Dataset, val: Dataset | u
         const to = performance.now();
         lossSum += Number(out.loss.data[0]) * b;
         seen += b;
-        opt.step([store.grad]);
-        for (let i = 0; i < decayOnly.length; i++) decayOnly[i] *= decay;
+        store.opt.step();
         const te = performance.now();
         profile.batches += tr - tb;
         profile.run += to - tr;
@@ -337,7 +337,7 @@ export async function trainHead(arch: HeadArch, train: Dataset, val: Dataset | u
       selectedEpoch = epochs.length;
     }
     for (const k of ["run", "optimizer", "batches", "validation"] as const) profile[k] /= 1000;
-    return { params: selected, selectedEpoch, epochs, paramCount: store.flat.length, profile };
+    return { params: selected, selectedEpoch, epochs, paramCount: store.size, profile };
   } finally {
     await session.release();
     await evaluator?.release();
