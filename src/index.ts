@@ -10,13 +10,16 @@ export { AudioInputError } from "./audio/errors.js";
 export { openAudio, decodeAudioFile, mixToMono, type AudioStream, type AudioInfo, type DecodedAudio } from "./audio/decode.js";
 export { loadClip, type LoadedClip, type ClipInfo, type ClipOptions } from "./audio/clip.js";
 export { resample, SincResampler } from "./audio/resample.js";
+export { BuiltinFrameExtractor, BUILTIN_FEATURES, isBuiltinModel, type BuiltinFeatureSpec, type BuiltinOptions } from "./audio/builtin.js";
+export { kaldiFbank, KaldiFbank, KALDI_FBANK_DEFAULTS, type FeatureFrames } from "./audio/kaldi-fbank.js";
+export { torchaudioMfcc, TorchaudioMfcc, MFCC_SETTINGS } from "./audio/mfcc.js";
 export { runExtraction, fingerprint, InterruptedError, type ExtractionSummary } from "./extract/run.js";
 export type { ProgressEvent, ProgressListener } from "./extract/progress.js";
 export { pool, POOLING_MODES, type PoolingMode } from "./pooling.js";
 export { readStore, readStoreMeta, type FeatureStore } from "./store/read.js";
 export { validateStores, type ValidationReport } from "./store/validate.js";
 export { encodeNpy, readNpy } from "./store/npy.js";
-export { STORE_FILES, STORE_FORMAT, type StoreMeta, type Failure, type ModelRecord } from "./store/meta.js";
+export { STORE_FILES, STORE_FORMAT, type StoreMeta, type Failure, type ModelRecord, type BuiltinModelRecord } from "./store/meta.js";
 export { checkDevice, DEVICES, type Device } from "./backends/onnx.js";
 export { MODEL_DTYPES, type ModelDtype } from "./models/source.js";
 export {

@@ -258,3 +258,13 @@ def ensure_dir(path: Path) -> Path:
 
 def env_flag(name: str) -> bool:
     return os.environ.get(name, "").lower() in ("1", "true", "yes")
+
+
+def shared_wavs(rels: Iterable[str]) -> list[Path] | None:
+    """Files of ../shared/data named relative to it (a folder means its first .wav); None without ../shared."""
+    data = SHARED_DIR / "data"
+    if not data.is_dir():
+        print(f"  (no {data}: shared-file references skipped)")
+        return None
+    paths = [data / r for r in rels]
+    return [sorted(p.glob("*.wav"))[0] if p.is_dir() else p for p in paths]

@@ -14,6 +14,11 @@ import { mixToMono, openAudio, type AudioCodec } from "./decode.js";
 import { SincResampler, type ResampleOptions } from "./resample.js";
 import { maxSamplesFor } from "./preprocess.js";
 
+/** What loadClip does, in the words recorded in every audio store's meta.json. */
+export const CLIP_PREPROCESSING =
+  "decode to float32 (int PCM / 2^(bits-1)), mean over channels, torchaudio sinc resampling (Hann, width 6, rolloff 0.99), " +
+  "divide by the whole clip's peak, then keep the first floor(sr * max_seconds) samples";
+
 export interface ClipOptions {
   /** Rate the model expects (default 16000). */
   targetSampleRate?: number;

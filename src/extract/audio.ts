@@ -1,10 +1,12 @@
 import { AudioEncoder, AUDIO_DEFAULTS, type AudioModelOptions } from "../audio/encoder.js";
-import type { ClipInfo } from "../audio/clip.js";
+import { BuiltinFrameExtractor, isBuiltinModel } from "../audio/builtin.js";
+import { CLIP_PREPROCESSING, type ClipInfo } from "../audio/clip.js";
 import { AudioInputError } from "../audio/errors.js";
 import { EmofeatError } from "../errors.js";
 import { loadIndex, type Utterance } from "../manifest/index-csv.js";
 import { STORE_FILES, type Failure } from "../store/meta.js";
 import type { BatchResult } from "../store/write.js";
+import { builtinStoreArgs } from "./builtin-audio.js";
 import { runExtraction, storeRunArgs, type ExtractionSummary, type StoreRunOptions } from "./run.js";
 
 export interface ExtractAudioOptions extends AudioModelOptions, StoreRunOptions {
@@ -68,7 +70,8 @@ export async function extractAudio(o: ExtractAudioOptions): Promise<ExtractionSu
   const batchSize = o.batchSize ?? AUDIO_DEFAULTS.batchSize;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new EmofeatError(`--batch-size must be a positive integer (got ${batchSize})`);
   o.onProgress?.({ phase: "load", done: 0, total: index.utterances.length, failed: 0, resumed: 0, message: `loading ${o.model}` });
-  const encoder = await AudioEncoder.load(o);
+  // Weight-free baselines (builtin:fbank|mfcc) share everything below except their store settings.
+  const encoder = isBuiltinModel(o.model) ? await BuiltinFrameExtractor.load(o) : await AudioEncoder.load(o);
   try {
     // Index order in both modes: reference mode needs it (batch composition is part of its semantics); in exact
     // mode the plan does not change any number, and index order keeps resume simple.
@@ -108,6 +111,17 @@ export async function extractAudio(o: ExtractAudioOptions): Promise<ExtractionSu
       return { positions: ok, vectors: flat, failures, records };
     };
 
+    if (encoder instanceof BuiltinFrameExtractor)
+      return await runExtraction({
+        index,
+        modality: "audio",
+        batches,
+        processBatch,
+        ...builtinStoreArgs(encoder, batchSize, index.sha256),
+        totals: audioTotals,
+        recordsCsv: { file: STORE_FILES.clips, columns: [...CLIPS_COLUMNS] },
+        ...storeRunArgs(o),
+      });
     const fe = encoder.featureExtractor;
     return await runExtraction({
       index,
@@ -143,9 +157,7 @@ export async function extractAudio(o: ExtractAudioOptions): Promise<ExtractionSu
             encoder.batching === "exact"
               ? "each clip alone (or with clips of identical length), no padding; mean over all frames"
               : "batches in index order padded to their longest clip; frame mask = sample mask at round(linspace(0, L-1, T')); masked mean",
-          preprocessing:
-            "decode to float32 (int PCM / 2^(bits-1)), mean over channels, torchaudio sinc resampling (Hann, width 6, rolloff 0.99), " +
-            "divide by the whole clip's peak, then keep the first floor(sr * max_seconds) samples",
+          preprocessing: CLIP_PREPROCESSING,
           preprocessor_sha256: encoder.preprocessorSha256,
           conv_kernel: encoder.geometry.kernels,
           conv_stride: encoder.geometry.strides,

@@ -7,6 +7,7 @@ import { EmofeatError } from "../errors.js";
 import type { IndexManifest } from "../manifest/index-csv.js";
 import { STORE_FORMAT, STORE_FORMAT_VERSION, type Modality, type StoreLayout, type StoreMeta } from "../store/meta.js";
 import { openStoreForWriting, type BatchResult } from "../store/write.js";
+import { canonicalJson } from "../util/json.js";
 import { VERSION } from "../version.js";
 import type { ProgressListener } from "./progress.js";
 
@@ -70,12 +71,8 @@ export class InterruptedError extends EmofeatError {
 
 /** Stable hash of settings (keys sorted at every level). */
 export function fingerprint(settings: Record<string, unknown>): string {
-  const canon = (v: unknown): unknown =>
-    v && typeof v === "object" && !Array.isArray(v)
-      ? Object.fromEntries(Object.keys(v as object).sort().map((k) => [k, canon((v as Record<string, unknown>)[k])]))
-      : v;
   return createHash("sha256")
-    .update(JSON.stringify(canon({ format: STORE_FORMAT, format_version: STORE_FORMAT_VERSION, ...settings })))
+    .update(canonicalJson({ format: STORE_FORMAT, format_version: STORE_FORMAT_VERSION, ...settings }))
     .digest("hex");
 }
 

@@ -61,6 +61,11 @@ export async function resolveModel(
   required: RequiredFile[],
   offline: boolean,
 ): Promise<ResolvedModel> {
+  if (model.startsWith("builtin:"))
+    throw new EmofeatError(
+      `"${model}" is a weight-free audio feature computed by emofeat, not a model with files: use it with ` +
+        `\`extract audio\` (library: extractAudio or BuiltinFrameExtractor)`,
+    );
   const onnxFile = onnxFileFor(dtype);
   const need: RequiredFile[] = [...required, { file: onnxFile, why: `the ${dtype} ONNX weights (--dtype ${dtype})` }];
   if (await looksLikeLocalPath(model)) {

@@ -4,10 +4,12 @@
  * tokenizer, max_len and pooling; for audio the same preprocessor, sample rate, max_seconds and batching.
  *
  * An `Encoder` maps utterances (texts, or audio file paths) to vectors. Each modality registers a factory;
- * text uses the BERT-family TextEncoder and audio the speech AudioEncoder of the extraction commands.
+ * text uses the BERT-family TextEncoder and audio the speech AudioEncoder of the extraction commands (or, for
+ * stores of the weight-free `builtin:*` features, their BuiltinFrameExtractor).
  * With audio stores made in "reference" batching mode a clip's vector depends on the clips batched with it,
  * so a prediction reproduces the stored vector only for the default "exact" mode.
  */
+import { isBuiltinModel } from "../audio/builtin.js";
 import { AudioEncoder, type BatchingMode } from "../audio/encoder.js";
 import type { Device } from "../backends/onnx.js";
 import { EmofeatError } from "../errors.js";
@@ -15,6 +17,7 @@ import type { ModelDtype } from "../models/source.js";
 import type { PoolingMode } from "../pooling.js";
 import type { Modality, StoreMeta } from "../store/meta.js";
 import { TextEncoder } from "../text/encoder.js";
+import { builtinExtractorForStore } from "./builtin.js";
 
 export interface EncodeResult {
   /** Row-major [inputs.length, dim]; rows of failed inputs are zeros. */
@@ -63,7 +66,7 @@ export async function encoderForStore(meta: StoreMeta, o: EncoderOptions): Promi
 function provenance(meta: StoreMeta, o: EncoderOptions): string {
   return (
     `store "${o.storeName}" of this run was extracted with model "${meta.model.id}" (${meta.model.source}, ${meta.model.dtype}, ` +
-    `${meta.model.file} sha256 ${meta.model.sha256.slice(0, 12)}...)`
+    `${meta.model.file} sha256 ${meta.model.sha256?.slice(0, 12)}...)`
   );
 }
 
@@ -146,25 +149,27 @@ registerEncoderFactory("text", async (meta, o) => {
 });
 
 registerEncoderFactory("audio", async (meta, o) => {
-  const enc = await loadChecked(
-    meta,
-    o,
-    (model) =>
-      AudioEncoder.load({
-        model,
-        dtype: meta.model.dtype as ModelDtype,
-        targetSampleRate: meta.sr,
-        maxSeconds: meta.max_seconds,
-        batching: meta.batching as BatchingMode | undefined,
-        offline: o.offline,
-        device: o.device,
-        threads: o.threads,
-      }),
-    (e) => [
-      { what: "model file", got: e.model.sha256, want: meta.model.sha256 },
-      { what: "preprocessor_config.json", got: e.preprocessorSha256, want: meta.settings?.preprocessor_sha256 },
-    ],
-  );
+  const enc = isBuiltinModel(meta.model.id)
+    ? await builtinExtractorForStore(meta, o) // weight-free baselines: no model files to load or check
+    : await loadChecked(
+        meta,
+        o,
+        (model) =>
+          AudioEncoder.load({
+            model,
+            dtype: meta.model.dtype as ModelDtype,
+            targetSampleRate: meta.sr,
+            maxSeconds: meta.max_seconds,
+            batching: meta.batching as BatchingMode | undefined,
+            offline: o.offline,
+            device: o.device,
+            threads: o.threads,
+          }),
+        (e) => [
+          { what: "model file", got: e.model.sha256, want: meta.model.sha256 },
+          { what: "preprocessor_config.json", got: e.preprocessorSha256, want: meta.settings?.preprocessor_sha256 },
+        ],
+      );
   const batchSize = batchSizeOf(meta, 16);
   return {
     modality: "audio",

@@ -38,11 +38,30 @@ export interface ModelRecord {
   hidden_size?: number;
 }
 
+/**
+ * A weight-free feature computed by emofeat itself (`builtin:fbank`, `builtin:mfcc`): no file, no hash; the
+ * parameters of the computation say everything that shaped the numbers.
+ */
+export interface BuiltinModelRecord {
+  /** `builtin:<name>`. */
+  id: string;
+  source: "builtin";
+  /** The reference computation, e.g. the torchaudio call. */
+  reference: string;
+  /** Width of one frame (before pooling). */
+  hidden_size: number;
+  params: Record<string, unknown>;
+  file?: undefined;
+  sha256?: undefined;
+  dtype?: undefined;
+  model_type?: undefined;
+}
+
 export interface StoreMeta {
   format: typeof STORE_FORMAT;
   format_version: number;
   modality: Modality;
-  model: ModelRecord;
+  model: ModelRecord | BuiltinModelRecord;
   device: string;
   /** Text: mean | cls. Audio: mean (mask-weighted over frames). */
   pooling: string;

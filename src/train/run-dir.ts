@@ -41,7 +41,8 @@ export interface RunStoreRecord {
   dir: string;
   modality: string;
   model_id: string;
-  model_sha256: string;
+  /** Absent for weight-free builtin features (no model file). */
+  model_sha256?: string;
   pooling: string;
   max_len?: number;
   sr?: number;

@@ -1,5 +1,6 @@
 import { Command, Option } from "commander";
 import { AUDIO_DEFAULTS, BATCHING_MODES } from "../../audio/encoder.js";
+import { BUILTIN_FEATURES } from "../../audio/builtin.js";
 import { extractAudio } from "../../extract/audio.js";
 import { addModelOptions, addStoreOptions, intArg, numberArg, storeAndModelArgs, withProgress } from "../options.js";
 import { printSummary } from "./extract.js";
@@ -32,7 +33,12 @@ export function registerExtractAudio(extract: Command): void {
     .option("--fail-fast", "stop at the first row whose audio cannot be used (otherwise such rows go to failures.csv and the run goes on)", false)
     .addHelpText(
       "after",
-      "\nExamples:\n  emofeat extract audio --csv data/index.csv --model Xenova/wavlm-base-plus --out features/audio\n" +
+      "\nWeight-free baselines (no model file; the same clips, features at 100 frames/s, mean over frames):\n" +
+        Object.values(BUILTIN_FEATURES)
+          .map((f) => `  --model ${f.id}  ${f.description}\n`)
+          .join("") +
+        "\nExamples:\n  emofeat extract audio --csv data/index.csv --model Xenova/wavlm-base-plus --out features/audio\n" +
+        "  emofeat extract audio --csv data/index.csv --model builtin:fbank --out features/fbank\n" +
         "  emofeat extract audio --csv data/index.csv --model ./models/wavlm --batching reference --out features/audio-ref",
     )
     .action(async (o) => {
