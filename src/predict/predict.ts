@@ -28,6 +28,8 @@ export interface Prediction {
   probs: Record<string, number> | null;
   /** Why this input could not be encoded (e.g. an unreadable audio file). */
   error?: string;
+  /** Gated fusion heads: the mean gate weight, 1 = audio, 0 = text. */
+  beta?: number;
 }
 
 export interface PredictorOptions {
@@ -62,6 +64,11 @@ export class Predictor {
     const headFile = path.join(runDir, RUN_FILES.head);
     if (!(await exists(headFile))) throw new EmofeatError(`${headFile}: missing (the run directory is incomplete)`);
     const head = await readHeadLabels(runDir);
+    const seq = head.inputs.find((i) => i.sequence);
+    if (seq)
+      throw new EmofeatError(
+        `${runDir}: this head reads sequences (store "${seq.name}" has pooling none); predicting with it needs the sequence encoders of the representations work, which this build does not have yet`,
+      );
     for (const name of Object.keys(o.models ?? {}))
       if (!head.inputs.some((i) => i.name === name))
         throw new EmofeatError(`--model ${name}=...: the run has no store named "${name}" (its stores: ${head.inputs.map((i) => i.name).join(", ")})`);
@@ -104,8 +111,9 @@ export class Predictor {
       });
       feeds[input.name] = floatTensor(res.embeddings, [items.length, input.dim]);
     }
-    const out = await this.session.run(feeds, ["probs"]);
+    const out = await this.session.run(feeds, this.head.outputs.beta ? ["probs", "beta"] : ["probs"]);
     const probs = out.probs.data as Float32Array;
+    const beta = out.beta?.data as Float32Array | undefined;
     const c = this.labels.length;
     return items.map((it, i) => {
       const id = it.id !== undefined ? { id: it.id } : {};
@@ -113,7 +121,7 @@ export class Predictor {
       const row = Array.from(probs.subarray(i * c, (i + 1) * c));
       let best = 0;
       for (let j = 1; j < c; j++) if (row[j] > row[best]) best = j;
-      return { ...id, label: this.labels[best], probs: Object.fromEntries(this.labels.map((l, j) => [l, row[j]])) };
+      return { ...id, label: this.labels[best], probs: Object.fromEntries(this.labels.map((l, j) => [l, row[j]])), ...(beta ? { beta: beta[i] } : {}) };
     });
   }
 

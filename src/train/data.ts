@@ -10,9 +10,11 @@ import path from "node:path";
 import { EmofeatError } from "../errors.js";
 import { loadIndex, type IndexManifest, type Split, type Utterance } from "../manifest/index-csv.js";
 import type { StoreMeta } from "../store/meta.js";
-import { readStore } from "../store/read.js";
+import { readFailures, readStore, readStoreMeta } from "../store/read.js";
+import type { SequenceInput } from "./batches.js";
 import { identityClasses, parseClasses, type ClassPlan } from "./classes.js";
 import type { HeadInput } from "./heads.js";
+import { openSequenceStore, sequenceInput, type SequenceStoreOpener, type SequenceStoreReader } from "./sequence-stores.js";
 
 export interface FeatureSpec {
   /** Input name (e.g. "text"). */
@@ -76,17 +78,60 @@ export interface ProbeData {
   stores: LoadedStore[];
   inputs: HeadInput[];
   rows: ProbeRow[];
-  /** One row-major [rows.length, d] matrix per store, rows aligned with `rows`. */
+  /** One row-major [rows.length, d] matrix per store, rows aligned with `rows` (empty for sequence stores). */
   x: Float32Array[];
+  /** Per store: its sequences (pooling none), read batch by batch; undefined for pooled stores. */
+  sequences: (SequenceInput | undefined)[];
   report: JoinReport;
+  /** Releases the sequence stores' readers. */
+  close(): Promise<void>;
 }
 
 const EXAMPLES = 5;
 
-export async function loadProbeData(o: { csv: string; features: string | { name: string | null; dir: string }[]; classes?: string }): Promise<ProbeData> {
+interface Loaded {
+  meta: StoreMeta;
+  ids: string[];
+  d: number;
+  failures: { utterId: string; reason: string }[];
+  embeddings?: Float32Array;
+  reader?: SequenceStoreReader;
+}
+
+/** A pooled store in memory, or a sequence store (pooling none) opened for reading batch by batch. */
+async function loadStore(dir: string, open: SequenceStoreOpener): Promise<Loaded> {
+  const meta = await readStoreMeta(dir);
+  if (meta.pooling !== "none") return readStore(dir);
+  const [reader, failures] = await Promise.all([open(dir), readFailures(dir)]);
+  return { meta, ids: reader.ids, d: reader.d, failures, reader };
+}
+
+export async function loadProbeData(o: {
+  csv: string;
+  features: string | { name: string | null; dir: string }[];
+  classes?: string;
+  /** Opens sequence stores (pooling none); the store's reader by default. */
+  openSequenceStore?: SequenceStoreOpener;
+}): Promise<ProbeData> {
   const index = await loadIndex(o.csv, { require: ["label"] });
   const specs = typeof o.features === "string" ? parseFeatureSpecs(o.features) : o.features;
-  const loaded = await Promise.all(specs.map((s) => readStore(s.dir)));
+  const loaded = await Promise.all(specs.map((s) => loadStore(s.dir, o.openSequenceStore ?? openSequenceStore)));
+  const close = () => Promise.all(loaded.map((s) => s.reader?.close())).then(() => undefined);
+  try {
+    return await join(o, index, specs, loaded, close);
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+async function join(
+  o: { classes?: string },
+  index: IndexManifest,
+  specs: { name: string | null; dir: string }[],
+  loaded: Loaded[],
+  close: () => Promise<void>,
+): Promise<ProbeData> {
   const names = specs.map((s, i) => s.name ?? loaded[i].meta.modality);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup)
@@ -143,16 +188,20 @@ export async function loadProbeData(o: { csv: string; features: string | { name:
 
   const x = loaded.map((s, k) => {
     const d = s.d;
+    if (!s.embeddings) return new Float32Array(0);
     const out = new Float32Array(rows.length * d);
-    srcRows[k].forEach((i, r) => out.set(s.embeddings.subarray(i * d, i * d + d), r * d));
+    srcRows[k].forEach((i, r) => out.set(s.embeddings!.subarray(i * d, i * d + d), r * d));
     return out;
   });
+  // Sequence stores are checked as their batches are read (they are never in memory at once).
+  const sequences = loaded.map((s, k) => (s.reader ? sequenceInput(s.reader, specs[k].dir, srcRows[k]) : undefined));
 
   for (let k = 0; k < loaded.length; k++) {
+    if (loaded[k].reader) continue;
     const bad = firstNonFinite(x[k]);
     if (bad >= 0) {
       const r = Math.floor(bad / loaded[k].d);
-      throw new EmofeatError(`${loaded[k].dir}: embedding of "${rows[r].utterId}" (index row ${rows[r].row}) holds a non-finite value; re-extract it or run emofeat validate`);
+      throw new EmofeatError(`${specs[k].dir}: embedding of "${rows[r].utterId}" (index row ${rows[r].row}) holds a non-finite value; re-extract it or run emofeat validate`);
     }
   }
 
@@ -172,10 +221,12 @@ export async function loadProbeData(o: { csv: string; features: string | { name:
     index,
     classes,
     stores: loaded.map((s, k) => ({ name: names[k], dir: path.resolve(specs[k].dir), meta: s.meta, d: s.d })),
-    inputs: loaded.map((s, k) => ({ name: names[k], dim: s.d })),
+    inputs: loaded.map((s, k) => ({ name: names[k], dim: s.d, ...(s.reader ? { sequence: true } : {}) })),
     rows,
     x,
+    sequences,
     report,
+    close,
   };
 }
 

@@ -130,8 +130,12 @@ export const maskInput = (input: string) => `${input}.mask`;
 
 /** Graph inputs of the head: [N, D] per store, or [N, T, D] and its mask [N, T] for sequence stores. */
 function declareInputs(g: GraphBuilder, arch: HeadArch): { xs: Tensor[]; masks: (Tensor | undefined)[] } {
-  const xs = arch.inputs.map((i) => g.input(i.name, i.sequence ? [BATCH, seqDim(i.name), i.dim] : [BATCH, i.dim]));
-  const masks = arch.inputs.map((i) => (i.sequence ? g.input(maskInput(i.name), [BATCH, seqDim(i.name)]) : undefined));
+  const xs: Tensor[] = [];
+  const masks: (Tensor | undefined)[] = [];
+  for (const i of arch.inputs) {
+    xs.push(g.input(i.name, i.sequence ? [BATCH, seqDim(i.name), i.dim] : [BATCH, i.dim]));
+    masks.push(i.sequence ? g.input(maskInput(i.name), [BATCH, seqDim(i.name)]) : undefined);
+  }
   return { xs, masks };
 }
 

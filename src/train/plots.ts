@@ -7,9 +7,9 @@
  */
 import type { EpochRecord } from "./engine.js";
 
-const FONT = `font-family="DejaVu Sans, Arial, Helvetica, sans-serif"`;
+export const FONT = `font-family="DejaVu Sans, Arial, Helvetica, sans-serif"`;
 
-function esc(s: string): string {
+export function esc(s: string): string {
   return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 }
 

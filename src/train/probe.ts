@@ -9,11 +9,14 @@ import { EmofeatError } from "../errors.js";
 import { tmpNameFor } from "../util/fs.js";
 import { VERSION } from "../version.js";
 import { combineSplits, scalarStd, type SplitMetrics } from "./aggregate.js";
+import { betaCsv, summarizeBeta, type BetaRow } from "./beta.js";
 import { describeJoin, loadProbeData, type ProbeData } from "./data.js";
 import { Evaluator, trainHead, type Dataset, type EpochRecord, type Params } from "./engine.js";
 import { buildInferenceModel, checkArch, HEAD_DEFAULTS, type HeadArch, type HeadName, type TrainSettings } from "./heads.js";
+import { isFusionHead, resolveFusionArch } from "./heads/fusion.js";
 import { encodeModel } from "./onnx/proto.js";
 import { confusionSvg, curvesSvg, renderPng, type CurveSeries } from "./plots.js";
+import { betaSvg } from "./plots-fusion.js";
 import {
   RUN_FILES,
   RUN_FORMAT,
@@ -24,6 +27,7 @@ import {
   type RunMetrics,
   type SeedResult,
 } from "./run-dir.js";
+import type { SequenceStoreOpener } from "./sequence-stores.js";
 import { planFolds, type Fold, type Protocol } from "./splits.js";
 
 export interface TrainProbeOptions {
@@ -46,6 +50,8 @@ export interface TrainProbeOptions {
   /** Per-epoch progress. */
   verbose?: boolean;
   command?: string[];
+  /** Opens sequence stores (pooling none); the store's reader by default (tests pass an in-memory one). */
+  openSequenceStore?: SequenceStoreOpener;
 }
 
 export interface TrainProbeResult {
@@ -58,6 +64,8 @@ export interface TrainProbeResult {
 
 function subset(data: ProbeData, idx: number[]): Dataset {
   const x = data.inputs.map((inp, k) => {
+    const seq = data.sequences[k];
+    if (seq) return { source: seq.source, rows: Int32Array.from(idx, (r) => seq.rows[r]) };
     const d = inp.dim;
     const out = new Float32Array(idx.length * d);
     idx.forEach((r, i) => out.set(data.x[k].subarray(r * d, r * d + d), i * d));
@@ -107,24 +115,21 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
   const threads = o.threads ?? os.availableParallelism();
   await prepareOut(o.out, o.overwrite ?? false);
 
-  const data = await loadProbeData({ csv: o.csv, features: o.features, classes: o.classes });
+  const data = await loadProbeData({ csv: o.csv, features: o.features, classes: o.classes, openSequenceStore: o.openSequenceStore });
   for (const line of describeJoin(data.report)) log(`warning: ${line}`);
-  const arch: HeadArch = {
-    head: o.head,
-    inputs: data.inputs,
-    numClasses: data.classes.labels.length,
-    hidden: settings.hidden,
-    dropoutIn: settings.dropoutIn,
-    dropoutHidden: settings.dropoutHidden,
-  };
-  if (o.head === "linear" || o.head === "concat-linear") arch.hidden = 0;
-  checkArch(arch);
-  const folds = planFolds(data.rows, protocol);
+  let arch: HeadArch, folds: Fold[];
+  try {
+    [arch, folds] = [headArch(o.head, settings, data), planFolds(data.rows, protocol)];
+  } catch (err) {
+    await data.close();
+    throw err;
+  }
   const labels = data.classes.labels;
 
   const seedResults: SeedResult[] = [];
   const epochRows: (string | number)[][] = [];
   const curves: CurveSeries[] = [];
+  const betaRows: BetaRow[] = [];
   let exported: { params: Params; seed: number; selectedEpoch: number } | undefined;
   const evaluator = await Evaluator.create(arch, threads);
   try {
@@ -144,11 +149,19 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
                 log(`  ${where} epoch ${e.epoch}/${settings.epochs}: train loss ${e.train_loss.toFixed(4)}, val loss ${e.val_loss.toFixed(4)}, val macro-F1 ${pct(e.val_macro_f1)} (${e.seconds.toFixed(2)} s)`)
             : undefined,
         });
-        const m: SplitMetrics = {
-          train: (await evaluator.evaluate(res.params, train, labels)).metrics,
-          val: (await evaluator.evaluate(res.params, val, labels)).metrics,
-          test: (await evaluator.evaluate(res.params, test, labels)).metrics,
+        const evals = {
+          train: await evaluator.evaluate(res.params, train, labels),
+          val: await evaluator.evaluate(res.params, val, labels),
+          test: await evaluator.evaluate(res.params, test, labels),
         };
+        const m: SplitMetrics = { train: evals.train.metrics, val: evals.val.metrics, test: evals.test.metrics };
+        for (const split of ["train", "val", "test"] as const) {
+          const beta = evals[split].beta;
+          if (beta)
+            fold[split].forEach((r, i) =>
+              betaRows.push({ utter_id: data.rows[r].utterId, split, seed, fold: folds.length > 1 ? fold.name : "", label: labels[data.rows[r].cls], beta: beta[i] }),
+            );
+        }
         perFold.push({ ...m, fold: fold.name, selected_epoch: res.selectedEpoch });
         for (const e of res.epochs)
           epochRows.push([
@@ -180,6 +193,7 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
     }
   } finally {
     await evaluator.release();
+    await data.close();
   }
 
   const mean = combineSplits(seedResults, "mean");
@@ -196,6 +210,7 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
     val_std: scalarStd(seedResults.map((s) => s.val)),
     test_std: scalarStd(seedResults.map((s) => s.test)),
     seeds: seedResults,
+    ...(betaRows.length > 0 ? { beta: summarizeBeta(betaRows, labels) } : {}),
   };
 
   const config: RunConfig = {
@@ -238,7 +253,7 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
   };
 
   const runDir = path.resolve(o.out);
-  await writeRun(runDir, { config, metrics, epochRows, curves, data, arch, exported, title: `${o.head} on ${data.inputs.map((i) => i.name).join("+")}` });
+  await writeRun(runDir, { config, metrics, epochRows, curves, data, arch, exported, betaRows, title: `${o.head} on ${data.inputs.map((i) => i.name).join("+")}` });
 
   const std = nSeeds > 1 ? ` (+- ${pct(metrics.test_std.accuracy)} / ${pct(metrics.test_std.unweighted_accuracy)} / ${pct(metrics.test_std.macro_f1)} over ${nSeeds} seeds)` : "";
   const summary =
@@ -246,6 +261,29 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
     `${protocol.kind === "split" ? "split" : `${folds.length}-fold session CV`}: ` +
     `test acc ${pct(metrics.test.accuracy)} UA ${pct(metrics.test.unweighted_accuracy)} macro-F1 ${pct(metrics.test.macro_f1)}${std} -> ${o.out}`;
   return { runDir, config, metrics, summary };
+}
+
+function headArch(head: HeadName, settings: TrainSettings, data: ProbeData): HeadArch {
+  const arch: HeadArch = {
+    head,
+    inputs: data.inputs,
+    numClasses: data.classes.labels.length,
+    hidden: settings.hidden,
+    dropoutIn: settings.dropoutIn,
+    dropoutHidden: settings.dropoutHidden,
+  };
+  if (head === "linear" || head === "concat-linear") arch.hidden = 0;
+  const fusionFlags = Object.entries(settings.fusion ?? {}).filter(([, v]) => v !== undefined);
+  if (!isFusionHead(head) && fusionFlags.length > 0)
+    throw new EmofeatError(`${fusionFlags.map(([k]) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(", ")} appl${fusionFlags.length > 1 ? "y" : "ies"} to the fusion heads (beta-gate, fusion, fusion-decoder), not --head ${head}`);
+  if (isFusionHead(head)) {
+    if (settings.dropoutIn !== settings.dropoutHidden) throw new EmofeatError(`--head ${head} takes one dropout probability (--dropout p)`);
+    arch.hidden = 0;
+    const inputs = data.inputs.map((inp, k) => ({ ...inp, sequence: inp.sequence === true, modality: data.stores[k].meta.modality }));
+    arch.fusion = resolveFusionArch(head, inputs, settings.fusion ?? {}, settings.dropoutIn);
+  }
+  checkArch(arch);
+  return arch;
 }
 
 interface WriteRunInput {
@@ -256,6 +294,8 @@ interface WriteRunInput {
   data: ProbeData;
   arch: HeadArch;
   exported?: { params: Params; seed: number; selectedEpoch: number };
+  /** Gated heads: beta per utterance, split, seed and fold. */
+  betaRows: BetaRow[];
   title: string;
 }
 
@@ -279,18 +319,40 @@ async function writeRun(runDir: string, w: WriteRunInput): Promise<void> {
       const labelsJson: HeadLabels = {
         labels: w.metrics.labels,
         head: w.arch.head,
-        inputs: w.data.stores.map((s) => ({ name: s.name, dim: s.d, modality: s.meta.modality, model_id: s.meta.model?.id })),
+        inputs: w.data.stores.map((s, k) => ({
+          name: s.name,
+          dim: s.d,
+          modality: s.meta.modality,
+          model_id: s.meta.model?.id,
+          ...(w.arch.inputs[k].sequence ? { sequence: true } : {}),
+        })),
         outputs: { logits: "logits", probs: "probs" },
         seed: w.exported.seed,
         selected_epoch: w.exported.selectedEpoch,
       };
-      const { model } = buildInferenceModel(w.arch, w.exported.params, {
-        docString: `emofeat ${w.arch.head} head; inputs ${w.arch.inputs.map((i) => `${i.name}[N,${i.dim}]`).join(", ")}; outputs logits, probs over ${w.metrics.labels.join(", ")}`,
-        metadata: { labels: JSON.stringify(w.metrics.labels), inputs: JSON.stringify(labelsJson.inputs) },
-        producerVersion: VERSION,
-      });
+      // Sequence heads also output their attention maps (averaged over heads) for predict --explain.
+      const sequenceHead = w.arch.inputs.some((i) => i.sequence);
+      const { model, attention } = buildInferenceModel(
+        w.arch,
+        w.exported.params,
+        {
+          docString: `emofeat ${w.arch.head} head; inputs ${w.arch.inputs.map((i) => (i.sequence ? `${i.name}[N,T,${i.dim}] + ${i.name}.mask[N,T]` : `${i.name}[N,${i.dim}]`)).join(", ")}; outputs logits, probs over ${w.metrics.labels.join(", ")}`,
+          metadata: { labels: JSON.stringify(w.metrics.labels), inputs: JSON.stringify(labelsJson.inputs) },
+          producerVersion: VERSION,
+        },
+        { attention: sequenceHead },
+      );
+      if (model.outputs.some((out) => out.name === "beta")) labelsJson.outputs.beta = "beta";
+      if (attention.length > 0) labelsJson.outputs.attention = attention;
       await writeFile(path.join(tmp, RUN_FILES.head), encodeModel(model));
       await writeFile(path.join(tmp, RUN_FILES.labels), json(labelsJson));
+    }
+    if (w.betaRows.length > 0) {
+      await writeFile(path.join(tmp, RUN_FILES.betaCsv), betaCsv(w.betaRows));
+      const svg = betaSvg(w.betaRows, w.metrics.labels, `${w.title}: beta per true class`);
+      await writeFile(path.join(tmp, RUN_FILES.betaSvg), svg);
+      const png = await renderPng(svg);
+      if (png) await writeFile(path.join(tmp, RUN_FILES.betaPng), png);
     }
     const cm = confusionSvg(w.metrics.test.confusion, w.metrics.labels, `${w.title}: test confusion${w.metrics.seeds.length > 1 ? " (mean over seeds)" : ""}`);
     const curves = curvesSvg(w.curves, `${w.title}: training curves`);

@@ -8,6 +8,7 @@
  *   labels.json        class names in output order and the head's inputs
  *   stores/NAME.meta.json  the feature stores' meta.json, so prediction can rebuild their encoders
  *   confusion.svg/png, curves.svg/png  plots (PNG when @resvg/resvg-js is available)
+ *   beta.csv, beta.svg/png  gated fusion heads: beta per utterance (split, seed, fold), distributions per class
  */
 import { readFile } from "node:fs/promises";
 import path from "node:path";
@@ -15,6 +16,7 @@ import { EmofeatError } from "../errors.js";
 import type { StoreMeta } from "../store/meta.js";
 import { exists } from "../util/fs.js";
 import type { ScalarStd, SplitMetrics } from "./aggregate.js";
+import type { BetaSummary } from "./beta.js";
 import type { JoinReport } from "./data.js";
 import type { HeadArch, HeadName, TrainSettings } from "./heads.js";
 import type { Metrics } from "./metrics.js";
@@ -33,6 +35,9 @@ export const RUN_FILES = {
   confusionPng: "confusion.png",
   curvesSvg: "curves.svg",
   curvesPng: "curves.png",
+  betaCsv: "beta.csv",
+  betaSvg: "beta.svg",
+  betaPng: "beta.png",
 } as const;
 
 export interface RunStoreRecord {
@@ -99,14 +104,17 @@ export interface RunMetrics {
   val_std: ScalarStd;
   test_std: ScalarStd;
   seeds: SeedResult[];
+  /** Gated fusion heads: mean beta per true class and split. */
+  beta?: BetaSummary;
 }
 
 export interface HeadLabels {
   labels: string[];
   head: HeadName;
   /** Head inputs in the model's order: ONNX input name = store name. */
-  inputs: { name: string; dim: number; modality: string; model_id: string }[];
-  outputs: { logits: "logits"; probs: "probs" };
+  inputs: { name: string; dim: number; modality: string; model_id: string; sequence?: boolean }[];
+  /** beta: gated heads' mean gate value [N]; attention: `attn.<module>` maps [N, Tq, Tk] of sequence heads. */
+  outputs: { logits: "logits"; probs: "probs"; beta?: "beta"; attention?: string[] };
   seed: number;
   selected_epoch: number;
 }

@@ -62,11 +62,12 @@ export function registerPredict(program: Command): void {
           const preds = await predictor.predict(items);
           preds.forEach((p, k) => results.push({ ...p, true_label: classMap.get(rows[k].label) ?? null }));
         }
+        const gated = predictor.head.outputs.beta !== undefined;
         const text = o.json
           ? JSON.stringify(results, null, 2) + "\n"
           : stringify(
-              results.map((r) => [r.id, r.true_label ?? "", r.label ?? "", ...predictor.labels.map((l) => r.probs?.[l] ?? ""), r.error ?? ""]),
-              { header: true, columns: ["utter_id", "true_label", "predicted", ...predictor.labels.map((l) => `p_${l}`), "error"] },
+              results.map((r) => [r.id, r.true_label ?? "", r.label ?? "", ...predictor.labels.map((l) => r.probs?.[l] ?? ""), ...(gated ? [r.beta ?? ""] : []), r.error ?? ""]),
+              { header: true, columns: ["utter_id", "true_label", "predicted", ...predictor.labels.map((l) => `p_${l}`), ...(gated ? ["beta"] : []), "error"] },
             );
         if (o.out) await writeFile(o.out, text);
         else process.stdout.write(text);
@@ -93,5 +94,5 @@ function formatOne(p: Prediction): string {
   const lines = Object.entries(probs)
     .sort((a, b) => b[1] - a[1])
     .map(([l, v]) => `  ${l.padEnd(width)}  ${v.toFixed(4)}`);
-  return `${p.label}\n${lines.join("\n")}\n`;
+  return `${p.label}\n${lines.join("\n")}\n${p.beta !== undefined ? `beta ${p.beta.toFixed(4)} (gate weight: 1 = audio, 0 = text)\n` : ""}`;
 }

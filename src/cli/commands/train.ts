@@ -2,6 +2,8 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { HEAD_DEFAULTS, HEAD_NAMES, type HeadName, type TrainSettings } from "../../train/heads.js";
 import { trainProbe } from "../../train/probe.js";
 import type { Protocol } from "../../train/splits.js";
+import { addFusionOptions, fusionHeadsHelp, fusionSettingsFrom } from "../fusion-options.js";
+import { isFusionHead } from "../../train/heads/fusion.js";
 import { intArg } from "../options.js";
 
 function positive(name: string): (v: string) => number {
@@ -28,14 +30,14 @@ function dropoutArg(v: string): [number, number] {
   return parts.length === 1 ? [parts[0], parts[0]] : [parts[0], parts[1]];
 }
 
-const defaultsTable = HEAD_NAMES.map((h) => {
+const defaultsTable = [...HEAD_NAMES.filter((h) => !isFusionHead(h)).map((h) => {
   const s = HEAD_DEFAULTS[h];
   const arch = h.endsWith("mlp") ? `LayerNorm -> Dropout ${s.dropoutIn} -> Linear(D, ${s.hidden}) -> ReLU -> Dropout ${s.dropoutHidden} -> Linear(${s.hidden}, C)` : "Linear(D, C)";
   return `  ${h.padEnd(14)} ${arch}; AdamW lr ${s.lr}, weight decay ${s.weightDecay}, batch ${s.batchSize}, ${s.epochs} epochs, tests ${s.select === "last" ? "the last epoch" : "the best validation macro-F1 epoch"}`;
-}).join("\n");
+}), ...fusionHeadsHelp(HEAD_DEFAULTS)].join("\n");
 
 export function registerTrain(program: Command): void {
-  program
+  const cmd = program
     .command("train")
     .summary("train a probe head on feature stores and report WA, UA, macro-F1")
     .description(
@@ -57,13 +59,14 @@ export function registerTrain(program: Command): void {
     .option("--lr <rate>", "AdamW learning rate", positive("--lr"))
     .option("--batch-size <n>", "mini-batch size", intArg("--batch-size"))
     .option("--weight-decay <wd>", "AdamW decoupled weight decay", nonNegative("--weight-decay"))
-    .option("--dropout <p>", "mlp dropout: p for both, or pIn,pHidden", dropoutArg)
-    .addOption(new Option("--select <which>", "checkpoint to test (default: the head's reference setting)").choices(["best-val-macro-f1", "last"]))
+    .option("--dropout <p>", "mlp dropout: p for both, or pIn,pHidden; fusion heads: p", dropoutArg)
+    .addOption(new Option("--select <which>", "checkpoint to test (default: the head's reference setting)").choices(["best-val-macro-f1", "best-val-accuracy", "last"]))
     .option("--threads <n>", "onnxruntime intra-op threads (default: all cores)", intArg("--threads"))
     .option("--overwrite", "replace an existing run directory", false)
     .option("-v, --verbose", "print every epoch", false)
-    .option("-q, --quiet", "no progress output (warnings are still printed)", false)
-    .addHelpText("after", `\nHeads and their reference settings:\n${defaultsTable}\n\nExamples:\n  emofeat train --csv data/index.csv --features text=features/text --head mlp --out runs/text-mlp\n  emofeat train --csv data/index.csv --features audio=features/audio,text=features/text --head concat-linear --out runs/concat\n  emofeat train --csv data/index.csv --features text=features/text --classes neutral,happy+excited,angry,sad --folds session --seeds 5 --out runs/text-loso`)
+    .option("-q, --quiet", "no progress output (warnings are still printed)", false);
+  addFusionOptions(cmd)
+    .addHelpText("after", `\nHeads and their reference settings:\n${defaultsTable}\n\nExamples:\n  emofeat train --csv data/index.csv --features text=features/text --head mlp --out runs/text-mlp\n  emofeat train --csv data/index.csv --features audio=features/audio,text=features/text --head concat-linear --out runs/concat\n  emofeat train --csv data/index.csv --features text=features/text --classes neutral,happy+excited,angry,sad --folds session --seeds 5 --out runs/text-loso\n  emofeat train --csv data/index.csv --features audio=features/audio,text=features/text --head fusion --out runs/fusion\n  emofeat train --csv data/index.csv --features audio=features/audio-seq,text=features/text-seq --head fusion-decoder --out runs/dec`)
     .action(async (o) => {
       const settings: Partial<TrainSettings> = {};
       if (o.hidden !== undefined) settings.hidden = o.hidden;
@@ -73,6 +76,7 @@ export function registerTrain(program: Command): void {
       if (o.weightDecay !== undefined) settings.weightDecay = o.weightDecay;
       if (o.dropout !== undefined) [settings.dropoutIn, settings.dropoutHidden] = o.dropout;
       if (o.select !== undefined) settings.select = o.select;
+      settings.fusion = fusionSettingsFrom(o);
       const protocol: Protocol = o.folds === "session" ? { kind: "session-folds", val: o.foldVal } : { kind: "split" };
       const res = await trainProbe({
         csv: o.csv,

@@ -1,0 +1,80 @@
+/**
+ * Sequence stores (pooling none) for training tests, held in memory: a store folder with meta.json, ids.txt
+ * (and failures.csv) so the join and run-directory code see a real store, and an opener that serves its
+ * sequences from memory through the SequenceStoreReader interface of CONTRACTS.md (the store's own reader
+ * belongs to the representations work). The opener records every read, so tests can show training reads
+ * batch by batch.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { STORE_FORMAT, type StoreMeta } from "../../src/store/meta.js";
+import type { SequenceStoreOpener, SequenceStoreReader } from "../../src/train/sequence-stores.js";
+
+export interface MemorySequenceStore {
+  dir: string;
+  ids: string[];
+  d: number;
+  rows: Float32Array[];
+}
+
+export async function writeSequenceStore(dir: string, ids: string[], rows: Float32Array[], d: number, modality: "audio" | "text"): Promise<MemorySequenceStore> {
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, "ids.txt"), ids.map((i) => i + "\n").join(""));
+  const meta: StoreMeta = {
+    format: STORE_FORMAT,
+    format_version: 1,
+    modality,
+    model: { id: `test/${modality}-model`, source: "hub", file: "onnx/model.onnx", sha256: "0".repeat(64), dtype: "fp32" },
+    device: "cpu",
+    pooling: "none",
+    ...(modality === "text" ? { max_len: 128 } : { sr: 16000, max_seconds: 10 }),
+    settings: {},
+    dtype: "float32",
+    n: ids.length,
+    d,
+    embeddings_sha256: "test",
+    index: { path: "index.csv", sha256: "", rows: ids.length },
+    failures: 0,
+    layout: "matrix",
+    fingerprint: `test-${modality}-seq`,
+    tool: { name: "emofeat", version: "test" },
+    created: "2026-01-01T00:00:00.000Z",
+  };
+  await writeFile(path.join(dir, "meta.json"), JSON.stringify(meta, null, 2));
+  return { dir, ids, d, rows };
+}
+
+export interface ReadLog {
+  calls: number;
+  rows: number;
+  maxRowsPerCall: number;
+  open: number;
+}
+
+/** Serves the given stores from memory by folder; other folders are refused as the real opener would. */
+export function memoryOpener(stores: MemorySequenceStore[]): { open: SequenceStoreOpener; log: ReadLog } {
+  const log: ReadLog = { calls: 0, rows: 0, maxRowsPerCall: 0, open: 0 };
+  const open: SequenceStoreOpener = async (dir) => {
+    const s = stores.find((x) => path.resolve(x.dir) === path.resolve(dir));
+    if (!s) throw new Error(`no in-memory sequence store for ${dir}`);
+    log.open++;
+    const reader: SequenceStoreReader = {
+      ids: s.ids,
+      lengths: Int32Array.from(s.rows, (r) => r.length / s.d),
+      n: s.ids.length,
+      d: s.d,
+      meta: { pooling: "none" } as StoreMeta,
+      async read(rows) {
+        log.calls++;
+        log.rows += rows.length;
+        log.maxRowsPerCall = Math.max(log.maxRowsPerCall, rows.length);
+        return rows.map((r) => s.rows[r]);
+      },
+      async close() {
+        log.open--;
+      },
+    };
+    return reader;
+  };
+  return { open, log };
+}
