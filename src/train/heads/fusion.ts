@@ -87,7 +87,7 @@ export function resolveFusionArch(head: FusionHeadName, inputs: FusionInputInfo[
   };
   posInt(dModel, "--d-model");
   posInt(o.attnHeads, "--attn-heads");
-  if (dModel % o.attnHeads !== 0) throw new EmofeatError(`--d-model ${dModel} must be divisible by --attn-heads ${o.attnHeads}`);
+  if (head !== "beta-gate" && dModel % o.attnHeads !== 0) throw new EmofeatError(`--d-model ${dModel} must be divisible by --attn-heads ${o.attnHeads}`);
   if (head === "beta-gate") {
     if (s.blocks !== undefined && s.blocks !== 0) throw new EmofeatError(`--blocks does not apply to --head beta-gate (the gate alone); use --head fusion`);
   } else posInt(o.blocks, "--blocks", 0);
