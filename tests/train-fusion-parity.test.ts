@@ -9,8 +9,10 @@
  * float64 gradients (zero) and lists them; they are held to the band such steps can reach.
  */
 import { describe, expect, it } from "vitest";
+import { BatchFeeder } from "../src/train/batches.js";
 import { Evaluator, trainHead } from "../src/train/engine.js";
-import { buildTrainingModel } from "../src/train/heads.js";
+import { createSession } from "../src/train/graph/session.js";
+import { buildInferenceModel, buildTrainingModel } from "../src/train/heads.js";
 import { loadParityCase, PARITY_CASES, parityArch, parityDataset } from "./helpers/fusion-fixtures.js";
 
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
@@ -38,6 +40,31 @@ describe("fusion heads reproduce PyTorch", () => {
       const logitErr = maxAbsDiff(out.logits, c.logits);
       const betaErr = maxAbsDiff(out.beta!, c.beta);
 
+      // Attention maps (predict --explain): the head's attn.* outputs against torch's need_weights, real query rows.
+      let attnErr = 0;
+      const maps = Object.entries(c.attention);
+      if (c.sequence && maps.length + c.blocks + c.decoder_layers > 0) {
+        expect(maps.length).toBe(2 * c.blocks + c.decoder_layers);
+        const { model, attention } = buildInferenceModel(arch, c.init, {}, { attention: true });
+        expect(attention).toEqual(expect.arrayContaining(maps.map(([k]) => k)));
+        const session = await createSession(model, { threads: 1 });
+        const { feeds } = await new BatchFeeder(arch, data, 1).load(Array.from({ length: c.n }, (_, i) => i));
+        const r = await session.run(feeds, maps.map(([k]) => k));
+        await session.release();
+        const la = c.a.map((x) => x.length / c.da);
+        const lt = c.t.map((x) => x.length / c.dt);
+        const qLen = (k: string) => (k.endsWith("a_to_t") ? la : k.endsWith("t_to_a") ? lt : la.map(() => c.num_classes));
+        for (const [k, want] of maps) {
+          const got = r[k].data as Float32Array;
+          expect(got.length).toBe(want.length);
+          const [, tq, tk] = r[k].dims as number[];
+          for (let b = 0; b < c.n; b++)
+            for (let q = 0; q < qLen(k)[b]; q++)
+              for (let j = 0; j < tk; j++) attnErr = Math.max(attnErr, Math.abs(got[(b * tq + q) * tk + j] - want[(b * tq + q) * tk + j]));
+        }
+      } else expect(maps).toEqual([]); // one vector per utterance: attention over one key is 1
+      expect(attnErr).toBeLessThan(1e-5);
+
       const res = await trainHead(arch, data, undefined, {
         epochs: 1,
         batchSize: c.batch_size,
@@ -63,7 +90,7 @@ describe("fusion heads reproduce PyTorch", () => {
       // Mean of the three batch losses, weighted by batch size, is the epoch's train loss.
       const sizes = [0, 1, 2].map((s) => Math.min(c.n, (s + 1) * c.batch_size) - s * c.batch_size);
       const meanLoss = c.losses.reduce((a, l, i) => a + l * sizes[i], 0) / c.n;
-      console.log(`${name}: logits ${logitErr.toExponential(2)}, beta ${betaErr.toExponential(2)}, params after 3 steps ${paramErr.toExponential(2)} (${c.invariant.length} loss-invariant tensors: ${invariantErr.toExponential(2)})`);
+      console.log(`${name}: logits ${logitErr.toExponential(2)}, beta ${betaErr.toExponential(2)}, attention ${c.sequence ? attnErr.toExponential(2) : "-"}, params after 3 steps ${paramErr.toExponential(2)} (${c.invariant.length} loss-invariant tensors: ${invariantErr.toExponential(2)})`);
       expect(logitErr).toBeLessThan(1e-5);
       expect(betaErr).toBeLessThan(1e-5);
       expect(paramErr).toBeLessThan(1e-5);

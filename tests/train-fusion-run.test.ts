@@ -7,6 +7,7 @@ import path from "node:path";
 import { parse } from "csv-parse/sync";
 import ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Explainer } from "../src/predict/explain.js";
 import { readStore } from "../src/store/read.js";
 import { trainProbe } from "../src/train/probe.js";
 import type { HeadLabels, RunMetrics } from "../src/train/run-dir.js";
@@ -131,6 +132,35 @@ describe("fusion heads: runs", () => {
     const m = readJson<RunMetrics>(path.join(out, "metrics.json"));
     expect(m.test.n).toBe(350);
     expect(Object.keys(m.beta!.mean_by_class.test).sort()).toEqual([...EMOTIONS].sort());
+  });
+
+  it("explains an utterance of a sequence run: attention maps as JSON (rows sum to 1) and PNG heat maps", async () => {
+    const run = path.join(dir, "runs", "dec-seq");
+    const ex = await Explainer.load(run, { threads: 1 });
+    const row = 7;
+    const frames = seqStores[0].rows[row];
+    const tokens = seqStores[1].rows[row];
+    const ta = frames.length / 20;
+    const tt = tokens.length / 20;
+    const tokenLabels = Array.from({ length: tt }, (_, i) => ["[CLS]", "i", "can't", "[SEP]"][i]);
+    const frameLabels = Array.from({ length: ta }, (_, i) => `${(0.02 * i).toFixed(2)} s`);
+    const outDir = path.join(dir, "explain");
+    const [e] = await ex.explain([{ id: fx.ids[row], inputs: { audio: { values: frames, labels: frameLabels }, text: { values: tokens, labels: tokenLabels } } }], outDir);
+    await ex.dispose();
+    expect(e.positions).toEqual({ audio: frameLabels, text: tokenLabels });
+    expect(e.blocks).toHaveLength(1);
+    const sums = (m: number[][]) => m.map((r) => r.reduce((a, b) => a + b, 0));
+    expect(e.blocks[0].audio_to_text).toHaveLength(ta);
+    expect(e.blocks[0].text_to_audio).toHaveLength(tt);
+    for (const v of [...sums(e.blocks[0].audio_to_text), ...sums(e.blocks[0].text_to_audio)]) expect(v).toBeCloseTo(1, 5);
+    expect(e.decoder[0].positions).toEqual([...frameLabels, ...tokenLabels]);
+    expect(e.decoder[0].emotion_to_position).toHaveLength(4);
+    for (const v of sums(e.decoder[0].emotion_to_position)) expect(v).toBeCloseTo(1, 5);
+    expect(Object.values(e.probabilities).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    expect(e.files).toEqual([`${fx.ids[row]}.json`, `${fx.ids[row]}.block0.audio_to_text.png`, `${fx.ids[row]}.block0.text_to_audio.png`, `${fx.ids[row]}.decoder0.png`]);
+    for (const f of e.files) expect(existsSync(path.join(outDir, f)), f).toBe(true);
+    expect(readJson<{ label: string }>(path.join(outDir, e.files[0])).label).toBe(e.label);
+    await expect(Explainer.load(path.join(dir, "runs", "gate"))).rejects.toThrow(/--explain .* needs a fusion head trained on sequence stores/);
   });
 
   it("folds and seeds: beta.csv per seed and fold; runs summarize lists fusion runs", async () => {

@@ -97,9 +97,18 @@ def parity_case(name: str, head: str, da: int, dt: int, c: int, *, seq: bool, d_
         tt, mt = tf.pad_rows(t, idx)
         return aa, tt, ma, mt
 
+    explain: dict = {}
     with torch.no_grad():
-        logits, w = model(*batch(list(range(n))))
+        logits, w = model(*batch(list(range(n))), explain=explain if seq else None)
     beta = w.mean(-1)
+    # Attention maps averaged over heads (torch's need_weights), as predict --explain reports them.
+    attention = {}
+    if seq:
+        for i, blk in enumerate(explain["blocks"]):
+            attention[f"attn.blocks.{i}.a_to_t"] = blk["audio_to_text"].numpy().ravel().tolist()
+            attention[f"attn.blocks.{i}.t_to_a"] = blk["text_to_audio"].numpy().ravel().tolist()
+        for l, wl in enumerate(explain.get("decoder", [])):
+            attention[f"attn.decoder.layers.{l}.multihead_attn"] = wl.numpy().ravel().tolist()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     losses = []
 
@@ -139,7 +148,7 @@ def parity_case(name: str, head: str, da: int, dt: int, c: int, *, seq: bool, d_
         "a": [x.ravel().tolist() for x in a], "t": [x.ravel().tolist() for x in t], "y": y.tolist(),
         "names": names, "shapes": [list(init[k].shape) for k in names],
         "logits": logits.numpy().ravel().tolist(), "beta": beta.numpy().ravel().tolist(), "losses": losses,
-        "max_parameter_movement": moved, "invariant": invariant,
+        "max_parameter_movement": moved, "invariant": invariant, "attention": attention,
     })
     print(f"  parity_{name}: {sum(v.size for v in init.values())} parameters, losses {', '.join(f'{x:.4f}' for x in losses)}, max movement {moved:.3g}; loss-invariant: {', '.join(invariant) or 'none'}")
 

@@ -38,6 +38,8 @@ export interface ParityCase {
   losses: number[];
   /** Parameters the loss does not depend on (float64 gradients zero; see the generator). */
   invariant: string[];
+  /** Sequence cases: torch's attention weights averaged over heads on the padded batch of all rows, by our output name. */
+  attention: Record<string, number[]>;
   /** Parameters before and after PyTorch's 3 AdamW steps, by name. */
   init: Map<string, Float32Array>;
   final: Map<string, Float32Array>;

@@ -4,6 +4,7 @@ import { stringify } from "csv-stringify/sync";
 import { DEVICES, type Device } from "../../backends/onnx.js";
 import { EmofeatError } from "../../errors.js";
 import { loadIndex, type IndexRequirement } from "../../manifest/index-csv.js";
+import { Explainer } from "../../predict/explain.js";
 import { Predictor, type Prediction, type PredictInput } from "../../predict/predict.js";
 import { intArg } from "../options.js";
 
@@ -34,6 +35,7 @@ export function registerPredict(program: Command): void {
     .option("--offline", "never touch the network: hub models must already be cached", false)
     .addOption(new Option("--device <device>", "where the encoders run").choices([...DEVICES]).default("cpu"))
     .option("--threads <n>", "onnxruntime intra-op threads", intArg("--threads"))
+    .option("--explain <dir>", "fusion heads trained on sequence stores: write the attention maps of each utterance to DIR (JSON + PNG heat maps)")
     .addHelpText(
       "after",
       '\nExamples:\n  emofeat predict --run runs/text-mlp --text "I can\'t believe you did that"\n' +
@@ -44,6 +46,16 @@ export function registerPredict(program: Command): void {
       const single = o.text !== undefined || o.audio !== undefined;
       if (single === (o.csv !== undefined)) throw new EmofeatError("give either --text/--audio (one utterance) or --csv (many)");
       if (o.out && !o.csv) throw new EmofeatError("--out goes with --csv");
+      if (o.explain !== undefined) {
+        // The maps need the utterance as frames and tokens: the sequence encoders (pooling none) rebuilt from
+        // the run's stores, which belong to the representations work and are not in this build yet. The
+        // library side is ready: Explainer.explain(sequences with position labels, DIR).
+        const ex = await Explainer.load(o.run, { threads: o.threads });
+        await ex.dispose();
+        throw new EmofeatError(
+          `--explain: ${o.run} reads sequences, and encoding new utterances into frames and tokens needs the sequence encoders, which this build does not have yet`,
+        );
+      }
       const predictor = await Predictor.load(o.run, { models: o.model, offline: o.offline, device: o.device as Device, threads: o.threads });
       try {
         if (single) {
