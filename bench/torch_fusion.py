@@ -10,7 +10,8 @@ position, 0 = padding). Utterance-level stores are sequences of length 1 with al
 As a command (bench):  /usr/bin/python3 bench/torch_fusion.py DATA_DIR HEAD SEED THREADS [EPOCHS]
 DATA_DIR holds a_{train,val,test}.npy, t_{...}.npy (float32 [n, d], utterance level) and y_{...}.npy.
 Prints one JSON line (seconds for model construction + training, test accuracy, peak RSS).
-Sequence level:  ... DATA_DIR HEAD SEED THREADS EPOCHS seq  with a_*.npy [n, Ta, Da], la_*.npy lengths, etc.
+Sequence level:  ... DATA_DIR HEAD SEED THREADS EPOCHS seq [STEPS]  with a_*.npy [sum Ta, Da] and la_*.npy lengths
+(likewise t_, lt_); STEPS stops after that many optimiser steps and reports seconds per step.
 """
 from __future__ import annotations
 
@@ -203,9 +204,12 @@ def pad_rows(x: list[np.ndarray], idx) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(out), torch.from_numpy(m)
 
 
-def train(head: str, data: dict, seed: int, d_model: int | None = None, epochs: int | None = None, loss: str = "ce", **arch) -> dict:
+def train(head: str, data: dict, seed: int, d_model: int | None = None, epochs: int | None = None, loss: str = "ce",
+          max_steps: int | None = None, **arch) -> dict:
     """Trains one head as the reference does (AdamW, shuffled mini-batches, best validation accuracy) and
-    returns its test accuracy and seconds. data: a/t lists (or arrays) per split, y per split."""
+    returns its test accuracy and seconds. data: a/t lists (or arrays) per split, y per split. With max_steps,
+    stops after that many optimiser steps and reports the mean seconds per step after the first (batch
+    assembly included), without evaluation."""
     s = dict(SETTINGS[head])
     if epochs is not None:
         s["epochs"] = epochs
@@ -243,14 +247,21 @@ def train(head: str, data: dict, seed: int, d_model: int | None = None, epochs: 
         return hits / len(y)
 
     best, best_state, best_epoch = -1.0, None, 0
+    step_times = []
     for epoch in range(1, s["epochs"] + 1):
         model.train()
         for idx in batches(n, s["batch_size"], True):
+            ts = time.perf_counter()
             a, ma, t, mt = get("train", idx.numpy())
             opt.zero_grad()
             l = loss_fn(model(a, t, ma, mt)[0], ytr[idx])
             l.backward()
             opt.step()
+            step_times.append(time.perf_counter() - ts)
+            if max_steps is not None and len(step_times) >= max_steps:
+                return {"seed": seed, "seconds": time.perf_counter() - t0, "steps": len(step_times),
+                        "step_seconds": float(np.mean(step_times[1:] or step_times)), "test": {"accuracy": None},
+                        "params": sum(p.numel() for p in model.parameters()), "epoch_seconds": None}
         acc = accuracy("val")
         if acc > best:
             best, best_state, best_epoch = acc, copy.deepcopy(model.state_dict()), epoch
@@ -277,7 +288,8 @@ if __name__ == "__main__":
     folder, head, seed, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     epochs = int(sys.argv[5]) if len(sys.argv) > 5 else None
     seq = len(sys.argv) > 6 and sys.argv[6] == "seq"
+    max_steps = int(sys.argv[7]) if len(sys.argv) > 7 else None
     torch.set_num_threads(threads)
-    res = train(head, load_dir(folder, seq), seed, epochs=epochs)
+    res = train(head, load_dir(folder, seq), seed, epochs=epochs, max_steps=max_steps)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "peak_rss_mb": peak_mb, **res}))
