@@ -13,6 +13,35 @@ import type { Synth } from "./synth.js";
 
 export const EMOTIONS = ["angry", "happy", "neutral", "sad"];
 
+/** meta.json of a test store (no real model behind it). */
+export function testStoreMeta(
+  modality: "text" | "audio",
+  n: number,
+  d: number,
+  o: { indexSha?: string; failures?: number; pooling?: string; fingerprint?: string } = {},
+): StoreMeta {
+  return {
+    format: STORE_FORMAT,
+    format_version: 1,
+    modality,
+    model: { id: `test/${modality}-model`, source: "hub", file: "onnx/model.onnx", sha256: "0".repeat(64), dtype: "fp32" },
+    device: "cpu",
+    pooling: o.pooling ?? "mean",
+    ...(modality === "text" ? { max_len: 128 } : { sr: 16000, max_seconds: 10 }),
+    settings: {},
+    dtype: "float32",
+    n,
+    d,
+    embeddings_sha256: "test",
+    index: { path: "index.csv", sha256: o.indexSha ?? "", rows: n },
+    failures: o.failures ?? 0,
+    layout: "matrix",
+    fingerprint: o.fingerprint ?? `test-${modality}`,
+    tool: { name: "emofeat", version: "test" },
+    created: "2026-01-01T00:00:00.000Z",
+  };
+}
+
 export async function writeStore(
   dir: string,
   ids: string[],
@@ -27,26 +56,7 @@ export async function writeStore(
     await writeFile(path.join(dir, "failures.csv"), "utter_id,row,reason\n" + failures.map((f) => `${f.utterId},${f.row},${f.reason}\n`).join(""));
   await writeFile(path.join(dir, "embeddings.npy"), encodeNpy(x, [ids.length, d]));
   await writeFile(path.join(dir, "ids.txt"), ids.map((i) => i + "\n").join(""));
-  const meta: StoreMeta = {
-    format: STORE_FORMAT,
-    format_version: 1,
-    modality,
-    model: { id: `test/${modality}-model`, source: "hub", file: "onnx/model.onnx", sha256: "0".repeat(64), dtype: "fp32" },
-    device: "cpu",
-    pooling: "mean",
-    ...(modality === "text" ? { max_len: 128 } : { sr: 16000, max_seconds: 10 }),
-    settings: {},
-    dtype: "float32",
-    n: ids.length,
-    d,
-    embeddings_sha256: "test",
-    index: { path: "index.csv", sha256: indexSha, rows: ids.length },
-    failures: failures.length,
-    layout: "matrix",
-    fingerprint: `test-${modality}`,
-    tool: { name: "emofeat", version: "test" },
-    created: "2026-01-01T00:00:00.000Z",
-  };
+  const meta = testStoreMeta(modality, ids.length, d, { indexSha, failures: failures.length });
   await writeFile(path.join(dir, "meta.json"), JSON.stringify(meta, null, 2));
   return dir;
 }

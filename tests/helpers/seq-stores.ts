@@ -7,8 +7,9 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { STORE_FORMAT, type StoreMeta } from "../../src/store/meta.js";
+import type { StoreMeta } from "../../src/store/meta.js";
 import type { SequenceStoreOpener, SequenceStoreReader } from "../../src/train/sequence-stores.js";
+import { testStoreMeta } from "./probe-data.js";
 
 export interface MemorySequenceStore {
   dir: string;
@@ -20,26 +21,7 @@ export interface MemorySequenceStore {
 export async function writeSequenceStore(dir: string, ids: string[], rows: Float32Array[], d: number, modality: "audio" | "text"): Promise<MemorySequenceStore> {
   await mkdir(dir, { recursive: true });
   await writeFile(path.join(dir, "ids.txt"), ids.map((i) => i + "\n").join(""));
-  const meta: StoreMeta = {
-    format: STORE_FORMAT,
-    format_version: 1,
-    modality,
-    model: { id: `test/${modality}-model`, source: "hub", file: "onnx/model.onnx", sha256: "0".repeat(64), dtype: "fp32" },
-    device: "cpu",
-    pooling: "none",
-    ...(modality === "text" ? { max_len: 128 } : { sr: 16000, max_seconds: 10 }),
-    settings: {},
-    dtype: "float32",
-    n: ids.length,
-    d,
-    embeddings_sha256: "test",
-    index: { path: "index.csv", sha256: "", rows: ids.length },
-    failures: 0,
-    layout: "matrix",
-    fingerprint: `test-${modality}-seq`,
-    tool: { name: "emofeat", version: "test" },
-    created: "2026-01-01T00:00:00.000Z",
-  };
+  const meta = testStoreMeta(modality, ids.length, d, { pooling: "none", fingerprint: `test-${modality}-seq` });
   await writeFile(path.join(dir, "meta.json"), JSON.stringify(meta, null, 2));
   return { dir, ids, d, rows };
 }
