@@ -10,9 +10,13 @@ import { buildTrainingModel, maskInput, type HeadArch } from "../src/train/heads
 import { resolveFusionArch, type FusionHeadName } from "../src/train/heads/fusion.js";
 import { Rng } from "../src/train/rng.js";
 
-async function headGradCheck(head: FusionHeadName, sequence: boolean, o: { loss?: "ce" | "bce"; fuseLength?: "both" | "text"; gate?: "vector" | "scalar" } = {}) {
+async function headGradCheck(
+  head: FusionHeadName,
+  sequence: boolean,
+  o: { loss?: "ce" | "bce"; fuseLength?: "both" | "text"; gate?: "vector" | "scalar"; pooledAudio?: boolean } = {},
+) {
   const inputs = [
-    { name: "audio", dim: 5, sequence },
+    { name: "audio", dim: 5, sequence: sequence && !o.pooledAudio },
     { name: "text", dim: 3, sequence },
   ];
   const fusion = resolveFusionArch(
@@ -32,11 +36,11 @@ async function headGradCheck(head: FusionHeadName, sequence: boolean, o: { loss?
   const dims = new Map<string, number>([["N", b]]);
   const feeds: Record<string, ReturnType<typeof floatTensor>> = {};
   for (const inp of inputs) {
-    const t = sequence ? Math.max(...lengths[inp.name as "audio" | "text"]) : 1;
-    if (sequence) dims.set(`T_${inp.name}`, t);
+    const t = inp.sequence ? Math.max(...lengths[inp.name as "audio" | "text"]) : 1;
+    if (inp.sequence) dims.set(`T_${inp.name}`, t);
     const x = Float64Array.from({ length: b * t * inp.dim }, () => rng.uniform(-1.5, 1.5));
-    feeds[inp.name] = floatTensor(x, sequence ? [b, t, inp.dim] : [b, inp.dim]);
-    if (sequence) {
+    feeds[inp.name] = floatTensor(x, inp.sequence ? [b, t, inp.dim] : [b, inp.dim]);
+    if (inp.sequence) {
       const m = new Float64Array(b * t);
       lengths[inp.name as "audio" | "text"].forEach((len, r) => m.fill(1, r * t, r * t + len));
       feeds[maskInput(inp.name)] = floatTensor(m, [b, t]);
@@ -86,6 +90,7 @@ describe("fusion heads: whole-head gradients against finite differences (float64
     ["fusion, one vector per utterance", "fusion", false, {}],
     ["fusion, padded sequences", "fusion", true, {}],
     ["fusion, padded sequences, --fuse-length text", "fusion", true, { fuseLength: "text" }],
+    ["fusion, pooled audio with text sequences, --fuse-length text", "fusion", true, { pooledAudio: true, fuseLength: "text" }],
     ["fusion-decoder, one vector per utterance", "fusion-decoder", false, {}],
     ["fusion-decoder, padded sequences, bce", "fusion-decoder", true, { loss: "bce" }],
   ];
@@ -96,7 +101,7 @@ describe("fusion heads: whole-head gradients against finite differences (float64
       expect(r.checked).toBeGreaterThan(20);
       expect(r.maxGrad).toBeGreaterThan(1e-3);
       // Over one key (one vector per utterance) attention's query/key projections take no part; otherwise all do.
-      if (seq) expect(r.noGrad).toEqual([]);
+      if (seq && !o?.pooledAudio) expect(r.noGrad).toEqual([]);
       else expect(r.noGrad.every((n) => /\.(q|k)_proj\./.test(n))).toBe(true);
     });
   }

@@ -73,10 +73,11 @@ def sequences(rng: np.random.Generator, n: int, d: int, lengths: list[int] | Non
 def parity_case(name: str, head: str, da: int, dt: int, c: int, *, seq: bool, d_model: int, heads: int = 2, blocks: int = 2,
                 gate: str = "vector", decoder_layers: int = 2, decoder_ffn: int = 2048, loss: str = "ce",
                 fuse_length: str | None = None, la: list[int] | None = None, lt: list[int] | None = None, seed: int = 0,
+                pooled_audio: bool = False,
                 n: int = 10, batch_size: int = 4, lr: float = 1e-3, weight_decay: float = 1e-2) -> None:
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
-    a = sequences(rng, n, da, la if seq else None)
+    a = sequences(rng, n, da, la if seq and not pooled_audio else None)
     t = sequences(rng, n, dt, lt if seq else None)
     y = rng.integers(0, c, n)
     rule = fuse_length or ("both" if seq else "text")
@@ -141,7 +142,7 @@ def parity_case(name: str, head: str, da: int, dt: int, c: int, *, seq: bool, d_
     np.save(OUT / f"parity_{name}.npy", np.stack([np.concatenate([init[k].ravel() for k in names]), np.concatenate([final[k].ravel() for k in names])]))
     moved = max(float(np.abs(final[k] - init[k]).max()) for k in names)
     write_json(OUT / f"parity_{name}.json", {
-        "head": head, "sequence": seq, "da": da, "dt": dt, "num_classes": c, "d_model": d_model, "attn_heads": heads,
+        "head": head, "sequence": seq, "sequence_inputs": [seq and not pooled_audio, seq], "da": da, "dt": dt, "num_classes": c, "d_model": d_model, "attn_heads": heads,
         "blocks": blocks if head != "beta-gate" else 0, "gate": gate, "decoder_layers": decoder_layers if head == "fusion-decoder" else 0,
         "decoder_ffn": decoder_ffn, "loss": loss, "fuse_length": rule, "n": n, "batch_size": batch_size, "lr": lr,
         "weight_decay": weight_decay, "steps": 3,
@@ -216,6 +217,8 @@ def main() -> None:
     parity_case("beta-gate-seq", "beta-gate", 6, 6, 3, seq=True, d_model=6, la=la, lt=lt, seed=4)
     parity_case("fusion-seq", "fusion", 6, 8, 3, seq=True, d_model=6, la=la, lt=lt, seed=5)
     parity_case("fusion-seq-text", "fusion", 8, 8, 3, seq=True, d_model=8, fuse_length="text", la=la, lt=lt, seed=6)
+    parity_case("fusion-utt-both", "fusion", 8, 8, 3, seq=False, d_model=8, blocks=1, fuse_length="both", seed=10)
+    parity_case("fusion-mixed", "fusion", 6, 8, 3, seq=True, pooled_audio=True, d_model=8, blocks=1, la=la, lt=lt, seed=11)
     parity_case("decoder-utt", "fusion-decoder", 8, 8, 4, seq=False, d_model=8, blocks=1, decoder_layers=1, seed=7)
     parity_case("decoder-seq-bce", "fusion-decoder", 6, 8, 3, seq=True, d_model=8, blocks=1, decoder_ffn=32, loss="bce", la=la, lt=lt, seed=8)
     parity_case("decoder-seq-text", "fusion-decoder", 8, 8, 3, seq=True, d_model=8, blocks=1, decoder_layers=1, decoder_ffn=32,

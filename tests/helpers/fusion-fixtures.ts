@@ -11,7 +11,10 @@ export const FUSION_FIXTURES = path.resolve(import.meta.dirname, "../../fixtures
 export interface ParityCase {
   name: string;
   head: FusionHeadName;
+  /** Padded batches (at least one input a sequence). */
   sequence: boolean;
+  /** Per input (audio, text): a sequence (true) or one vector per utterance. */
+  sequence_inputs: [boolean, boolean];
   da: number;
   dt: number;
   num_classes: number;
@@ -50,6 +53,8 @@ export const PARITY_CASES = [
   "beta-gate-scalar-proj",
   "fusion-utt",
   "fusion-utt-proj",
+  "fusion-utt-both",
+  "fusion-mixed",
   "beta-gate-seq",
   "fusion-seq",
   "fusion-seq-text",
@@ -76,8 +81,8 @@ export async function loadParityCase(name: string): Promise<ParityCase> {
 
 export function parityArch(c: ParityCase): HeadArch {
   const inputs = [
-    { name: "audio", dim: c.da, sequence: c.sequence },
-    { name: "text", dim: c.dt, sequence: c.sequence },
+    { name: "audio", dim: c.da, sequence: c.sequence_inputs[0] },
+    { name: "text", dim: c.dt, sequence: c.sequence_inputs[1] },
   ];
   const fusion = resolveFusionArch(
     c.head,
@@ -113,7 +118,7 @@ export function memorySequences(rows: ArrayLike<number>[], d: number): SequenceS
 }
 
 export function parityDataset(c: ParityCase): Dataset {
-  const input = (rows: number[][], d: number) =>
-    c.sequence ? { source: memorySequences(rows, d), rows: Int32Array.from(rows, (_, i) => i) } : Float32Array.from(rows.flat());
-  return { x: [input(c.a, c.da), input(c.t, c.dt)], y: Int32Array.from(c.y), n: c.n };
+  const input = (rows: number[][], d: number, sequence: boolean) =>
+    sequence ? { source: memorySequences(rows, d), rows: Int32Array.from(rows, (_, i) => i) } : Float32Array.from(rows.flat());
+  return { x: [input(c.a, c.da, c.sequence_inputs[0]), input(c.t, c.dt, c.sequence_inputs[1])], y: Int32Array.from(c.y), n: c.n };
 }

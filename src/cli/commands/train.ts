@@ -76,7 +76,8 @@ export function registerTrain(program: Command): void {
       if (o.weightDecay !== undefined) settings.weightDecay = o.weightDecay;
       if (o.dropout !== undefined) [settings.dropoutIn, settings.dropoutHidden] = o.dropout;
       if (o.select !== undefined) settings.select = o.select;
-      settings.fusion = fusionSettingsFrom(o);
+      const fusion = fusionSettingsFrom(o);
+      if (Object.keys(fusion).length > 0) settings.fusion = fusion;
       const protocol: Protocol = o.folds === "session" ? { kind: "session-folds", val: o.foldVal } : { kind: "split" };
       const res = await trainProbe({
         csv: o.csv,
