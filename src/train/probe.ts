@@ -22,7 +22,9 @@ import {
   RUN_FORMAT,
   RUN_FORMAT_VERSION,
   isRunDir,
+  PREDICTION_COLUMNS,
   type HeadLabels,
+  type PredictionRow,
   type RunConfig,
   type RunMetrics,
   type SeedResult,
@@ -128,6 +130,7 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
 
   const seedResults: SeedResult[] = [];
   const epochRows: (string | number)[][] = [];
+  const predictionRows: PredictionRow[] = [];
   const curves: CurveSeries[] = [];
   const betaRows: BetaRow[] = [];
   let exported: { params: Params; seed: number; selectedEpoch: number } | undefined;
@@ -155,6 +158,11 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
           test: await evaluator.evaluate(res.params, test, labels),
         };
         const m: SplitMetrics = { train: evals.train.metrics, val: evals.val.metrics, test: evals.test.metrics };
+        // The test predictions, row by row, so two runs can be compared on the same utterances (report).
+        const testPred = evals.test.pred;
+        fold.test.forEach((r, i) =>
+          predictionRows.push({ utter_id: data.rows[r].utterId, split: "test", seed, fold: folds.length > 1 ? fold.name : "", label: labels[data.rows[r].cls], pred: labels[testPred[i]] }),
+        );
         for (const split of ["train", "val", "test"] as const) {
           const beta = evals[split].beta;
           if (beta)
@@ -253,7 +261,7 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
   };
 
   const runDir = path.resolve(o.out);
-  await writeRun(runDir, { config, metrics, epochRows, curves, data, arch, exported, betaRows, title: `${o.head} on ${data.inputs.map((i) => i.name).join("+")}` });
+  await writeRun(runDir, { config, metrics, epochRows, predictionRows, curves, data, arch, exported, betaRows, title: `${o.head} on ${data.inputs.map((i) => i.name).join("+")}` });
 
   const std = nSeeds > 1 ? ` (+- ${pct(metrics.test_std.accuracy)} / ${pct(metrics.test_std.unweighted_accuracy)} / ${pct(metrics.test_std.macro_f1)} over ${nSeeds} seeds)` : "";
   const summary =
@@ -290,6 +298,7 @@ interface WriteRunInput {
   config: RunConfig;
   metrics: RunMetrics;
   epochRows: (string | number)[][];
+  predictionRows: PredictionRow[];
   curves: CurveSeries[];
   data: ProbeData;
   arch: HeadArch;
@@ -314,6 +323,7 @@ async function writeRun(runDir: string, w: WriteRunInput): Promise<void> {
         cast: { number: (v) => (Number.isNaN(v) ? "" : String(v)) },
       }),
     );
+    await writeFile(path.join(tmp, RUN_FILES.predictions), stringify(w.predictionRows, { header: true, columns: [...PREDICTION_COLUMNS] }));
     for (const s of w.data.stores) await writeFile(path.join(tmp, RUN_FILES.stores, `${s.name}.meta.json`), json(s.meta));
     if (w.exported) {
       const labelsJson: HeadLabels = {
