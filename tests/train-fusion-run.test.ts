@@ -69,7 +69,7 @@ describe("fusion heads: runs", () => {
     for (const split of ["train", "val", "test"] as const)
       for (const label of EMOTIONS) {
         const vs = rows.filter((r) => r.split === split && r.label === label).map((r) => Number(r.beta));
-        expect(m.beta!.mean_by_class[split][label]).toBeCloseTo(vs.reduce((a, b) => a + b, 0) / vs.length, 6);
+        expect(m.beta!.mean_by_class[split]![label]).toBeCloseTo(vs.reduce((a, b) => a + b, 0) / vs.length, 6);
       }
 
     // The exported head gives the betas of beta.csv and the reported test accuracy.
@@ -131,7 +131,7 @@ describe("fusion heads: runs", () => {
     await session.release();
     const m = readJson<RunMetrics>(path.join(out, "metrics.json"));
     expect(m.test.n).toBe(350);
-    expect(Object.keys(m.beta!.mean_by_class.test).sort()).toEqual([...EMOTIONS].sort());
+    expect(Object.keys(m.beta!.mean_by_class.test!).sort()).toEqual([...EMOTIONS].sort());
   });
 
   it("explains an utterance of a sequence run: attention maps as JSON (rows sum to 1) and PNG heat maps", async () => {

@@ -5,21 +5,13 @@
  */
 import { stringify } from "csv-stringify/sync";
 import type { Split } from "../manifest/index-csv.js";
+import { BETA_COLUMNS, type BetaRow } from "./run-dir.js";
 
-export interface BetaRow {
-  utter_id: string;
-  split: Split;
-  seed: number;
-  /** Fold name, "" without folds. */
-  fold: string;
-  /** True class name. */
-  label: string;
-  beta: number;
-}
+export type { BetaRow };
 
 export interface BetaSummary {
-  /** Mean beta per true class, per split (over every seed and fold). */
-  mean_by_class: Record<Split, Record<string, number>>;
+  /** Mean beta per true class, per split (over every seed and fold; a split without rows is absent). */
+  mean_by_class: Partial<Record<Split, Record<string, number>>>;
 }
 
 export function summarizeBeta(rows: readonly BetaRow[], labels: readonly string[]): BetaSummary {
@@ -30,7 +22,7 @@ export function summarizeBeta(rows: readonly BetaRow[], labels: readonly string[
       const vs = rows.filter((r) => r.split === split && r.label === l);
       if (vs.length > 0) byClass[l] = vs.reduce((a, r) => a + r.beta, 0) / vs.length;
     }
-    mean_by_class[split] = byClass;
+    if (Object.keys(byClass).length > 0) mean_by_class[split] = byClass;
   }
   return { mean_by_class };
 }
@@ -38,6 +30,6 @@ export function summarizeBeta(rows: readonly BetaRow[], labels: readonly string[
 export function betaCsv(rows: readonly BetaRow[]): string {
   return stringify(
     rows.map((r) => [r.utter_id, r.split, r.seed, r.fold, r.label, r.beta]),
-    { header: true, columns: ["utter_id", "split", "seed", "fold", "label", "beta"] },
+    { header: true, columns: [...BETA_COLUMNS] },
   );
 }
