@@ -76,8 +76,8 @@ async function main(): Promise<void> {
       await writeFile(path.join(dir, `y_${name}.npy`), encodeNpy(Float32Array.from(s.y), [s.y.length]));
     }
     console.log(
-      `bench:train: ${N} x ${D} train rows (+ ${val.y.length} val, ${test.y.length} test), ${C} classes; ${os.availableParallelism()} cores; ` +
-        `ours with ${threads ?? os.availableParallelism()} onnxruntime thread(s); load average ${os.loadavg()[0].toFixed(2)} (other processes skew timings)`,
+      `bench:train: ${os.availableParallelism()} cores; ours with ${threads ?? os.availableParallelism()} onnxruntime thread(s); load average ${os.loadavg()[0].toFixed(2)} (other processes skew timings)` +
+        (heads.length > 0 ? `; probes on ${N} x ${D} train rows (+ ${val.y.length} val, ${test.y.length} test), ${C} classes` : ""),
     );
     for (const head of heads) {
       const s = HEAD_DEFAULTS[head];
