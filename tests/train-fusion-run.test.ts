@@ -118,9 +118,10 @@ describe("fusion heads: runs", () => {
     expect(res.config.arch.inputs.map((i) => i.sequence)).toEqual([true, true]);
     expect(res.config.arch.fusion!.fuseLength).toBe("both");
     expect(log.open).toBe(0); // readers closed
-    // Never more than a batch (training) or an evaluation chunk at once, and every row read once per epoch at least.
+    // Never more than a batch (training) or an evaluation chunk at once, and each row read once per use: both
+    // stores x (2 epochs x (500 train + 150 validation rows) + the final train/val/test evaluation).
     expect(log.maxRowsPerCall).toBeLessThanOrEqual(64);
-    expect(log.rows).toBeGreaterThanOrEqual(2 * 2 * 650);
+    expect(log.rows).toBe(2 * (2 * (500 + 150) + 1000));
     const labels = readJson<HeadLabels>(path.join(out, "labels.json"));
     expect(labels.inputs.map((i) => i.sequence)).toEqual([true, true]);
     expect(labels.outputs.attention).toEqual(
