@@ -23,8 +23,8 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { encodeNpy, npyHeader, parseNpyHeader } from "../src/store/npy.js";
 import { Evaluator, trainHead, type Dataset, type SequenceSource } from "../src/train/engine.js";
-import { HEAD_DEFAULTS, type HeadArch } from "../src/train/heads.js";
-import { resolveFusionArch } from "../src/train/heads/fusion.js";
+import type { HeadArch } from "../src/train/heads.js";
+import { FUSION_TRAINING, resolveFusionArch } from "../src/train/heads/fusion.js";
 import { Rng } from "../src/train/rng.js";
 import { ROOT } from "./common.js";
 
@@ -71,7 +71,7 @@ const mb = (kb: number) => `${(kb / 1024).toFixed(0)} MB`;
 
 export async function benchFusionUtterance(ctx: Ctx): Promise<void> {
   const n = Number(process.env.BENCH_FUSION_N ?? 3000);
-  const s = HEAD_DEFAULTS.fusion;
+  const s = FUSION_TRAINING.fusion;
   const epochs = Number(process.env.BENCH_EPOCHS ?? s.epochs);
   const torchEpochs = Number(process.env.BENCH_TORCH_EPOCHS ?? 1);
   const rng = new Rng(7);
@@ -168,7 +168,7 @@ class DiskSequences implements SequenceSource {
 }
 
 export async function benchFusionSequence(ctx: Ctx): Promise<void> {
-  const s = HEAD_DEFAULTS["fusion-decoder"];
+  const s = FUSION_TRAINING["fusion-decoder"];
   const steps = Number(process.env.BENCH_SEQ_STEPS ?? 8);
   const [ta, tt, n] = [250, 40, 500];
   const sizes = { train: n, val: 16, test: 16 };

@@ -19,7 +19,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { encodeNpy } from "../src/store/npy.js";
 import { Evaluator, trainHead, type Dataset } from "../src/train/engine.js";
-import { HEAD_DEFAULTS, type HeadArch, type HeadName } from "../src/train/heads.js";
+import { headSettings, type HeadArch, type HeadName } from "../src/train/heads.js";
 import { Rng } from "../src/train/rng.js";
 import { benchFusionSequence, benchFusionUtterance } from "./fusion.js";
 
@@ -80,7 +80,7 @@ async function main(): Promise<void> {
         (heads.length > 0 ? `; probes on ${N} x ${D} train rows (+ ${val.y.length} val, ${test.y.length} test), ${C} classes` : ""),
     );
     for (const head of heads) {
-      const s = HEAD_DEFAULTS[head];
+      const s = headSettings(head);
       const split = head.startsWith("concat-") ? [D / 2, D / 2] : [D];
       const arch: HeadArch = {
         head,

@@ -35,7 +35,7 @@ describe("fusion heads reproduce PyTorch", () => {
       const data = parityDataset(c);
       const labels = Array.from({ length: c.num_classes }, (_, i) => `c${i}`);
       const ev = await Evaluator.create(arch, 1);
-      const out = await ev.logits(c.init, data);
+      const out = await ev.outputs(c.init, data);
       await ev.release();
       const logitErr = maxAbsDiff(out.logits, c.logits);
       const betaErr = maxAbsDiff(out.beta!, c.beta);

@@ -1,7 +1,6 @@
 /** `emofeat train` options of the fusion heads (beta-gate, fusion, fusion-decoder). */
 import { Command, Option } from "commander";
-import type { TrainSettings } from "../train/heads.js";
-import { FUSION_DEFAULTS, FUSION_HEADS, type FusionSettings } from "../train/heads/fusion.js";
+import { FUSION_DEFAULTS, type FusionSettings } from "../train/heads/fusion.js";
 import { intArg } from "./options.js";
 
 export function addFusionOptions(cmd: Command): Command {
@@ -29,17 +28,4 @@ export function fusionSettingsFrom(o: Record<string, unknown>): Partial<FusionSe
   if (o.loss !== undefined) s.loss = o.loss as FusionSettings["loss"];
   if (o.fuseLength !== undefined) s.fuseLength = o.fuseLength as FusionSettings["fuseLength"];
   return s;
-}
-
-/** Lines of `emofeat train --help` describing the fusion heads. */
-export function fusionHeadsHelp(defaults: Record<(typeof FUSION_HEADS)[number], TrainSettings>): string[] {
-  const graph: Record<(typeof FUSION_HEADS)[number], string> = {
-    "beta-gate": "beta gate on the two stores -> LayerNorm -> Linear(d, d) -> ReLU -> Dropout -> Linear(d, C)",
-    fusion: "cross-modal blocks -> beta gate -> masked mean -> classifier as beta-gate",
-    "fusion-decoder": "cross-modal blocks -> beta gate -> C emotion queries through decoder layers -> Linear(d, 1) each",
-  };
-  return FUSION_HEADS.map((h) => {
-    const s = defaults[h];
-    return `  ${h.padEnd(14)} ${graph[h]}; two stores (audio first, then text); dropout ${s.dropoutIn}; AdamW lr ${s.lr}, weight decay ${s.weightDecay}, batch ${s.batchSize}, ${s.epochs} epochs, tests the best validation accuracy epoch`;
-  });
 }

@@ -15,6 +15,7 @@ import type { SequenceInput } from "./batches.js";
 import { identityClasses, parseClasses, type ClassPlan } from "./classes.js";
 import type { HeadInput } from "./heads.js";
 import { openSequenceStore, sequenceInput, type SequenceStoreOpener, type SequenceStoreReader } from "./sequence-stores.js";
+import { formatLayers, gatherRows, parseLayerChoice, chooseLayers, type LayerChoice } from "./layer-select.js";
 
 export interface FeatureSpec {
   /** Input name (e.g. "text"). */
@@ -47,6 +48,8 @@ export interface LoadedStore {
   dir: string;
   meta: StoreMeta;
   d: number;
+  /** Layer stores: the hidden-state indices used (a selection of meta.layers, in this order). */
+  layers?: number[];
 }
 
 export interface JoinReport {
@@ -78,7 +81,10 @@ export interface ProbeData {
   stores: LoadedStore[];
   inputs: HeadInput[];
   rows: ProbeRow[];
-  /** One row-major [rows.length, d] matrix per store, rows aligned with `rows` (empty for sequence stores). */
+  /**
+   * One row-major matrix per store, rows aligned with `rows`: [rows.length, d], or for layer stores
+   * [rows.length, layers.length, d] (the head input's `dim` is then layers.length * d); empty for sequence stores.
+   */
   x: Float32Array[];
   /** Per store: its sequences (pooling none), read batch by batch; undefined for pooled stores. */
   sequences: (SequenceInput | undefined)[];
@@ -90,9 +96,11 @@ export interface ProbeData {
 const EXAMPLES = 5;
 
 interface Loaded {
+  dir: string;
   meta: StoreMeta;
   ids: string[];
   d: number;
+  layers?: number[];
   failures: { utterId: string; reason: string }[];
   embeddings?: Float32Array;
   reader?: SequenceStoreReader;
@@ -103,16 +111,20 @@ async function loadStore(dir: string, open: SequenceStoreOpener): Promise<Loaded
   const meta = await readStoreMeta(dir);
   if (meta.pooling !== "none") return readStore(dir);
   const [reader, failures] = await Promise.all([open(dir), readFailures(dir)]);
-  return { meta, ids: reader.ids, d: reader.d, failures, reader };
+  return { dir, meta, ids: reader.ids, d: reader.d, ...(reader.layers ? { layers: reader.layers } : {}), failures, reader };
 }
 
-export async function loadProbeData(o: {
+export interface ProbeDataOptions {
   csv: string;
   features: string | { name: string | null; dir: string }[];
   classes?: string;
-  /** Opens sequence stores (pooling none); the store's reader by default. */
+  /** Layers to use from layer stores (`--layers`; default all); [N, D] stores are not affected. */
+  layers?: string | LayerChoice;
+  /** Opens sequence stores (pooling none); the store's streaming reader by default. */
   openSequenceStore?: SequenceStoreOpener;
-}): Promise<ProbeData> {
+}
+
+export async function loadProbeData(o: ProbeDataOptions): Promise<ProbeData> {
   const index = await loadIndex(o.csv, { require: ["label"] });
   const specs = typeof o.features === "string" ? parseFeatureSpecs(o.features) : o.features;
   const loaded = await Promise.all(specs.map((s) => loadStore(s.dir, o.openSequenceStore ?? openSequenceStore)));
@@ -126,7 +138,7 @@ export async function loadProbeData(o: {
 }
 
 async function join(
-  o: { classes?: string },
+  o: ProbeDataOptions,
   index: IndexManifest,
   specs: { name: string | null; dir: string }[],
   loaded: Loaded[],
@@ -136,6 +148,7 @@ async function join(
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup)
     throw new EmofeatError(`--features: two stores are named "${dup}"; name them explicitly, e.g. --features audio=DIR1,text=DIR2`);
+  const picks = pickLayers(loaded, names, o.layers);
 
   const classes = o.classes ? parseClasses(o.classes) : identityClasses(index.utterances.map((u) => u.label));
   if (o.classes) {
@@ -186,22 +199,17 @@ async function join(
     return { store: names[k], count: extra.length, examples: extra.slice(0, EXAMPLES) };
   });
 
-  const x = loaded.map((s, k) => {
-    const d = s.d;
-    if (!s.embeddings) return new Float32Array(0);
-    const out = new Float32Array(rows.length * d);
-    srcRows[k].forEach((i, r) => out.set(s.embeddings!.subarray(i * d, i * d + d), r * d));
-    return out;
-  });
-  // Sequence stores are checked as their batches are read (they are never in memory at once).
-  const sequences = loaded.map((s, k) => (s.reader ? sequenceInput(s.reader, specs[k].dir, srcRows[k]) : undefined));
+  const x = loaded.map((s, k) => (s.embeddings ? gatherRows(s.embeddings, srcRows[k], s.d, s.layers?.length ?? 1, picks[k]?.positions ?? [0]) : new Float32Array(0)));
+  // Sequence stores are read, and checked, batch by batch (they are never in memory at once); one layer each.
+  const sequences = loaded.map((s, k) => (s.reader ? sequenceInput(s.reader, specs[k].dir, srcRows[k], picks[k]?.positions) : undefined));
+  const widths = loaded.map((s, k) => (s.reader ? s.d : s.d * (picks[k]?.layers.length ?? 1)));
 
   for (let k = 0; k < loaded.length; k++) {
     if (loaded[k].reader) continue;
     const bad = firstNonFinite(x[k]);
     if (bad >= 0) {
-      const r = Math.floor(bad / loaded[k].d);
-      throw new EmofeatError(`${specs[k].dir}: embedding of "${rows[r].utterId}" (index row ${rows[r].row}) holds a non-finite value; re-extract it or run emofeat validate`);
+      const r = Math.floor(bad / widths[k]);
+      throw new EmofeatError(`${loaded[k].dir}: embedding of "${rows[r].utterId}" (index row ${rows[r].row}) holds a non-finite value; re-extract it or run emofeat validate`);
     }
   }
 
@@ -220,14 +228,39 @@ async function join(
   return {
     index,
     classes,
-    stores: loaded.map((s, k) => ({ name: names[k], dir: path.resolve(specs[k].dir), meta: s.meta, d: s.d })),
-    inputs: loaded.map((s, k) => ({ name: names[k], dim: s.d, ...(s.reader ? { sequence: true } : {}) })),
+    stores: loaded.map((s, k) => ({ name: names[k], dir: path.resolve(specs[k].dir), meta: s.meta, d: s.d, ...(picks[k] ? { layers: picks[k].layers } : {}) })),
+    inputs: loaded.map((s, k) => ({ name: names[k], dim: widths[k], ...(picks[k] && !s.reader ? { layers: picks[k].layers } : {}), ...(s.reader ? { sequence: true } : {}) })),
     rows,
     x,
     sequences,
     report,
     close,
   };
+}
+
+/** Per store: the layers used and their positions along the store's layer axis (undefined for [N, D] stores). */
+function pickLayers(
+  stores: { layers?: number[] }[],
+  names: string[],
+  spec: string | LayerChoice | undefined,
+): ({ layers: number[]; positions: number[] } | undefined)[] {
+  const sel = typeof spec === "string" ? parseLayerChoice(spec) : spec;
+  if (sel && !stores.some((s) => s.layers))
+    throw new EmofeatError(
+      `--layers: no feature store given has a layer axis (${names.join(", ")} hold one vector per utterance); ` +
+        `extract with --layers all to keep every encoder layer`,
+    );
+  const layered = stores.map((s, k) => ({ name: names[k], layers: s.layers })).filter((s) => s.layers);
+  if (layered.length > 1 && !sel) {
+    const first = layered[0];
+    const other = layered.find((s) => formatLayers(s.layers!) !== formatLayers(first.layers!));
+    if (other)
+      throw new EmofeatError(
+        `feature stores "${first.name}" and "${other.name}" hold different layers (${formatLayers(first.layers!)} vs ${formatLayers(other.layers!)}); ` +
+          `choose layers both hold with --layers`,
+      );
+  }
+  return stores.map((s, k) => (s.layers ? chooseLayers(sel ?? { kind: "all" }, s.layers, names[k]) : undefined));
 }
 
 function firstNonFinite(a: Float32Array): number {

@@ -141,8 +141,13 @@ export class Evaluator {
     return new Evaluator(arch, await createSession(model, { threads }), params, hasBeta);
   }
 
-  /** Logits [n, C] (and beta [n] for gated heads) for every row, in chunks. */
-  async logits(params: Params, d: Dataset, chunk = evalChunk(this.arch, d)): Promise<{ logits: Float32Array; beta?: Float32Array }> {
+  /** Logits [n, C] for every row, in chunks. */
+  async logits(params: Params, d: Dataset, chunk?: number): Promise<Float32Array> {
+    return (await this.outputs(params, d, chunk)).logits;
+  }
+
+  /** Logits [n, C] and, for gated heads, beta [n] for every row, in chunks. */
+  async outputs(params: Params, d: Dataset, chunk = evalChunk(this.arch, d)): Promise<{ logits: Float32Array; beta?: Float32Array }> {
     checkDataset(this.arch, d, "evaluation");
     const c = this.arch.numClasses;
     const out = new Float32Array(d.n * c);
@@ -162,7 +167,7 @@ export class Evaluator {
   }
 
   async evaluate(params: Params, d: Dataset, labels: readonly string[]): Promise<Evaluation> {
-    const { logits, beta } = await this.logits(params, d);
+    const { logits, beta } = await this.outputs(params, d);
     const c = this.arch.numClasses;
     const pred = argmaxRows(logits, d.n, c);
     const loss = usesSigmoid(this.arch) ? binaryCrossEntropy(logits, d.y, c) : crossEntropy(logits, d.y, c);

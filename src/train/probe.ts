@@ -12,7 +12,9 @@ import { combineSplits, scalarStd, type SplitMetrics } from "./aggregate.js";
 import { betaCsv, summarizeBeta, type BetaRow } from "./beta.js";
 import { describeJoin, loadProbeData, type ProbeData } from "./data.js";
 import { Evaluator, trainHead, type Dataset, type EpochRecord, type Params } from "./engine.js";
-import { buildInferenceModel, checkArch, HEAD_DEFAULTS, type HeadArch, type HeadName, type TrainSettings } from "./heads.js";
+import { buildInferenceModel, checkArch, headSettings, type HeadArch, type HeadName, type TrainSettings } from "./heads.js";
+import { headModule, type HeadPlot } from "./heads/registry.js";
+import type { LayerChoice } from "./layer-select.js";
 import { isFusionHead, resolveFusionArch } from "./heads/fusion.js";
 import { encodeModel } from "./onnx/proto.js";
 import { confusionSvg, curvesSvg, renderPng, type CurveSeries } from "./plots.js";
@@ -39,6 +41,8 @@ export interface TrainProbeOptions {
   head: HeadName;
   out: string;
   classes?: string;
+  /** Layers to use from layer stores (`--layers`: all, last, or a list such as 0,4-8,12; default all). */
+  layers?: string | LayerChoice;
   protocol?: Protocol;
   /** Number of seeds (default 1), starting at `seed` (default 0). */
   seeds?: number;
@@ -86,7 +90,7 @@ function checkSettings(s: TrainSettings): void {
   if (!(s.weightDecay >= 0 && Number.isFinite(s.weightDecay))) throw new EmofeatError(`--weight-decay must be >= 0, got ${s.weightDecay}`);
 }
 
-async function prepareOut(out: string, overwrite: boolean): Promise<void> {
+export async function prepareOut(out: string, overwrite: boolean): Promise<void> {
   let entries: string[];
   try {
     entries = await readdir(out);
@@ -105,8 +109,7 @@ const pct = (x: number) => (100 * x).toFixed(2);
 
 export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult> {
   const log = o.log ?? (() => {});
-  const settings: TrainSettings = { ...HEAD_DEFAULTS[o.head], ...o.settings };
-  if (!HEAD_DEFAULTS[o.head]) throw new EmofeatError(`unknown head "${o.head}" (choose one of ${Object.keys(HEAD_DEFAULTS).join(", ")})`);
+  const settings: TrainSettings = headSettings(o.head, o.settings);
   checkSettings(settings);
   const nSeeds = o.seeds ?? 1;
   if (!(Number.isInteger(nSeeds) && nSeeds >= 1)) throw new EmofeatError(`--seeds must be a positive integer, got ${nSeeds}`);
@@ -117,7 +120,7 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
   const threads = o.threads ?? os.availableParallelism();
   await prepareOut(o.out, o.overwrite ?? false);
 
-  const data = await loadProbeData({ csv: o.csv, features: o.features, classes: o.classes, openSequenceStore: o.openSequenceStore });
+  const data = await loadProbeData({ csv: o.csv, features: o.features, classes: o.classes, layers: o.layers, openSequenceStore: o.openSequenceStore });
   for (const line of describeJoin(data.report)) log(`warning: ${line}`);
   let arch: HeadArch, folds: Fold[];
   try {
@@ -134,6 +137,7 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
   const curves: CurveSeries[] = [];
   const betaRows: BetaRow[] = [];
   let exported: { params: Params; seed: number; selectedEpoch: number } | undefined;
+  const trained: Params[] = [];
   const evaluator = await Evaluator.create(arch, threads);
   try {
     for (const seed of seeds) {
@@ -171,6 +175,7 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
             );
         }
         perFold.push({ ...m, fold: fold.name, selected_epoch: res.selectedEpoch });
+        trained.push(res.params);
         for (const e of res.epochs)
           epochRows.push([
             seed,
@@ -220,6 +225,9 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
     seeds: seedResults,
     ...(betaRows.length > 0 ? { beta: summarizeBeta(betaRows, labels) } : {}),
   };
+  const title = `${o.head} on ${data.inputs.map((i) => i.name).join("+")}`;
+  const extra = headModule(o.head)?.report?.(arch, trained, title);
+  if (extra) Object.assign(metrics, extra.metrics);
 
   const config: RunConfig = {
     format: RUN_FORMAT,
@@ -239,6 +247,7 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
       ...(s.meta.sr !== undefined ? { sr: s.meta.sr } : {}),
       ...(s.meta.max_seconds !== undefined ? { max_seconds: s.meta.max_seconds } : {}),
       d: s.d,
+      ...(s.layers ? { layers: s.layers } : {}),
       n: s.meta.n,
       fingerprint: s.meta.fingerprint,
       embeddings_sha256: s.meta.embeddings_sha256,
@@ -261,7 +270,7 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
   };
 
   const runDir = path.resolve(o.out);
-  await writeRun(runDir, { config, metrics, epochRows, predictionRows, curves, data, arch, exported, betaRows, title: `${o.head} on ${data.inputs.map((i) => i.name).join("+")}` });
+  await writeRun(runDir, { config, metrics, epochRows, predictionRows, curves, data, arch, exported, betaRows, title, plots: extra?.plots ?? [] });
 
   const std = nSeeds > 1 ? ` (+- ${pct(metrics.test_std.accuracy)} / ${pct(metrics.test_std.unweighted_accuracy)} / ${pct(metrics.test_std.macro_f1)} over ${nSeeds} seeds)` : "";
   const summary =
@@ -279,6 +288,7 @@ function headArch(head: HeadName, settings: TrainSettings, data: ProbeData): Hea
     hidden: settings.hidden,
     dropoutIn: settings.dropoutIn,
     dropoutHidden: settings.dropoutHidden,
+    ...(settings.base !== undefined ? { base: settings.base, layerNorm: settings.layerNorm ?? false } : {}),
   };
   if (head === "linear" || head === "concat-linear") arch.hidden = 0;
   const fusionFlags = Object.entries(settings.fusion ?? {}).filter(([, v]) => v !== undefined);
@@ -306,6 +316,8 @@ interface WriteRunInput {
   /** Gated heads: beta per utterance, split, seed and fold. */
   betaRows: BetaRow[];
   title: string;
+  /** Head-specific plots (e.g. layer weights), written as NAME.svg and NAME.png. */
+  plots: HeadPlot[];
 }
 
 /** Writes the run into a temporary sibling folder and renames it into place, so a run folder is always whole. */
@@ -331,9 +343,10 @@ async function writeRun(runDir: string, w: WriteRunInput): Promise<void> {
         head: w.arch.head,
         inputs: w.data.stores.map((s, k) => ({
           name: s.name,
-          dim: s.d,
+          dim: w.data.inputs[k].dim,
           modality: s.meta.modality,
           model_id: s.meta.model?.id,
+          ...(s.layers ? { layers: s.layers } : {}),
           ...(w.arch.inputs[k].sequence ? { sequence: true } : {}),
         })),
         outputs: { logits: "logits", probs: "probs" },
@@ -371,6 +384,11 @@ async function writeRun(runDir: string, w: WriteRunInput): Promise<void> {
     const [cmPng, curvesPng] = await Promise.all([renderPng(cm), renderPng(curves)]);
     if (cmPng) await writeFile(path.join(tmp, RUN_FILES.confusionPng), cmPng);
     if (curvesPng) await writeFile(path.join(tmp, RUN_FILES.curvesPng), curvesPng);
+    for (const p of w.plots) {
+      await writeFile(path.join(tmp, `${p.name}.svg`), p.svg);
+      const png = await renderPng(p.svg);
+      if (png) await writeFile(path.join(tmp, `${p.name}.png`), png);
+    }
     // metrics.json marks a finished run; written last.
     await writeFile(path.join(tmp, RUN_FILES.metrics), json(w.metrics));
     await rm(runDir, { recursive: true, force: true });

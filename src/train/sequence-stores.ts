@@ -1,50 +1,46 @@
 /**
- * Sequence stores (pooling none: one [T_i, D] matrix of frames or tokens per utterance) as training inputs.
- *
- * The reader itself belongs to the store (src/store, CONTRACTS.md: `openSequenceStore(dir)` ->
- * SequenceStoreReader, streamed from disk); training only needs the interface below. Until that reader is in
- * this build, `openSequenceStore` here says so instead of guessing the format.
+ * Sequence stores (pooling none: one [T_i, D] matrix of frames or tokens per utterance, CONTRACTS.md) as
+ * training inputs: the store's streaming reader (src/store/read.ts, `openSequenceStore`) behind the engine's
+ * SequenceSource, with every value checked as it is read and, for stores of several layers, one layer taken.
  */
 import { EmofeatError } from "../errors.js";
-import type { StoreMeta } from "../store/meta.js";
+import { openSequenceStore, type SequenceStoreReader } from "../store/read.js";
 import type { SequenceInput } from "./batches.js";
 
-/** CONTRACTS.md: the store's streaming reader of a sequence store. */
-export interface SequenceStoreReader {
-  ids: string[];
-  lengths: Int32Array;
-  n: number;
-  d: number;
-  layers?: number[];
-  meta: StoreMeta;
-  /** One [T_i * (L) * D] array per row, read from disk. */
-  read(rows: number[]): Promise<Float32Array[]>;
-  close(): Promise<void>;
-}
-
+export type { SequenceStoreReader };
 export type SequenceStoreOpener = (dir: string) => Promise<SequenceStoreReader>;
+export { openSequenceStore };
 
-export const openSequenceStore: SequenceStoreOpener = async (dir) => {
-  throw new EmofeatError(
-    `${dir} is a sequence store (pooling none); reading sequence stores for training needs the store's sequence reader, which this build does not have yet`,
-  );
-};
-
-/** A dataset input over a reader: rows of the dataset -> stored rows; every value read is checked finite. */
-export function sequenceInput(reader: SequenceStoreReader, dir: string, storedRows: number[]): SequenceInput {
-  if (reader.layers && reader.layers.length > 0)
-    throw new EmofeatError(`${dir}: a sequence store with several layers (${reader.layers.join(", ")}); the fusion heads take one layer per store`);
+/**
+ * A dataset input over a reader: rows of the dataset -> stored rows. Layer stores ([T, L, D] per row) give
+ * the layer at `layerPositions` (exactly one); every value read is checked finite.
+ */
+export function sequenceInput(reader: SequenceStoreReader, dir: string, storedRows: number[], layerPositions?: number[]): SequenceInput {
+  const layers = reader.layers?.length ?? 1;
+  const pick = layers > 1 ? layerPositions : [0];
+  if (!pick || pick.length !== 1)
+    throw new EmofeatError(
+      `${dir}: a sequence store with ${layers} layers (hidden states ${reader.layers!.join(", ")}); the fusion heads take one layer per store: pick it with --layers K`,
+    );
+  const at = pick[0];
+  const d = reader.d;
   return {
     rows: Int32Array.from(storedRows),
     source: {
-      d: reader.d,
+      d,
       lengths: reader.lengths,
       async read(rows: number[]) {
-        const out = await reader.read(rows);
+        const out = (await reader.read(rows)).map((a) => {
+          if (layers === 1) return a;
+          const t = a.length / (layers * d);
+          const one = new Float32Array(t * d);
+          for (let i = 0; i < t; i++) one.set(a.subarray((i * layers + at) * d, (i * layers + at + 1) * d), i * d);
+          return one;
+        });
         out.forEach((a, i) => {
           for (let k = 0; k < a.length; k++)
             if (!Number.isFinite(a[k]))
-              throw new EmofeatError(`${dir}: the sequence of "${reader.ids[rows[i]]}" holds a non-finite value (position ${Math.floor(k / reader.d)}); re-extract it or run emofeat validate`);
+              throw new EmofeatError(`${dir}: the sequence of "${reader.ids[rows[i]]}" holds a non-finite value (position ${Math.floor(k / d)}); re-extract it or run emofeat validate`);
         });
         return out;
       },

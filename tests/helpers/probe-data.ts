@@ -18,7 +18,7 @@ export function testStoreMeta(
   modality: "text" | "audio",
   n: number,
   d: number,
-  o: { indexSha?: string; failures?: number; pooling?: string; fingerprint?: string } = {},
+  o: { indexSha?: string; failures?: number; pooling?: string; fingerprint?: string; layers?: number[] } = {},
 ): StoreMeta {
   return {
     format: STORE_FORMAT,
@@ -30,6 +30,7 @@ export function testStoreMeta(
     ...(modality === "text" ? { max_len: 128 } : { sr: 16000, max_seconds: 10 }),
     settings: {},
     dtype: "float32",
+    ...(o.layers ? { layers: o.layers } : {}),
     n,
     d,
     embeddings_sha256: "test",
@@ -50,13 +51,15 @@ export async function writeStore(
   modality: "text" | "audio",
   indexSha = "",
   failures: { utterId: string; row: number; reason: string }[] = [],
+  /** A layer store: x is row-major [N, layers.length, d] and meta.json lists the hidden-state indices. */
+  layers?: number[],
 ): Promise<string> {
   await mkdir(dir, { recursive: true });
   if (failures.length > 0)
     await writeFile(path.join(dir, "failures.csv"), "utter_id,row,reason\n" + failures.map((f) => `${f.utterId},${f.row},${f.reason}\n`).join(""));
-  await writeFile(path.join(dir, "embeddings.npy"), encodeNpy(x, [ids.length, d]));
+  await writeFile(path.join(dir, "embeddings.npy"), encodeNpy(x, layers ? [ids.length, layers.length, d] : [ids.length, d]));
   await writeFile(path.join(dir, "ids.txt"), ids.map((i) => i + "\n").join(""));
-  const meta = testStoreMeta(modality, ids.length, d, { indexSha, failures: failures.length });
+  const meta = testStoreMeta(modality, ids.length, d, { indexSha, failures: failures.length, layers });
   await writeFile(path.join(dir, "meta.json"), JSON.stringify(meta, null, 2));
   return dir;
 }

@@ -40,9 +40,14 @@ export function memoryOpener(stores: MemorySequenceStore[]): { open: SequenceSto
     const s = stores.find((x) => path.resolve(x.dir) === path.resolve(dir));
     if (!s) throw new Error(`no in-memory sequence store for ${dir}`);
     log.open++;
+    const lengths = Int32Array.from(s.rows, (r) => r.length / s.d);
+    const offsets = new Float64Array(lengths.length);
+    lengths.forEach((_, i) => (offsets[i] = i === 0 ? 0 : offsets[i - 1] + lengths[i - 1]));
     const reader: SequenceStoreReader = {
+      dir: s.dir,
       ids: s.ids,
-      lengths: Int32Array.from(s.rows, (r) => r.length / s.d),
+      lengths,
+      offsets,
       n: s.ids.length,
       d: s.d,
       meta: { pooling: "none" } as StoreMeta,

@@ -16,6 +16,8 @@
 import { EmofeatError } from "../../errors.js";
 import type { GraphBuilder, ParamInit, Tensor } from "../graph/builder.js";
 import type { Dim } from "../graph/shape.js";
+import type { HeadArch, TrainSettings } from "../heads.js";
+import { registerHead } from "./registry.js";
 
 export const FUSION_HEADS = ["beta-gate", "fusion", "fusion-decoder"] as const;
 export type FusionHeadName = (typeof FUSION_HEADS)[number];
@@ -325,4 +327,42 @@ export function buildFusionForward(
   const fused = fg.fuse(an, tn, w);
   const logits = head === "fusion-decoder" ? fg.decoder(fused, numClasses) : fg.classifier(fg.maskedMean(fused), numClasses);
   return { logits, beta };
+}
+
+/** The reference's training settings per head (issue #10); the dropout p is dropoutIn = dropoutHidden. */
+export const FUSION_TRAINING: Record<FusionHeadName, TrainSettings> = {
+  "beta-gate": { epochs: 30, batchSize: 64, lr: 1e-4, weightDecay: 1e-2, hidden: 0, dropoutIn: 0.2, dropoutHidden: 0.2, select: "best-val-accuracy" },
+  fusion: { epochs: 30, batchSize: 64, lr: 1e-4, weightDecay: 1e-2, hidden: 0, dropoutIn: 0.2, dropoutHidden: 0.2, select: "best-val-accuracy" },
+  "fusion-decoder": { epochs: 15, batchSize: 8, lr: 1e-4, weightDecay: 1e-2, hidden: 0, dropoutIn: 0.1, dropoutHidden: 0.1, select: "best-val-accuracy" },
+};
+
+const HELP: Record<FusionHeadName, string> = {
+  "beta-gate": "beta gate on the two stores -> LayerNorm -> Linear(d, d) -> ReLU -> Dropout -> Linear(d, C)",
+  fusion: "cross-modal blocks -> beta gate -> masked mean -> classifier as beta-gate",
+  "fusion-decoder": "cross-modal blocks -> beta gate -> C emotion queries through decoder layers -> Linear(d, 1) each",
+};
+
+for (const name of FUSION_HEADS) {
+  const t = FUSION_TRAINING[name];
+  registerHead({
+    name,
+    help: () =>
+      `${HELP[name]}; two stores (audio first, then text), one vector per utterance or sequences; dropout ${t.dropoutIn}; ` +
+      `AdamW lr ${t.lr}, weight decay ${t.weightDecay}, batch ${t.batchSize}, ${t.epochs} epochs, tests the best validation accuracy epoch`,
+    defaults: (overrides) => {
+      if (overrides.base !== undefined || overrides.layerNorm) throw new EmofeatError(`--base and --layer-norm belong to --head weighted-layers, not --head ${name}`);
+      return { ...t, ...overrides };
+    },
+    check: (a: HeadArch) => {
+      if (!a.fusion) throw new Error(`internal: --head ${name} without its fusion settings`);
+      const layered = a.inputs.find((i) => i.layers && i.layers.length > 1);
+      if (layered)
+        throw new EmofeatError(
+          `feature store "${layered.name}" holds ${layered.layers!.length} encoder layers and --head ${name} takes one vector (or one sequence) per utterance and store: pick a layer with --layers K`,
+        );
+      if (a.numClasses < 2) throw new EmofeatError(`need at least 2 classes to train a classifier, got ${a.numClasses}`);
+    },
+    forward: (g, a, xs) => buildFusionForward(g, name, a.fusion!, a.inputs.map((i) => i.dim), a.numClasses, xs, xs.map(() => undefined)).logits,
+    forwardWithMasks: (g, a, xs, masks, sink) => buildFusionForward(g, name, a.fusion!, a.inputs.map((i) => i.dim), a.numClasses, xs, masks, sink),
+  });
 }
