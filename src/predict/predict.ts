@@ -9,6 +9,7 @@ import type { Device } from "../backends/onnx.js";
 import { EmofeatError } from "../errors.js";
 import type { StoreMeta } from "../store/meta.js";
 import { createSession, floatTensor } from "../train/graph/session.js";
+import { maskInput } from "../train/heads.js";
 import { gatherRows } from "../train/layer-select.js";
 import { readHeadLabels, readRunConfig, readRunStoreMeta, RUN_FILES, type HeadLabels, type RunConfig } from "../train/run-dir.js";
 import { exists } from "../util/fs.js";
@@ -67,11 +68,6 @@ export class Predictor {
     const headFile = path.join(runDir, RUN_FILES.head);
     if (!(await exists(headFile))) throw new EmofeatError(`${headFile}: missing (the run directory is incomplete)`);
     const head = await readHeadLabels(runDir);
-    const seq = head.inputs.find((i) => i.sequence);
-    if (seq)
-      throw new EmofeatError(
-        `${runDir}: this head reads sequences (store "${seq.name}" has pooling none); predicting with it needs the sequence encoders of the representations work, which this build does not have yet`,
-      );
     for (const name of Object.keys(o.models ?? {}))
       if (!head.inputs.some((i) => i.name === name))
         throw new EmofeatError(`--model ${name}=...: the run has no store named "${name}" (its stores: ${head.inputs.map((i) => i.name).join(", ")})`);
@@ -96,21 +92,64 @@ export class Predictor {
    * Predicts every item. An item that an encoder cannot use (an unreadable or too short audio file) gets
    * `error` instead of a label; the others are unaffected.
    */
+  /** The items' texts or audio files for head input k (an error names an item without one). */
+  private valuesFor(items: readonly PredictInput[], k: number): string[] {
+    const input = this.head.inputs[k];
+    const modality = input.modality as "text" | "audio";
+    return items.map((it, i) => {
+      const v = it[modality];
+      if (v === undefined || v === "")
+        throw new EmofeatError(`${it.id ?? `input ${i + 1}`}: no ${modality} given; this run's head needs ${this.modalities.join(" and ")} (store "${input.name}")`);
+      return v;
+    });
+  }
+
+  /**
+   * Heads on sequence stores: each item's positions per store as the head takes them ([T, dim], the trained
+   * layer of a layer store), with a label per position (token strings, frame start times), or why it failed.
+   */
+  async sequences(items: readonly PredictInput[]): Promise<{ inputs: Record<string, { values: Float32Array; labels?: string[] }> | null; error: string | null }[]> {
+    const out = items.map(() => ({ inputs: {} as Record<string, { values: Float32Array; labels?: string[] }> | null, error: null as string | null }));
+    for (let k = 0; k < this.head.inputs.length; k++) {
+      const input = this.head.inputs[k];
+      if (!input.sequence) throw new EmofeatError(`store "${input.name}" of this run holds one vector per utterance, not sequences`);
+      const res = await this.encoders[k].encodeSequences(this.valuesFor(items, k));
+      res.sequences.forEach((q, i) => {
+        const e = res.errors[i];
+        if (e || !q) {
+          out[i].error ??= e?.message ?? `store "${input.name}": no ${input.modality} sequence`;
+          out[i].inputs = null;
+          return;
+        }
+        if (out[i].inputs) out[i].inputs![input.name] = { values: sequenceValues(q, this.storeMetas[k], input), ...(res.positions?.[i] ? { labels: res.positions[i]! } : {}) };
+      });
+    }
+    return out;
+  }
+
   async predict(items: readonly PredictInput[]): Promise<Prediction[]> {
     if (items.length === 0) return [];
     const feeds: Record<string, ort.Tensor> = {};
     const errors: (string | null)[] = items.map(() => null);
+    const sequences = this.head.inputs.some((i) => i.sequence) ? await this.sequences(items) : undefined;
+    sequences?.forEach((q, i) => (errors[i] = q.error));
     for (let k = 0; k < this.head.inputs.length; k++) {
       const input = this.head.inputs[k];
-      const modality = input.modality as "text" | "audio";
-      const values = items.map((it, i) => {
-        const v = it[modality];
-        if (v === undefined || v === "")
-          throw new EmofeatError(
-            `${it.id ?? `input ${i + 1}`}: no ${modality} given; this run's head needs ${this.modalities.join(" and ")} (store "${input.name}")`,
-          );
-        return v;
-      });
+      if (input.sequence) {
+        // Padded to the longest, with a mask; an item that failed gets an all-padding row (its result is dropped).
+        const rows = sequences!.map((q) => q.inputs?.[input.name]?.values ?? new Float32Array(0));
+        const t = Math.max(1, ...rows.map((r) => r.length / input.dim));
+        const x = new Float32Array(items.length * t * input.dim);
+        const mask = new Float32Array(items.length * t);
+        rows.forEach((r, i) => {
+          x.set(r, i * t * input.dim);
+          mask.fill(1, i * t, i * t + r.length / input.dim);
+        });
+        feeds[input.name] = floatTensor(x, [items.length, t, input.dim]);
+        feeds[maskInput(input.name)] = floatTensor(mask, [items.length, t]);
+        continue;
+      }
+      const values = this.valuesFor(items, k);
       const res = await this.encoders[k].encode(values);
       res.errors.forEach((e, i) => {
         if (e && errors[i] === null) errors[i] = e.message;
@@ -164,6 +203,20 @@ function headInput(embeddings: Float32Array, n: number, meta: StoreMeta, input: 
   const positions = input.layers.map((l) => stored.indexOf(l));
   if (positions.length === stored.length && positions.every((p, i) => p === i)) return embeddings;
   return gatherRows(embeddings, Int32Array.from({ length: n }, (_, i) => i), meta.d, stored.length, positions);
+}
+
+/** A sequence from a store's encoder ([T, (L,) D]) as the head takes it: [T, D], the trained layer of a layer store. */
+function sequenceValues(seq: Float32Array, meta: StoreMeta, input: HeadLabels["inputs"][number]): Float32Array {
+  const stored = meta.layers ?? [];
+  if (stored.length <= 1) return seq;
+  if (!input.layers || input.layers.length !== 1)
+    throw new EmofeatError(`store "${input.name}" holds ${stored.length} layers per frame; the run's labels.json does not say which one its head takes`);
+  const at = stored.indexOf(input.layers[0]);
+  const d = meta.d;
+  const t = seq.length / (stored.length * d);
+  const out = new Float32Array(t * d);
+  for (let i = 0; i < t; i++) out.set(seq.subarray((i * stored.length + at) * d, (i * stored.length + at + 1) * d), i * d);
+  return out;
 }
 
 /** One-shot: loads the run, predicts, releases everything. */

@@ -1,10 +1,11 @@
 import { writeFile } from "node:fs/promises";
+import path from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { stringify } from "csv-stringify/sync";
 import { DEVICES, type Device } from "../../backends/onnx.js";
 import { EmofeatError } from "../../errors.js";
 import { loadIndex, type IndexRequirement } from "../../manifest/index-csv.js";
-import { Explainer } from "../../predict/explain.js";
+import { Explainer, type Explanation } from "../../predict/explain.js";
 import { Predictor, type Prediction, type PredictInput } from "../../predict/predict.js";
 import { intArg } from "../options.js";
 
@@ -47,14 +48,8 @@ export function registerPredict(program: Command): void {
       if (single === (o.csv !== undefined)) throw new EmofeatError("give either --text/--audio (one utterance) or --csv (many)");
       if (o.out && !o.csv) throw new EmofeatError("--out goes with --csv");
       if (o.explain !== undefined) {
-        // The maps need the utterance as frames and tokens: the sequence encoders (pooling none) rebuilt from
-        // the run's stores, which belong to the representations work and are not in this build yet. The
-        // library side is ready: Explainer.explain(sequences with position labels, DIR).
-        const ex = await Explainer.load(o.run, { threads: o.threads });
-        await ex.dispose();
-        throw new EmofeatError(
-          `--explain: ${o.run} reads sequences, and encoding new utterances into frames and tokens needs the sequence encoders, which this build does not have yet`,
-        );
+        await explainCommand(o);
+        return;
       }
       const predictor = await Predictor.load(o.run, { models: o.model, offline: o.offline, device: o.device as Device, threads: o.threads });
       try {
@@ -107,4 +102,36 @@ function formatOne(p: Prediction): string {
     .sort((a, b) => b[1] - a[1])
     .map(([l, v]) => `  ${l.padEnd(width)}  ${v.toFixed(4)}`);
   return `${p.label}\n${lines.join("\n")}\n${p.beta !== undefined ? `beta ${p.beta.toFixed(4)} (gate weight: 1 = audio, 0 = text)\n` : ""}`;
+}
+
+/** --explain DIR: the attention maps of a sequence head for one utterance (--text/--audio) or every row of --csv. */
+async function explainCommand(o: { run: string; explain: string; text?: string; audio?: string; csv?: string; json?: boolean; model?: Record<string, string>; offline?: boolean; device?: string; threads?: number }): Promise<void> {
+  const explainer = await Explainer.load(o.run, { threads: o.threads });
+  const predictor = await Predictor.load(o.run, { models: o.model, offline: o.offline, device: o.device as Device, threads: o.threads }).catch(async (err) => {
+    await explainer.dispose();
+    throw err;
+  });
+  try {
+    let items: PredictInput[];
+    if (o.csv) {
+      const needs = predictor.modalities.filter((m): m is IndexRequirement => m === "text" || m === "audio");
+      items = (await loadIndex(o.csv, { require: needs })).utterances.map((u) => ({ id: u.utterId, text: u.text, audio: u.audioFile }));
+    } else items = [{ id: o.audio ? path.basename(o.audio).replace(/\.[^.]+$/, "") : "utterance", text: o.text, audio: o.audio }];
+    const out: Explanation[] = [];
+    for (let i = 0; i < items.length; i += CHUNK) {
+      const chunk = items.slice(i, i + CHUNK);
+      const seqs = await predictor.sequences(chunk);
+      seqs.forEach((q, k) => q.error !== null && process.stderr.write(`warning: ${chunk[k].id}: ${q.error}; not explained\n`));
+      const ok = chunk.flatMap((it, k) => (seqs[k].inputs ? [{ id: it.id, inputs: seqs[k].inputs! }] : []));
+      out.push(...(await explainer.explain(ok, o.explain)));
+    }
+    if (out.length === 0) throw new EmofeatError("--explain: no utterance could be encoded");
+    if (o.json) process.stdout.write(JSON.stringify(out.map((e) => ({ id: e.id, label: e.label, probabilities: e.probabilities, beta: e.beta, files: e.files })), null, 2) + "\n");
+    else
+      for (const e of out)
+        process.stdout.write(`${e.id}: ${e.label}${e.beta !== undefined ? `, beta ${e.beta.toFixed(4)}` : ""} -> ${e.files.map((f) => `${o.explain}/${f}`).join(", ")}\n`);
+  } finally {
+    await explainer.dispose();
+    await predictor.dispose();
+  }
 }
