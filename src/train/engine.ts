@@ -5,8 +5,8 @@
  *
  * Design: the forward and backward passes run as one onnxruntime-node session call per batch (MLAS GEMMs,
  * multi-threaded); dropout masks and batches are made in JS from the seeded generator and fed as inputs;
- * the optimiser runs in JS. The issue's measurements for 5000 x 1536 -> 256 -> C: an ONNX forward+backward
- * graph 0.26 s/epoch vs 2.4-4 s for Float32Array loops and 3.8-15 s for tfjs.
+ * the optimiser runs outside the graph. The issue's measurements for 5000 x 1536 -> 256 -> C: an ONNX
+ * forward+backward graph 0.26 s/epoch vs 2.4-4 s for Float32Array loops and 3.8-15 s for tfjs.
  *
  * Large heads (the reference fusion head has 39.4 M parameters) made the traffic between JS and onnxruntime
  * and the optimiser matter, so: all parameters live in one Float32Array (views per tensor are fed to
@@ -14,9 +14,10 @@
  * (fetches with tensors), and AdamW is one fused WebAssembly SIMD pass over both (adamw-kernel.ts; they live
  * in its memory). Measured on this 2-core machine under load, 30 M parameters: a JS AdamW loop 0.75 s per
  * step, the SIMD kernel 0.08-0.13 s; the same update as ONNX elementwise nodes would need about a dozen
- * memory passes (0.1 s each at this size with onnxruntime's elementwise kernels). Parameters without a gradient path (query/key projections of attention over a single
- * key) are only decayed, p <- p (1 - lr wd), which is exactly AdamW with a zero gradient from zero moments.
- * `npm run bench:train` compares whole reference runs with PyTorch on the same data and prints the shares.
+ * memory passes (0.1 s each at this size with onnxruntime's elementwise kernels). Parameters without a
+ * gradient path (query/key projections of attention over a single key) are only decayed, p <- p (1 - lr wd),
+ * which is exactly AdamW with a zero gradient from zero moments. `npm run bench:train` compares whole
+ * reference runs with PyTorch on the same data and prints where the time goes.
  */
 import type ort from "onnxruntime-node";
 import { AdamWMemory, type AdamWSettings } from "./adamw-kernel.js";

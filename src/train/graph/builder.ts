@@ -1,7 +1,7 @@
 /**
  * A small typed builder for ONNX graphs with reverse-mode differentiation.
  *
- * Why: training runs as ONNX graphs in onnxruntime-node (forward and backward in one model, AdamW in JS),
+ * Why: training runs as ONNX graphs in onnxruntime-node (forward and backward in one model, AdamW as a WebAssembly kernel),
  * which on this machine is ~10x faster than Float32Array loops and faster than PyTorch on CPU for the probe
  * sizes. onnxruntime-node has no training API (that is onnxruntime-training, a separate native build), so
  * the backward graph is written here: every op below emits its forward ONNX node(s) and, while the graph is
