@@ -59,7 +59,7 @@ describe("fusion-decoder on sequence stores, end to end", () => {
         "text.mask": new ort.Tensor("float32", new Float32Array(tt).fill(1), [1, tt]),
       });
       const probs = r.probs.data as Float32Array;
-      Object.values(p.probs!).forEach((v, j) => (maxDiff = Math.max(maxDiff, Math.abs(v - probs[j]))));
+      Object.values(p.probabilities!).forEach((v, j) => (maxDiff = Math.max(maxDiff, Math.abs(v - probs[j]))));
       expect(p.beta).toBeCloseTo((r.beta.data as Float32Array)[0], 5);
     }
     await session.release();

@@ -1,27 +1,33 @@
 import { Command } from "commander";
 import { VERSION } from "../version.js";
 import { registerIndex } from "./commands/index.js";
+import { registerSplit } from "./commands/split.js";
 import { registerExtract } from "./commands/extract.js";
 import { registerValidate } from "./commands/validate.js";
 import { registerTrain } from "./commands/train.js";
 import { registerRuns } from "./commands/runs.js";
 import { registerPredict } from "./commands/predict.js";
+import { registerStore } from "./commands/store.js";
+import { registerServe } from "./commands/serve.js";
 import { registerReport } from "./commands/report.js";
 
 export function buildProgram(): Command {
   const program = new Command("emofeat")
     .description(
       "Speech-emotion features from frozen pretrained transformers: build an index, extract text/audio " +
-        "embeddings into feature stores, validate them, train probes, predict and report.",
+        "embeddings into feature stores, validate them, train probes, predict, report and serve.",
     )
     .version(VERSION)
     .showHelpAfterError("(run with --help for usage)");
   registerIndex(program);
+  registerSplit(program);
   registerExtract(program);
   registerValidate(program);
   registerTrain(program);
   registerRuns(program);
   registerPredict(program);
+  registerStore(program);
   registerReport(program);
+  registerServe(program);
   return program;
 }

@@ -3,11 +3,13 @@
  * resumable parts, reports progress, stops cleanly on abort, and finalizes the feature store.
  */
 import { createHash } from "node:crypto";
-import { EmofeatError } from "../errors.js";
+import { EmofeatError, InterruptedError, UsageError } from "../errors.js";
 import type { IndexManifest } from "../manifest/index-csv.js";
 import { STORE_FORMAT, STORE_FORMAT_VERSION, type Modality, type StoreLayout, type StoreMeta } from "../store/meta.js";
 import { STORE_DTYPES, type StoreDtype } from "../store/npy.js";
 import { openStoreForWriting, type BatchResult } from "../store/write.js";
+import { acquireLock } from "../util/lock.js";
+import { makeDir } from "../util/out.js";
 import { canonicalJson } from "../util/json.js";
 import { VERSION } from "../version.js";
 import type { ProgressListener } from "./progress.js";
@@ -38,6 +40,10 @@ export interface RunExtractionOptions {
   recordsCsv?: { file: string; columns: string[] };
   layout?: StoreLayout;
   overwrite?: boolean;
+  /** Remove another writer's lock on the folder (see util/lock.ts). */
+  forceUnlock?: boolean;
+  /** Notes for the user (a stale lock taken over, ...). */
+  log?: (line: string) => void;
   onProgress?: ProgressListener;
   signal?: AbortSignal;
   /** Flush finished batches to disk at least this often (rows / milliseconds / buffered values). */
@@ -54,6 +60,10 @@ export interface StoreRunOptions {
   out: string;
   layout?: StoreLayout;
   overwrite?: boolean;
+  /** Remove the lock another writer left on `out` (only when that writer is known to be gone). */
+  forceUnlock?: boolean;
+  /** Notes for the user (a stale lock taken over, ...). */
+  log?: (line: string) => void;
   onProgress?: ProgressListener;
   signal?: AbortSignal;
   /** Save finished batches to disk at least every this many rows (default 512); smaller loses less on a crash. */
@@ -64,13 +74,23 @@ export interface StoreRunOptions {
 
 /** The StoreRunOptions part of `o`, in the shape runExtraction takes. */
 export function storeRunArgs(o: StoreRunOptions) {
-  return { outDir: o.out, layout: o.layout, overwrite: o.overwrite, onProgress: o.onProgress, signal: o.signal, flushRows: o.flushRows, dtype: o.storeDtype };
+  return {
+    outDir: o.out,
+    layout: o.layout,
+    overwrite: o.overwrite,
+    forceUnlock: o.forceUnlock,
+    log: o.log,
+    onProgress: o.onProgress,
+    signal: o.signal,
+    flushRows: o.flushRows,
+    dtype: o.storeDtype,
+  };
 }
 
 /** Checks a store dtype name (library callers pass strings too). */
 export function checkStoreDtype(dtype: string | undefined): StoreDtype {
   const d = dtype ?? "float32";
-  if (!(d in STORE_DTYPES)) throw new EmofeatError(`unknown --store-dtype "${d}" (expected one of: ${Object.keys(STORE_DTYPES).join(", ")})`);
+  if (!(d in STORE_DTYPES)) throw new UsageError(`unknown --store-dtype "${d}" (expected one of: ${Object.keys(STORE_DTYPES).join(", ")})`);
   return d as StoreDtype;
 }
 
@@ -112,12 +132,7 @@ export interface ExtractionSummary {
   resumedRows: number;
 }
 
-export class InterruptedError extends EmofeatError {
-  constructor(message: string) {
-    super(message, { exitCode: 130 });
-    this.name = "InterruptedError";
-  }
-}
+export { InterruptedError };
 
 /** Stable hash of settings (keys sorted at every level). */
 export function fingerprint(settings: Record<string, unknown>): string {
@@ -126,7 +141,18 @@ export function fingerprint(settings: Record<string, unknown>): string {
     .digest("hex");
 }
 
+/** Runs the extraction holding the output folder's lock, so two writers never mix their parts. */
 export async function runExtraction(o: RunExtractionOptions): Promise<ExtractionSummary> {
+  await makeDir(o.outDir);
+  const lock = await acquireLock(o.outDir, { forceUnlock: o.forceUnlock, log: o.log });
+  try {
+    return await runLocked(o);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function runLocked(o: RunExtractionOptions): Promise<ExtractionSummary> {
   const utterances = o.index.utterances;
   const fp = fingerprint(o.fingerprintSettings);
   const total = o.batches.reduce((a, b) => a + b.length, 0);

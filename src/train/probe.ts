@@ -1,21 +1,24 @@
 /**
  * `trainProbe()`: feature stores + index -> a run directory (the library behind `emofeat train`).
  */
-import { mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { mkdir, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { stringify } from "csv-stringify/sync";
-import { EmofeatError } from "../errors.js";
+import { EmofeatError, InterruptedError, UsageError } from "../errors.js";
 import { tmpNameFor } from "../util/fs.js";
+import { acquireLock, LOCK_FILE } from "../util/lock.js";
+import { inspectOutDir, makeDir } from "../util/out.js";
 import { VERSION } from "../version.js";
 import { combineSplits, scalarStd, type SplitMetrics } from "./aggregate.js";
 import { betaCsv, summarizeBeta, type BetaRow } from "./beta.js";
 import { describeJoin, loadProbeData, type ProbeData } from "./data.js";
 import { Evaluator, trainHead, type Dataset, type EpochRecord, type Params } from "./engine.js";
 import { buildInferenceModel, checkArch, headSettings, type HeadArch, type HeadName, type TrainSettings } from "./heads.js";
+import { isFusionHead, resolveFusionArch } from "./heads/fusion.js";
 import { headModule, type HeadPlot } from "./heads/registry.js";
 import type { LayerChoice } from "./layer-select.js";
-import { isFusionHead, resolveFusionArch } from "./heads/fusion.js";
 import { encodeModel } from "./onnx/proto.js";
 import { confusionSvg, curvesSvg, renderPng, type CurveSeries } from "./plots.js";
 import { betaSvg } from "./plots-fusion.js";
@@ -23,7 +26,7 @@ import {
   RUN_FILES,
   RUN_FORMAT,
   RUN_FORMAT_VERSION,
-  isRunDir,
+  isRunFolder,
   PREDICTION_COLUMNS,
   type HeadLabels,
   type PredictionRow,
@@ -32,7 +35,7 @@ import {
   type SeedResult,
 } from "./run-dir.js";
 import type { SequenceStoreOpener } from "./sequence-stores.js";
-import { planFolds, type Fold, type Protocol } from "./splits.js";
+import { planFolds, splitWarnings, type Fold, type Protocol } from "./splits.js";
 
 export interface TrainProbeOptions {
   csv: string;
@@ -51,13 +54,36 @@ export interface TrainProbeOptions {
   settings?: Partial<TrainSettings>;
   threads?: number;
   overwrite?: boolean;
+  /**
+   * Which head goes to head.onnx: "first-seed" (the first seed's; the default without folds), "refit" (trained
+   * once more on every non-test row for the lower median of the tested epochs), "best-fold" (with folds: the first
+   * seed's fold with the best validation macro-F1), "none" (the default with folds).
+   */
+  exportHead?: ExportHead;
+  /** Remove the lock of another `train` into `out` that is known to be gone. */
+  forceUnlock?: boolean;
+  /** Opens sequence stores (pooling none); the store's reader by default (tests pass an in-memory one). */
+  openSequenceStore?: SequenceStoreOpener;
+  /** Stops training at the next epoch; nothing is written to `out`. */
+  signal?: AbortSignal;
   /** Progress and warnings (the CLI sends them to stderr). */
   log?: (line: string) => void;
   /** Per-epoch progress. */
   verbose?: boolean;
   command?: string[];
-  /** Opens sequence stores (pooling none); the store's reader by default (tests pass an in-memory one). */
-  openSequenceStore?: SequenceStoreOpener;
+}
+
+export const EXPORT_HEADS = ["first-seed", "refit", "best-fold", "none"] as const;
+export type ExportHead = (typeof EXPORT_HEADS)[number];
+
+interface Exported {
+  params: Params;
+  seed: number;
+  selectedEpoch: number;
+  method: ExportHead;
+  fold?: string;
+  valMacroF1?: number;
+  rows?: number;
 }
 
 export interface TrainProbeResult {
@@ -82,27 +108,76 @@ function subset(data: ProbeData, idx: number[]): Dataset {
 
 function checkSettings(s: TrainSettings): void {
   const posInt = (v: number, flag: string) => {
-    if (!(Number.isInteger(v) && v >= 1)) throw new EmofeatError(`${flag} must be a positive integer, got ${v}`);
+    if (!(Number.isInteger(v) && v >= 1)) throw new UsageError(`${flag} must be a positive integer, got ${v}`);
   };
   posInt(s.epochs, "--epochs");
   posInt(s.batchSize, "--batch-size");
-  if (!(s.lr > 0 && Number.isFinite(s.lr))) throw new EmofeatError(`--lr must be a positive number, got ${s.lr}`);
-  if (!(s.weightDecay >= 0 && Number.isFinite(s.weightDecay))) throw new EmofeatError(`--weight-decay must be >= 0, got ${s.weightDecay}`);
+  if (!(s.lr > 0 && Number.isFinite(s.lr))) throw new UsageError(`--lr must be a positive number, got ${s.lr}`);
+  if (!(s.weightDecay >= 0 && Number.isFinite(s.weightDecay))) throw new UsageError(`--weight-decay must be >= 0, got ${s.weightDecay}`);
 }
 
-export async function prepareOut(out: string, overwrite: boolean): Promise<void> {
-  let entries: string[];
-  try {
-    entries = await readdir(out);
-  } catch {
+/**
+ * Checks --out (see util/out.ts): nothing there, an empty folder, or (with --overwrite) a folder emofeat
+ * train made. Anything else is refused, --overwrite or not: emofeat never replaces what it did not create.
+ */
+export async function checkRunOut(out: string, overwrite: boolean): Promise<void> {
+  const st = await inspectOutDir(out);
+  if (!st.exists) return;
+  const entries = st.entries.filter((e) => e !== LOCK_FILE);
+  if (entries.length === 0) return;
+  if (await isRunFolder(out)) {
+    if (!overwrite) throw new EmofeatError(`--out ${out} already holds a run; pass --overwrite to replace it, or choose another --out`);
     return;
   }
-  if (entries.length === 0) return;
-  if (!overwrite)
-    throw new EmofeatError(
-      (await isRunDir(out)) ? `${out} already holds a run; pass --overwrite to replace it, or choose another --out` : `${out} exists and is not empty; choose another --out`,
-    );
-  if (!(await isRunDir(out))) throw new EmofeatError(`${out} is not empty and not a run directory; refusing to overwrite it`);
+  const shown = entries.slice(0, 5).join(", ") + (entries.length > 5 ? `, ... (${entries.length} entries)` : "");
+  throw new EmofeatError(
+    `--out ${out} is not empty and is not an emofeat run (no config.json of an emofeat run; it holds ${shown}). ` +
+      `emofeat only replaces folders it made${overwrite ? ", --overwrite included" : ""}: choose another --out`,
+  );
+}
+
+/** Older name of checkRunOut, for callers that only check. */
+export const prepareOut = checkRunOut;
+
+/**
+ * Puts the finished run folder `tmp` at `runDir`, which was checked again just before (empty, or a run that
+ * `overwrite` may replace): the old folder (with this process's lock) is moved aside, `tmp` renamed in, the old
+ * one removed. A run folder is never half old, half new.
+ */
+export async function swapRunInto(tmp: string, runDir: string, overwrite: boolean): Promise<void> {
+  await checkRunOut(runDir, overwrite);
+  const st = await inspectOutDir(runDir);
+  if (!st.exists) {
+    await makeDir(path.dirname(runDir));
+    await rename(tmp, runDir);
+    return;
+  }
+  const old = `${tmp}-old`;
+  await rename(runDir, old);
+  try {
+    await rename(tmp, runDir);
+  } catch (err) {
+    await rename(old, runDir).catch(() => {});
+    throw err;
+  }
+  await rm(old, { recursive: true, force: true }); // the replaced run (or empty folder) and this process's lock
+}
+
+/** Runs `work` holding --out's lock, in a folder made for it (removed again, if still empty, when work fails). */
+export async function withRunOut<T>(o: Pick<TrainProbeOptions, "out" | "overwrite" | "forceUnlock" | "log">, work: () => Promise<T>): Promise<T> {
+  const log = o.log ?? (() => {});
+  const overwrite = o.overwrite ?? false;
+  await checkRunOut(o.out, overwrite);
+  const created = await makeDir(o.out);
+  const lock = await acquireLock(o.out, { forceUnlock: o.forceUnlock, log: (line) => log(`warning: ${line}`) });
+  try {
+    await checkRunOut(o.out, overwrite); // again, holding the lock: another writer may have finished meanwhile
+    return await work();
+  } finally {
+    await lock.release();
+    // A run that did not finish leaves no trace: remove the folders made for it (only if still empty).
+    for (const d of created.reverse()) await rmdir(d).catch(() => {});
+  }
 }
 
 const pct = (x: number) => (100 * x).toFixed(2);
@@ -112,31 +187,83 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
   const settings: TrainSettings = headSettings(o.head, o.settings);
   checkSettings(settings);
   const nSeeds = o.seeds ?? 1;
-  if (!(Number.isInteger(nSeeds) && nSeeds >= 1)) throw new EmofeatError(`--seeds must be a positive integer, got ${nSeeds}`);
+  if (!(Number.isInteger(nSeeds) && nSeeds >= 1)) throw new UsageError(`--seeds must be a positive integer, got ${nSeeds}`);
   const seed0 = o.seed ?? 0;
-  if (!Number.isInteger(seed0) || seed0 < 0) throw new EmofeatError(`--seed must be a non-negative integer, got ${seed0}`);
+  if (!Number.isInteger(seed0) || seed0 < 0) throw new UsageError(`--seed must be a non-negative integer, got ${seed0}`);
   const seeds = Array.from({ length: nSeeds }, (_, i) => seed0 + i);
   const protocol = o.protocol ?? { kind: "split" };
+  const exportHead: ExportHead = o.exportHead ?? (protocol.kind === "split" ? "first-seed" : "none");
+  if (!(EXPORT_HEADS as readonly string[]).includes(exportHead))
+    throw new UsageError(`--export-head "${exportHead}": choose one of ${EXPORT_HEADS.join(", ")}`);
+  if (exportHead === "best-fold" && protocol.kind === "split")
+    throw new UsageError("--export-head best-fold needs cross-validation (--folds session); without folds use first-seed or refit");
   const threads = o.threads ?? os.availableParallelism();
-  await prepareOut(o.out, o.overwrite ?? false);
+  const overwrite = o.overwrite ?? false;
+  return withRunOut(o, () => trainLocked(o, { settings, seeds, protocol, threads, overwrite, exportHead }));
+}
 
+interface Resolved {
+  settings: TrainSettings;
+  seeds: number[];
+  protocol: Protocol;
+  threads: number;
+  overwrite: boolean;
+  exportHead: ExportHead;
+}
+
+async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProbeResult> {
   const data = await loadProbeData({ csv: o.csv, features: o.features, classes: o.classes, layers: o.layers, openSequenceStore: o.openSequenceStore });
-  for (const line of describeJoin(data.report)) log(`warning: ${line}`);
-  let arch: HeadArch, folds: Fold[];
   try {
-    [arch, folds] = [headArch(o.head, settings, data), planFolds(data.rows, protocol)];
-  } catch (err) {
+    return await trainOn(o, r, data);
+  } finally {
+    // Sequence stores are read until the last evaluation (and a refit).
     await data.close();
-    throw err;
   }
+}
+
+function headArch(head: HeadName, settings: TrainSettings, data: ProbeData): HeadArch {
+  const arch: HeadArch = {
+    head,
+    inputs: data.inputs,
+    numClasses: data.classes.labels.length,
+    hidden: settings.hidden,
+    dropoutIn: settings.dropoutIn,
+    dropoutHidden: settings.dropoutHidden,
+    ...(settings.base !== undefined ? { base: settings.base, layerNorm: settings.layerNorm ?? false } : {}),
+  };
+  if (head === "linear" || head === "concat-linear") arch.hidden = 0;
+  const fusionFlags = Object.entries(settings.fusion ?? {}).filter(([, v]) => v !== undefined);
+  if (!isFusionHead(head) && fusionFlags.length > 0)
+    throw new UsageError(`${fusionFlags.map(([k]) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(", ")} appl${fusionFlags.length > 1 ? "y" : "ies"} to the fusion heads (beta-gate, fusion, fusion-decoder), not --head ${head}`);
+  if (isFusionHead(head)) {
+    if (settings.dropoutIn !== settings.dropoutHidden) throw new UsageError(`--head ${head} takes one dropout probability (--dropout p)`);
+    arch.hidden = 0;
+    const inputs = data.inputs.map((inp, k) => ({ ...inp, sequence: inp.sequence === true, modality: data.stores[k].meta.modality }));
+    arch.fusion = resolveFusionArch(head, inputs, settings.fusion ?? {}, settings.dropoutIn);
+  }
+  checkArch(arch);
+  return arch;
+}
+
+async function trainOn(o: TrainProbeOptions, r: Resolved, data: ProbeData): Promise<TrainProbeResult> {
+  const { settings, seeds, protocol, threads } = r;
+  const nSeeds = seeds.length;
+  const log = o.log ?? (() => {});
+  for (const line of describeJoin(data.report)) log(`warning: ${line}`);
+  const arch = headArch(o.head, settings, data);
+  const folds = planFolds(data.rows, protocol);
   const labels = data.classes.labels;
+  const warnings = splitWarnings(folds, data.rows, labels);
+  for (const w of warnings) log(`warning: ${w}`);
 
   const seedResults: SeedResult[] = [];
   const epochRows: (string | number)[][] = [];
   const predictionRows: PredictionRow[] = [];
   const curves: CurveSeries[] = [];
   const betaRows: BetaRow[] = [];
-  let exported: { params: Params; seed: number; selectedEpoch: number } | undefined;
+  let exported: Exported | undefined;
+  let bestFold: Exported | undefined;
+  const testedEpochs: number[] = [];
   const trained: Params[] = [];
   const evaluator = await Evaluator.create(arch, threads);
   try {
@@ -151,29 +278,30 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
           seed,
           labels,
           threads,
-          onEpoch: o.verbose
-            ? (e: EpochRecord) =>
-                log(`  ${where} epoch ${e.epoch}/${settings.epochs}: train loss ${e.train_loss.toFixed(4)}, val loss ${e.val_loss.toFixed(4)}, val macro-F1 ${pct(e.val_macro_f1)} (${e.seconds.toFixed(2)} s)`)
-            : undefined,
+          onEpoch: (e: EpochRecord) => {
+            if (o.verbose)
+              log(`  ${where} epoch ${e.epoch}/${settings.epochs}: train loss ${e.train_loss.toFixed(4)}, val loss ${e.val_loss.toFixed(4)}, val macro-F1 ${pct(e.val_macro_f1)} (${e.seconds.toFixed(2)} s)`);
+            if (o.signal?.aborted) throw new InterruptedError(`interrupted at ${where}, epoch ${e.epoch}; nothing was written to ${o.out}`);
+          },
         });
         const evals = {
           train: await evaluator.evaluate(res.params, train, labels),
           val: await evaluator.evaluate(res.params, val, labels),
           test: await evaluator.evaluate(res.params, test, labels),
         };
-        const m: SplitMetrics = { train: evals.train.metrics, val: evals.val.metrics, test: evals.test.metrics };
+        const testEval = evals.test;
+        const m: SplitMetrics = { train: evals.train.metrics, val: evals.val.metrics, test: testEval.metrics };
+        // Gated heads: the gate of every row of every split, from the tested checkpoint.
+        for (const split of ["train", "val", "test"] as const)
+          evals[split].beta?.forEach((b, i) => {
+            const row = data.rows[fold[split][i]];
+            betaRows.push({ utter_id: row.utterId, split, seed, fold: folds.length > 1 ? fold.name : "", label: labels[row.cls], beta: b });
+          });
         // The test predictions, row by row, so two runs can be compared on the same utterances (report).
-        const testPred = evals.test.pred;
+        const testPred = testEval.pred;
         fold.test.forEach((r, i) =>
           predictionRows.push({ utter_id: data.rows[r].utterId, split: "test", seed, fold: folds.length > 1 ? fold.name : "", label: labels[data.rows[r].cls], pred: labels[testPred[i]] }),
         );
-        for (const split of ["train", "val", "test"] as const) {
-          const beta = evals[split].beta;
-          if (beta)
-            fold[split].forEach((r, i) =>
-              betaRows.push({ utter_id: data.rows[r].utterId, split, seed, fold: folds.length > 1 ? fold.name : "", label: labels[data.rows[r].cls], beta: beta[i] }),
-            );
-        }
         perFold.push({ ...m, fold: fold.name, selected_epoch: res.selectedEpoch });
         trained.push(res.params);
         for (const e of res.epochs)
@@ -191,7 +319,11 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
             e.epoch === res.selectedEpoch ? 1 : 0,
           ]);
         curves.push({ name: where, epochs: res.epochs, selectedEpoch: res.selectedEpoch });
-        if (!exported && protocol.kind === "split") exported = { params: res.params, seed, selectedEpoch: res.selectedEpoch };
+        testedEpochs.push(res.selectedEpoch);
+        if (!exported && r.exportHead === "first-seed") exported = { params: res.params, seed, selectedEpoch: res.selectedEpoch, method: "first-seed" };
+        // best-fold: the first seed's fold whose tested checkpoint scores best on its validation rows (never on test).
+        if (r.exportHead === "best-fold" && seed === seeds[0] && (!bestFold || m.val.macro_f1 > bestFold.valMacroF1!))
+          bestFold = { params: res.params, seed, selectedEpoch: res.selectedEpoch, method: "best-fold", fold: fold.name, valMacroF1: m.val.macro_f1 };
         log(
           `${where}: epoch ${res.selectedEpoch} tested; test acc ${pct(m.test.accuracy)} UA ${pct(m.test.unweighted_accuracy)} macro-F1 ${pct(m.test.macro_f1)}`,
         );
@@ -206,8 +338,9 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
     }
   } finally {
     await evaluator.release();
-    await data.close();
   }
+  if (r.exportHead === "best-fold") exported = bestFold;
+  if (r.exportHead === "refit") exported = await refit(o, data, arch, folds, testedEpochs, r, log);
 
   const mean = combineSplits(seedResults, "mean");
   const metrics: RunMetrics = {
@@ -250,7 +383,7 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
       ...(s.layers ? { layers: s.layers } : {}),
       n: s.meta.n,
       fingerprint: s.meta.fingerprint,
-      embeddings_sha256: s.meta.embeddings_sha256,
+      embeddings_sha256: s.sha256, // hashed from the bytes trained on (and equal to meta.json's, or loading failed)
     })),
     head: o.head,
     arch,
@@ -264,13 +397,24 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
     seeds,
     threads,
     join: data.report,
+    warnings,
     export: exported
-      ? { file: RUN_FILES.head, seed: exported.seed, selected_epoch: exported.selectedEpoch }
-      : { file: null, reason: "cross-validation runs train one head per fold; train on the split column to get a head for prediction" },
+      ? {
+          file: RUN_FILES.head,
+          method: exported.method,
+          seed: exported.seed,
+          selected_epoch: exported.selectedEpoch,
+          ...(exported.fold !== undefined ? { fold: exported.fold, val_macro_f1: exported.valMacroF1 } : {}),
+          ...(exported.rows !== undefined
+            ? { rows: exported.rows, note: `trained on all ${exported.rows} non-test rows for ${exported.selectedEpoch} epochs (the lower median of the tested epochs); metrics.json is the estimate from the runs above, the refit head has no held-out score` }
+            : {}),
+        }
+      : { file: null, reason: "cross-validation runs train one head per fold and export none by default; pass --export-head refit or best-fold" },
   };
 
   const runDir = path.resolve(o.out);
-  await writeRun(runDir, { config, metrics, epochRows, predictionRows, curves, data, arch, exported, betaRows, title, plots: extra?.plots ?? [] });
+  const plots = [...(extra?.plots ?? []), ...(betaRows.length > 0 ? [{ name: "beta", svg: betaSvg(betaRows, labels, `${title}: beta per true class`) }] : [])];
+  await writeRun(runDir, r.overwrite, { config, metrics, epochRows, predictionRows, curves, data, arch, exported, betaRows, title, plots });
 
   const std = nSeeds > 1 ? ` (+- ${pct(metrics.test_std.accuracy)} / ${pct(metrics.test_std.unweighted_accuracy)} / ${pct(metrics.test_std.macro_f1)} over ${nSeeds} seeds)` : "";
   const summary =
@@ -280,28 +424,28 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
   return { runDir, config, metrics, summary };
 }
 
-function headArch(head: HeadName, settings: TrainSettings, data: ProbeData): HeadArch {
-  const arch: HeadArch = {
-    head,
-    inputs: data.inputs,
-    numClasses: data.classes.labels.length,
-    hidden: settings.hidden,
-    dropoutIn: settings.dropoutIn,
-    dropoutHidden: settings.dropoutHidden,
-    ...(settings.base !== undefined ? { base: settings.base, layerNorm: settings.layerNorm ?? false } : {}),
-  };
-  if (head === "linear" || head === "concat-linear") arch.hidden = 0;
-  const fusionFlags = Object.entries(settings.fusion ?? {}).filter(([, v]) => v !== undefined);
-  if (!isFusionHead(head) && fusionFlags.length > 0)
-    throw new EmofeatError(`${fusionFlags.map(([k]) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(", ")} appl${fusionFlags.length > 1 ? "y" : "ies"} to the fusion heads (beta-gate, fusion, fusion-decoder), not --head ${head}`);
-  if (isFusionHead(head)) {
-    if (settings.dropoutIn !== settings.dropoutHidden) throw new EmofeatError(`--head ${head} takes one dropout probability (--dropout p)`);
-    arch.hidden = 0;
-    const inputs = data.inputs.map((inp, k) => ({ ...inp, sequence: inp.sequence === true, modality: data.stores[k].meta.modality }));
-    arch.fusion = resolveFusionArch(head, inputs, settings.fusion ?? {}, settings.dropoutIn);
-  }
-  checkArch(arch);
-  return arch;
+/**
+ * --export-head refit: one more head, the first seed, trained on every row no split tests (cross-validation:
+ * every row; the split column: train + val) for the lower median of the tested epoch counts, no checkpoint choice.
+ */
+async function refit(o: TrainProbeOptions, data: ProbeData, arch: HeadArch, folds: Fold[], testedEpochs: number[], r: Resolved, log: (l: string) => void): Promise<Exported> {
+  const tested = new Set(folds.length > 1 ? [] : folds[0].test);
+  const rows = data.rows.map((_, i) => i).filter((i) => !tested.has(i));
+  const sorted = testedEpochs.slice().sort((a, b) => a - b);
+  const epochs = Math.max(1, sorted[Math.floor((sorted.length - 1) / 2)]);
+  log(`refit: training the exported head on all ${rows.length} non-test rows for ${epochs} epochs (seed ${r.seeds[0]})`);
+  const res = await trainHead(arch, subset(data, rows), undefined, {
+    ...r.settings,
+    epochs,
+    select: "last",
+    seed: r.seeds[0],
+    labels: data.classes.labels,
+    threads: r.threads,
+    onEpoch: (e) => {
+      if (o.signal?.aborted) throw new InterruptedError(`interrupted while refitting the head (epoch ${e.epoch}); nothing was written to ${o.out}`);
+    },
+  });
+  return { params: res.params, seed: r.seeds[0], selectedEpoch: epochs, method: "refit", rows: rows.length };
 }
 
 interface WriteRunInput {
@@ -312,21 +456,29 @@ interface WriteRunInput {
   curves: CurveSeries[];
   data: ProbeData;
   arch: HeadArch;
-  exported?: { params: Params; seed: number; selectedEpoch: number };
-  /** Gated heads: beta per utterance, split, seed and fold. */
+  exported?: Exported;
+  /** Gated heads: beta per utterance, split, seed and fold (beta.csv). */
   betaRows: BetaRow[];
   title: string;
   /** Head-specific plots (e.g. layer weights), written as NAME.svg and NAME.png. */
   plots: HeadPlot[];
 }
 
-/** Writes the run into a temporary sibling folder and renames it into place, so a run folder is always whole. */
-async function writeRun(runDir: string, w: WriteRunInput): Promise<void> {
+/**
+ * Writes the run into a temporary sibling folder and swaps it into place, so a run folder is always whole.
+ * `runDir` (holding this process's lock) is checked again just before: empty, or a run it may replace.
+ */
+async function writeRun(runDir: string, overwrite: boolean, w: WriteRunInput): Promise<void> {
   const tmp = tmpNameFor(runDir);
   await mkdir(path.join(tmp, RUN_FILES.stores), { recursive: true });
   try {
     const json = (v: unknown) => JSON.stringify(v, null, 2) + "\n";
-    await writeFile(path.join(tmp, RUN_FILES.config), json(w.config));
+    // Files predict reads are recorded with their sha256 in config.json, so it can refuse edited ones.
+    const files: Record<string, string> = {};
+    const put = async (rel: string, data: string | Uint8Array) => {
+      await writeFile(path.join(tmp, rel), data);
+      files[rel] = createHash("sha256").update(data).digest("hex");
+    };
     await writeFile(
       path.join(tmp, RUN_FILES.epochs),
       stringify(w.epochRows, {
@@ -336,7 +488,7 @@ async function writeRun(runDir: string, w: WriteRunInput): Promise<void> {
       }),
     );
     await writeFile(path.join(tmp, RUN_FILES.predictions), stringify(w.predictionRows, { header: true, columns: [...PREDICTION_COLUMNS] }));
-    for (const s of w.data.stores) await writeFile(path.join(tmp, RUN_FILES.stores, `${s.name}.meta.json`), json(s.meta));
+    for (const s of w.data.stores) await put(`${RUN_FILES.stores}/${s.name}.meta.json`, json(s.meta));
     if (w.exported) {
       const labelsJson: HeadLabels = {
         labels: w.metrics.labels,
@@ -354,7 +506,6 @@ async function writeRun(runDir: string, w: WriteRunInput): Promise<void> {
         selected_epoch: w.exported.selectedEpoch,
       };
       // Sequence heads also output their attention maps (averaged over heads) for predict --explain.
-      const sequenceHead = w.arch.inputs.some((i) => i.sequence);
       const { model, attention } = buildInferenceModel(
         w.arch,
         w.exported.params,
@@ -363,21 +514,27 @@ async function writeRun(runDir: string, w: WriteRunInput): Promise<void> {
           metadata: { labels: JSON.stringify(w.metrics.labels), inputs: JSON.stringify(labelsJson.inputs) },
           producerVersion: VERSION,
         },
-        { attention: sequenceHead },
+        { attention: w.arch.inputs.some((i) => i.sequence) },
       );
       if (model.outputs.some((out) => out.name === "beta")) labelsJson.outputs.beta = "beta";
       if (attention.length > 0) labelsJson.outputs.attention = attention;
-      await writeFile(path.join(tmp, RUN_FILES.head), encodeModel(model));
-      await writeFile(path.join(tmp, RUN_FILES.labels), json(labelsJson));
+      await put(RUN_FILES.head, encodeModel(model));
+      await put(RUN_FILES.labels, json(labelsJson));
     }
-    if (w.betaRows.length > 0) {
-      await writeFile(path.join(tmp, RUN_FILES.betaCsv), betaCsv(w.betaRows));
-      const svg = betaSvg(w.betaRows, w.metrics.labels, `${w.title}: beta per true class`);
-      await writeFile(path.join(tmp, RUN_FILES.betaSvg), svg);
-      const png = await renderPng(svg);
-      if (png) await writeFile(path.join(tmp, RUN_FILES.betaPng), png);
-    }
-    const cm = confusionSvg(w.metrics.test.confusion, w.metrics.labels, `${w.title}: test confusion${w.metrics.seeds.length > 1 ? " (mean over seeds)" : ""}`);
+    if (w.betaRows.length > 0) await writeFile(path.join(tmp, RUN_FILES.betaCsv), betaCsv(w.betaRows));
+    w.config.files = files;
+    await writeFile(path.join(tmp, RUN_FILES.config), json(w.config));
+    const nSeeds = w.metrics.seeds.length;
+    const nFolds = w.config.protocol.folds.length;
+    const note = [
+      nFolds > 1 ? `summed over ${nFolds} folds (each row tested once); the metrics are means over folds` : null,
+      nSeeds > 1 ? `cells and metrics: means over ${nSeeds} seeds` : null,
+    ].filter(Boolean).join("; ");
+    const cm = confusionSvg(w.metrics.test.confusion, w.metrics.labels, `${w.title}: test confusion`, {
+      n: w.metrics.test.confusion.flat().reduce((a, b) => a + b, 0),
+      metrics: w.metrics.test,
+      ...(note ? { note } : {}),
+    });
     const curves = curvesSvg(w.curves, `${w.title}: training curves`);
     await writeFile(path.join(tmp, RUN_FILES.confusionSvg), cm);
     await writeFile(path.join(tmp, RUN_FILES.curvesSvg), curves);
@@ -391,9 +548,7 @@ async function writeRun(runDir: string, w: WriteRunInput): Promise<void> {
     }
     // metrics.json marks a finished run; written last.
     await writeFile(path.join(tmp, RUN_FILES.metrics), json(w.metrics));
-    await rm(runDir, { recursive: true, force: true });
-    await mkdir(path.dirname(runDir), { recursive: true });
-    await rename(tmp, runDir);
+    await swapRunInto(tmp, runDir, overwrite);
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     throw err;

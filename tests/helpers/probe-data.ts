@@ -18,7 +18,7 @@ export function testStoreMeta(
   modality: "text" | "audio",
   n: number,
   d: number,
-  o: { indexSha?: string; failures?: number; pooling?: string; fingerprint?: string; layers?: number[] } = {},
+  o: { indexSha?: string; failures?: number; pooling?: string; fingerprint?: string; layers?: number[]; embeddingsSha256?: string } = {},
 ): StoreMeta {
   return {
     format: STORE_FORMAT,
@@ -33,7 +33,7 @@ export function testStoreMeta(
     ...(o.layers ? { layers: o.layers } : {}),
     n,
     d,
-    embeddings_sha256: "test",
+    embeddings_sha256: o.embeddingsSha256 ?? "test",
     index: { path: "index.csv", sha256: o.indexSha ?? "", rows: n },
     failures: o.failures ?? 0,
     layout: "matrix",
@@ -57,9 +57,10 @@ export async function writeStore(
   await mkdir(dir, { recursive: true });
   if (failures.length > 0)
     await writeFile(path.join(dir, "failures.csv"), "utter_id,row,reason\n" + failures.map((f) => `${f.utterId},${f.row},${f.reason}\n`).join(""));
-  await writeFile(path.join(dir, "embeddings.npy"), encodeNpy(x, layers ? [ids.length, layers.length, d] : [ids.length, d]));
+  const npy = encodeNpy(x, layers ? [ids.length, layers.length, d] : [ids.length, d]);
+  await writeFile(path.join(dir, "embeddings.npy"), npy);
   await writeFile(path.join(dir, "ids.txt"), ids.map((i) => i + "\n").join(""));
-  const meta = testStoreMeta(modality, ids.length, d, { indexSha, failures: failures.length, layers });
+  const meta = testStoreMeta(modality, ids.length, d, { indexSha, failures: failures.length, layers, embeddingsSha256: createHash("sha256").update(npy).digest("hex") });
   await writeFile(path.join(dir, "meta.json"), JSON.stringify(meta, null, 2));
   return dir;
 }
