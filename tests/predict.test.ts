@@ -124,7 +124,7 @@ describe("predict with trained runs (demo corpus, tiny models)", () => {
     const many = await runEmofeat(["predict", "--run", gate, "--csv", DEMO_INDEX, "--offline"]);
     expect(many.code).toBe(0);
     const lines = many.stdout.trim().split("\n");
-    expect(lines[0]).toBe("utter_id,true_label,predicted,p_angry,p_happy,p_neutral,p_sad,beta,error");
+    expect(lines[0]).toBe("utter_id,true_label,label,probabilities.angry,probabilities.happy,probabilities.neutral,probabilities.sad,beta,error");
     const first = lines[1].split(",");
     expect(Number(first[7])).toBeCloseTo(preds.find((p) => p.id === first[0])!.beta!, 6);
   });

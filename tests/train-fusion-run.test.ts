@@ -7,6 +7,7 @@ import path from "node:path";
 import { parse } from "csv-parse/sync";
 import ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EXIT } from "../src/errors.js";
 import { Explainer } from "../src/predict/explain.js";
 import { readStore } from "../src/store/read.js";
 import { trainProbe } from "../src/train/probe.js";
@@ -201,7 +202,7 @@ describe("fusion heads: runs", () => {
     expect(existsSync(path.join(dir, "runs", "bad"))).toBe(false);
   });
 
-  it("CLI: fusion flags reach the head; a bad combination is one line, exit code 2", async () => {
+  it("CLI: fusion flags reach the head; a bad combination is one line, a usage error", async () => {
     const out = path.join(dir, "runs", "cli-fusion");
     const ok = await runEmofeat(["train", "--csv", fx.csv, "--features", `audio=${fx.audio},text=${fx.text}`, "--head", "fusion", "--d-model", "8", "--attn-heads", "2", "--blocks", "1", "--gate", "scalar", "--dropout", "0.1", "--epochs", "1", "--out", out, "-q"]);
     expect(ok.code).toBe(0);
@@ -209,7 +210,7 @@ describe("fusion heads: runs", () => {
     const cfg = readJson<{ arch: { fusion: Record<string, unknown> } }>(path.join(out, "config.json"));
     expect(cfg.arch.fusion).toMatchObject({ dModel: 8, attnHeads: 2, blocks: 1, gate: "scalar", dropout: 0.1 });
     const bad = await runEmofeat(["train", "--csv", fx.csv, "--features", `audio=${fx.audio},text=${fx.text}`, "--head", "fusion", "--dropout", "0.1,0.2", "--out", path.join(dir, "x")]);
-    expect(bad.code).toBe(2);
+    expect(bad.code).toBe(EXIT.usage);
     expect(bad.stderr.trim().split("\n").pop()).toBe("emofeat: --head fusion takes one dropout probability (--dropout p)");
   });
 });

@@ -13,7 +13,7 @@
  * Parameter names follow the PyTorch modules' state_dict, except that nn.MultiheadAttention's packed
  * in_proj_weight / in_proj_bias [3d, d] are kept as q_proj / k_proj / v_proj (rows 0..d, d..2d, 2d..3d).
  */
-import { EmofeatError } from "../../errors.js";
+import { EmofeatError, UsageError } from "../../errors.js";
 import type { GraphBuilder, ParamInit, Tensor } from "../graph/builder.js";
 import type { Dim } from "../graph/shape.js";
 import type { HeadArch, TrainSettings } from "../heads.js";
@@ -85,17 +85,17 @@ export function resolveFusionArch(head: FusionHeadName, inputs: FusionInputInfo[
   const [da, dt] = [inputs[0].dim, inputs[1].dim];
   const dModel = o.dModel ?? Math.min(da, dt);
   const posInt = (v: number, flag: string, min = 1) => {
-    if (!(Number.isInteger(v) && v >= min)) throw new EmofeatError(`${flag} must be an integer >= ${min}, got ${v}`);
+    if (!(Number.isInteger(v) && v >= min)) throw new UsageError(`${flag} must be an integer >= ${min}, got ${v}`);
   };
   posInt(dModel, "--d-model");
   posInt(o.attnHeads, "--attn-heads");
-  if (head !== "beta-gate" && dModel % o.attnHeads !== 0) throw new EmofeatError(`--d-model ${dModel} must be divisible by --attn-heads ${o.attnHeads}`);
+  if (head !== "beta-gate" && dModel % o.attnHeads !== 0) throw new UsageError(`--d-model ${dModel} must be divisible by --attn-heads ${o.attnHeads}`);
   if (head === "beta-gate") {
-    if (s.blocks !== undefined && s.blocks !== 0) throw new EmofeatError(`--blocks does not apply to --head beta-gate (the gate alone); use --head fusion`);
+    if (s.blocks !== undefined && s.blocks !== 0) throw new UsageError(`--blocks does not apply to --head beta-gate (the gate alone); use --head fusion`);
   } else posInt(o.blocks, "--blocks", 0);
   if (head === "fusion-decoder") posInt(o.decoderLayers, "--decoder-layers");
-  else if (s.decoderLayers !== undefined) throw new EmofeatError(`--decoder-layers applies to --head fusion-decoder only`);
-  if (!(dropout >= 0 && dropout < 1)) throw new EmofeatError(`--dropout must be in [0, 1), got ${dropout}`);
+  else if (s.decoderLayers !== undefined) throw new UsageError(`--decoder-layers applies to --head fusion-decoder only`);
+  if (!(dropout >= 0 && dropout < 1)) throw new UsageError(`--dropout must be in [0, 1), got ${dropout}`);
   const sequence = inputs.map((i) => i.sequence);
   return {
     dModel,
@@ -350,7 +350,7 @@ for (const name of FUSION_HEADS) {
       `${HELP[name]}; two stores (audio first, then text), one vector per utterance or sequences; dropout ${t.dropoutIn}; ` +
       `AdamW lr ${t.lr}, weight decay ${t.weightDecay}, batch ${t.batchSize}, ${t.epochs} epochs, tests the best validation accuracy epoch`,
     defaults: (overrides) => {
-      if (overrides.base !== undefined || overrides.layerNorm) throw new EmofeatError(`--base and --layer-norm belong to --head weighted-layers, not --head ${name}`);
+      if (overrides.base !== undefined || overrides.layerNorm) throw new UsageError(`--base and --layer-norm belong to --head weighted-layers, not --head ${name}`);
       return { ...t, ...overrides };
     },
     check: (a: HeadArch) => {
