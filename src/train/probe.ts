@@ -12,13 +12,16 @@ import { acquireLock, LOCK_FILE } from "../util/lock.js";
 import { inspectOutDir, makeDir } from "../util/out.js";
 import { VERSION } from "../version.js";
 import { combineSplits, scalarStd, type SplitMetrics } from "./aggregate.js";
+import { betaCsv, summarizeBeta, type BetaRow } from "./beta.js";
 import { describeJoin, loadProbeData, type ProbeData } from "./data.js";
 import { Evaluator, trainHead, type Dataset, type EpochRecord, type Params } from "./engine.js";
 import { buildInferenceModel, checkArch, headSettings, type HeadArch, type HeadName, type TrainSettings } from "./heads.js";
+import { isFusionHead, resolveFusionArch } from "./heads/fusion.js";
 import { headModule, type HeadPlot } from "./heads/registry.js";
 import type { LayerChoice } from "./layer-select.js";
 import { encodeModel } from "./onnx/proto.js";
 import { confusionSvg, curvesSvg, renderPng, type CurveSeries } from "./plots.js";
+import { betaSvg } from "./plots-fusion.js";
 import {
   RUN_FILES,
   RUN_FORMAT,
@@ -31,6 +34,7 @@ import {
   type RunMetrics,
   type SeedResult,
 } from "./run-dir.js";
+import type { SequenceStoreOpener } from "./sequence-stores.js";
 import { planFolds, splitWarnings, type Fold, type Protocol } from "./splits.js";
 
 export interface TrainProbeOptions {
@@ -58,6 +62,8 @@ export interface TrainProbeOptions {
   exportHead?: ExportHead;
   /** Remove the lock of another `train` into `out` that is known to be gone. */
   forceUnlock?: boolean;
+  /** Opens sequence stores (pooling none); the store's reader by default (tests pass an in-memory one). */
+  openSequenceStore?: SequenceStoreOpener;
   /** Stops training at the next epoch; nothing is written to `out`. */
   signal?: AbortSignal;
   /** Progress and warnings (the CLI sends them to stderr). */
@@ -90,6 +96,8 @@ export interface TrainProbeResult {
 
 function subset(data: ProbeData, idx: number[]): Dataset {
   const x = data.inputs.map((inp, k) => {
+    const seq = data.sequences[k];
+    if (seq) return { source: seq.source, rows: Int32Array.from(idx, (r) => seq.rows[r]) };
     const d = inp.dim;
     const out = new Float32Array(idx.length * d);
     idx.forEach((r, i) => out.set(data.x[k].subarray(r * d, r * d + d), i * d));
@@ -204,13 +212,18 @@ interface Resolved {
 }
 
 async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProbeResult> {
-  const { settings, seeds, protocol, threads } = r;
-  const nSeeds = seeds.length;
-  const log = o.log ?? (() => {});
-  const data = await loadProbeData({ csv: o.csv, features: o.features, classes: o.classes, layers: o.layers });
-  for (const line of describeJoin(data.report)) log(`warning: ${line}`);
+  const data = await loadProbeData({ csv: o.csv, features: o.features, classes: o.classes, layers: o.layers, openSequenceStore: o.openSequenceStore });
+  try {
+    return await trainOn(o, r, data);
+  } finally {
+    // Sequence stores are read until the last evaluation (and a refit).
+    await data.close();
+  }
+}
+
+function headArch(head: HeadName, settings: TrainSettings, data: ProbeData): HeadArch {
   const arch: HeadArch = {
-    head: o.head,
+    head,
     inputs: data.inputs,
     numClasses: data.classes.labels.length,
     hidden: settings.hidden,
@@ -218,8 +231,26 @@ async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProb
     dropoutHidden: settings.dropoutHidden,
     ...(settings.base !== undefined ? { base: settings.base, layerNorm: settings.layerNorm ?? false } : {}),
   };
-  if (o.head === "linear" || o.head === "concat-linear") arch.hidden = 0;
+  if (head === "linear" || head === "concat-linear") arch.hidden = 0;
+  const fusionFlags = Object.entries(settings.fusion ?? {}).filter(([, v]) => v !== undefined);
+  if (!isFusionHead(head) && fusionFlags.length > 0)
+    throw new UsageError(`${fusionFlags.map(([k]) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(", ")} appl${fusionFlags.length > 1 ? "y" : "ies"} to the fusion heads (beta-gate, fusion, fusion-decoder), not --head ${head}`);
+  if (isFusionHead(head)) {
+    if (settings.dropoutIn !== settings.dropoutHidden) throw new UsageError(`--head ${head} takes one dropout probability (--dropout p)`);
+    arch.hidden = 0;
+    const inputs = data.inputs.map((inp, k) => ({ ...inp, sequence: inp.sequence === true, modality: data.stores[k].meta.modality }));
+    arch.fusion = resolveFusionArch(head, inputs, settings.fusion ?? {}, settings.dropoutIn);
+  }
   checkArch(arch);
+  return arch;
+}
+
+async function trainOn(o: TrainProbeOptions, r: Resolved, data: ProbeData): Promise<TrainProbeResult> {
+  const { settings, seeds, protocol, threads } = r;
+  const nSeeds = seeds.length;
+  const log = o.log ?? (() => {});
+  for (const line of describeJoin(data.report)) log(`warning: ${line}`);
+  const arch = headArch(o.head, settings, data);
   const folds = planFolds(data.rows, protocol);
   const labels = data.classes.labels;
   const warnings = splitWarnings(folds, data.rows, labels);
@@ -229,6 +260,7 @@ async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProb
   const epochRows: (string | number)[][] = [];
   const predictionRows: PredictionRow[] = [];
   const curves: CurveSeries[] = [];
+  const betaRows: BetaRow[] = [];
   let exported: Exported | undefined;
   let bestFold: Exported | undefined;
   const testedEpochs: number[] = [];
@@ -252,12 +284,19 @@ async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProb
             if (o.signal?.aborted) throw new InterruptedError(`interrupted at ${where}, epoch ${e.epoch}; nothing was written to ${o.out}`);
           },
         });
-        const testEval = await evaluator.evaluate(res.params, test, labels);
-        const m: SplitMetrics = {
-          train: (await evaluator.evaluate(res.params, train, labels)).metrics,
-          val: (await evaluator.evaluate(res.params, val, labels)).metrics,
-          test: testEval.metrics,
+        const evals = {
+          train: await evaluator.evaluate(res.params, train, labels),
+          val: await evaluator.evaluate(res.params, val, labels),
+          test: await evaluator.evaluate(res.params, test, labels),
         };
+        const testEval = evals.test;
+        const m: SplitMetrics = { train: evals.train.metrics, val: evals.val.metrics, test: testEval.metrics };
+        // Gated heads: the gate of every row of every split, from the tested checkpoint.
+        for (const split of ["train", "val", "test"] as const)
+          evals[split].beta?.forEach((b, i) => {
+            const row = data.rows[fold[split][i]];
+            betaRows.push({ utter_id: row.utterId, split, seed, fold: folds.length > 1 ? fold.name : "", label: labels[row.cls], beta: b });
+          });
         // The test predictions, row by row, so two runs can be compared on the same utterances (report).
         const testPred = testEval.pred;
         fold.test.forEach((r, i) =>
@@ -317,6 +356,7 @@ async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProb
     val_std: scalarStd(seedResults.map((s) => s.val)),
     test_std: scalarStd(seedResults.map((s) => s.test)),
     seeds: seedResults,
+    ...(betaRows.length > 0 ? { beta: summarizeBeta(betaRows, labels) } : {}),
   };
   const title = `${o.head} on ${data.inputs.map((i) => i.name).join("+")}`;
   const extra = headModule(o.head)?.report?.(arch, trained, title);
@@ -373,7 +413,8 @@ async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProb
   };
 
   const runDir = path.resolve(o.out);
-  await writeRun(runDir, r.overwrite, { config, metrics, epochRows, predictionRows, curves, data, arch, exported, title, plots: extra?.plots ?? [] });
+  const plots = [...(extra?.plots ?? []), ...(betaRows.length > 0 ? [{ name: "beta", svg: betaSvg(betaRows, labels, `${title}: beta per true class`) }] : [])];
+  await writeRun(runDir, r.overwrite, { config, metrics, epochRows, predictionRows, curves, data, arch, exported, betaRows, title, plots });
 
   const std = nSeeds > 1 ? ` (+- ${pct(metrics.test_std.accuracy)} / ${pct(metrics.test_std.unweighted_accuracy)} / ${pct(metrics.test_std.macro_f1)} over ${nSeeds} seeds)` : "";
   const summary =
@@ -416,6 +457,8 @@ interface WriteRunInput {
   data: ProbeData;
   arch: HeadArch;
   exported?: Exported;
+  /** Gated heads: beta per utterance, split, seed and fold (beta.csv). */
+  betaRows: BetaRow[];
   title: string;
   /** Head-specific plots (e.g. layer weights), written as NAME.svg and NAME.png. */
   plots: HeadPlot[];
@@ -456,19 +499,29 @@ async function writeRun(runDir: string, overwrite: boolean, w: WriteRunInput): P
           modality: s.meta.modality,
           model_id: s.meta.model?.id,
           ...(s.layers ? { layers: s.layers } : {}),
+          ...(w.arch.inputs[k].sequence ? { sequence: true } : {}),
         })),
         outputs: { logits: "logits", probs: "probs" },
         seed: w.exported.seed,
         selected_epoch: w.exported.selectedEpoch,
       };
-      const { model } = buildInferenceModel(w.arch, w.exported.params, {
-        docString: `emofeat ${w.arch.head} head; inputs ${w.arch.inputs.map((i) => `${i.name}[N,${i.dim}]`).join(", ")}; outputs logits, probs over ${w.metrics.labels.join(", ")}`,
-        metadata: { labels: JSON.stringify(w.metrics.labels), inputs: JSON.stringify(labelsJson.inputs) },
-        producerVersion: VERSION,
-      });
+      // Sequence heads also output their attention maps (averaged over heads) for predict --explain.
+      const { model, attention } = buildInferenceModel(
+        w.arch,
+        w.exported.params,
+        {
+          docString: `emofeat ${w.arch.head} head; inputs ${w.arch.inputs.map((i) => (i.sequence ? `${i.name}[N,T,${i.dim}] + ${i.name}.mask[N,T]` : `${i.name}[N,${i.dim}]`)).join(", ")}; outputs logits, probs over ${w.metrics.labels.join(", ")}`,
+          metadata: { labels: JSON.stringify(w.metrics.labels), inputs: JSON.stringify(labelsJson.inputs) },
+          producerVersion: VERSION,
+        },
+        { attention: w.arch.inputs.some((i) => i.sequence) },
+      );
+      if (model.outputs.some((out) => out.name === "beta")) labelsJson.outputs.beta = "beta";
+      if (attention.length > 0) labelsJson.outputs.attention = attention;
       await put(RUN_FILES.head, encodeModel(model));
       await put(RUN_FILES.labels, json(labelsJson));
     }
+    if (w.betaRows.length > 0) await writeFile(path.join(tmp, RUN_FILES.betaCsv), betaCsv(w.betaRows));
     w.config.files = files;
     await writeFile(path.join(tmp, RUN_FILES.config), json(w.config));
     const nSeeds = w.metrics.seeds.length;
