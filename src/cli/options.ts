@@ -3,6 +3,9 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { DEVICES } from "../backends/onnx.js";
 import { MODEL_DTYPES } from "../models/source.js";
 import type { ProgressListener } from "../extract/progress.js";
+import { parseShard, type ShardSpec } from "../shards/array-task.js";
+import { recordShardFailure } from "../shards/record.js";
+import { EmofeatError, EXIT } from "../errors.js";
 import { createReporter } from "./progress.js";
 
 export function intArg(name: string, min = 1): (v: string) => number {
@@ -38,7 +41,35 @@ export function addStoreOptions(cmd: Command): Command {
     .requiredOption("--out <dir>", "feature store folder to write (resumable: rerun the same command after an interruption)")
     .option("--overwrite", "replace a store (or unfinished run) made with other settings", false)
     .addOption(new Option("--layout <layout>", "matrix: embeddings.npy only; per-utterance: also per_utterance/<utter_id>.npy").choices(["matrix", "per-utterance"]).default("matrix"))
+    .option(
+      "--shard <K/N|auto>",
+      "extract only shard K of N (0-based) into <out>/shards/K-of-N/, for cluster array jobs; auto: K from SLURM_ARRAY_TASK_ID " +
+        "(minus SLURM_ARRAY_TASK_MIN, N from SLURM_ARRAY_TASK_COUNT) or JOB_COMPLETION_INDEX (Kubernetes, with --shards); then emofeat merge <out>",
+    )
+    .option("--shards <n>", "number of shards, for --shard auto (required in a Kubernetes Indexed Job; checked against Slurm's count)", intArg("--shards"))
     .option("-q, --quiet", "no progress output", false);
+}
+
+/** `--shard` / `--shards` as the library takes them (undefined: the whole plan). */
+export function shardArg(o: Record<string, unknown>): ShardSpec | undefined {
+  if (o.shard === undefined) {
+    if (o.shards !== undefined) throw new EmofeatError("--shards is used with --shard auto (or K/N)", { exitCode: EXIT.usage });
+    return undefined;
+  }
+  return parseShard(String(o.shard), { shards: o.shards as number | undefined });
+}
+
+/**
+ * Runs a shard's work; when it fails, notes why in the shard's folder (emofeat status shows it) before the
+ * error goes on to the user.
+ */
+export async function noteShardFailure<T>(out: string, shard: ShardSpec | undefined, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (shard) await recordShardFailure(out, shard, err).catch(() => {});
+    throw err;
+  }
 }
 
 /** Aborts on the first Ctrl-C (finished batches are kept); a second Ctrl-C exits at once. */
@@ -72,6 +103,7 @@ export function storeAndModelArgs(o: Record<string, unknown>) {
     offline: o.offline as boolean,
     layout: o.layout as "matrix" | "per-utterance",
     overwrite: o.overwrite as boolean,
+    shard: shardArg(o),
   };
 }
 

@@ -5,7 +5,9 @@ import { AudioInputError } from "../audio/errors.js";
 import { EmofeatError } from "../errors.js";
 import { loadIndex, type Utterance } from "../manifest/index-csv.js";
 import { STORE_FILES, type Failure } from "../store/meta.js";
+import { audioTotals } from "../store/records.js";
 import type { BatchResult } from "../store/write.js";
+import { audioBatchCosts, clipSeconds } from "../shards/durations.js";
 import { builtinStoreArgs } from "./builtin-audio.js";
 import { runExtraction, storeRunArgs, type ExtractionSummary, type StoreRunOptions } from "./run.js";
 
@@ -34,30 +36,6 @@ function clipRecord(u: Utterance, info: ClipInfo, kept: number, sr: number): Rec
     sample_rate: info.sampleRate,
     channels: info.channels,
     truncated: info.truncated ? "yes" : "no",
-  };
-}
-
-/** meta.json totals: how much audio there was and how much the cut removed. */
-function audioTotals(records: Record<string, string | number | boolean>[]): Record<string, number> {
-  let seconds = 0;
-  let kept = 0;
-  let removed = 0;
-  let truncated = 0;
-  for (const r of records) {
-    seconds += Number(r.duration_s);
-    kept += Number(r.kept_s);
-    if (r.truncated === "yes") {
-      truncated++;
-      removed += Math.max(0, Number(r.duration_s) - Number(r.kept_s));
-    }
-  }
-  const round = (x: number) => Number(x.toFixed(3));
-  return {
-    clips: records.length,
-    seconds_total: round(seconds),
-    seconds_kept: round(kept),
-    seconds_removed_by_cut: round(removed),
-    clips_truncated: truncated,
   };
 }
 
@@ -111,11 +89,14 @@ export async function extractAudio(o: ExtractAudioOptions): Promise<ExtractionSu
       return { positions: ok, vectors: flat, failures, records };
     };
 
+    // Shards are balanced by the seconds each batch's clips give the encoder (durations from the index or WAV headers).
+    const batchCosts = async () => audioBatchCosts(batches, await clipSeconds(index.utterances), encoder.maxSeconds);
     if (encoder instanceof BuiltinFrameExtractor)
       return await runExtraction({
         index,
         modality: "audio",
         batches,
+        batchCosts,
         processBatch,
         ...builtinStoreArgs(encoder, batchSize, index.sha256),
         totals: audioTotals,
@@ -139,6 +120,7 @@ export async function extractAudio(o: ExtractAudioOptions): Promise<ExtractionSu
         index_sha256: index.sha256,
       },
       batches,
+      batchCosts,
       dim: encoder.dim,
       processBatch,
       meta: {

@@ -1,5 +1,6 @@
 import { loadIndex } from "../manifest/index-csv.js";
 import { planByLength, TEXT_DEFAULTS, TextEncoder, type TextModelOptions } from "../text/encoder.js";
+import { paddedTokenCosts } from "../shards/partition.js";
 import { runExtraction, storeRunArgs, type ExtractionSummary, type StoreRunOptions } from "./run.js";
 
 export interface ExtractTextOptions extends TextModelOptions, StoreRunOptions {
@@ -30,6 +31,7 @@ export async function extractText(o: ExtractTextOptions): Promise<ExtractionSumm
         index_sha256: index.sha256,
       },
       batches,
+      batchCosts: async () => paddedTokenCosts(batches, tokenized.map((t) => t.length)),
       dim: encoder.dim,
       processBatch: async (positions) => ({
         positions,

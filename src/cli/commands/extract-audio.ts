@@ -2,7 +2,7 @@ import { Command, Option } from "commander";
 import { AUDIO_DEFAULTS, BATCHING_MODES } from "../../audio/encoder.js";
 import { BUILTIN_FEATURES } from "../../audio/builtin.js";
 import { extractAudio } from "../../extract/audio.js";
-import { addModelOptions, addStoreOptions, intArg, numberArg, storeAndModelArgs, withProgress } from "../options.js";
+import { addModelOptions, addStoreOptions, intArg, noteShardFailure, numberArg, storeAndModelArgs, withProgress } from "../options.js";
 import { printSummary } from "./extract.js";
 
 /** `emofeat extract audio`, registered under the `extract` command. */
@@ -42,22 +42,25 @@ export function registerExtractAudio(extract: Command): void {
         "  emofeat extract audio --csv data/index.csv --model ./models/wavlm --batching reference --out features/audio-ref",
     )
     .action(async (o) => {
-      const summary = await withProgress("extract audio", o.quiet, (io) =>
-        extractAudio({
-          ...storeAndModelArgs(o),
-          targetSampleRate: o.targetSr,
-          maxSeconds: o.maxSeconds,
-          batching: o.batching,
-          batchSize: o.batchSize,
-          failFast: o.failFast,
-          // Failures are always reported, even with --quiet: they change what the store holds.
-          onRowFailure: (message) => process.stderr.write(`emofeat: warning: ${message}\n`),
-          ...io,
-        }),
+      const args = storeAndModelArgs(o);
+      const summary = await noteShardFailure(args.out, args.shard, () =>
+        withProgress("extract audio", o.quiet, (io) =>
+          extractAudio({
+            ...args,
+            targetSampleRate: o.targetSr,
+            maxSeconds: o.maxSeconds,
+            batching: o.batching,
+            batchSize: o.batchSize,
+            failFast: o.failFast,
+            // Failures are always reported, even with --quiet: they change what the store holds.
+            onRowFailure: (message) => process.stderr.write(`emofeat: warning: ${message}\n`),
+            ...io,
+          }),
+        ),
       );
       printSummary(summary, o.quiet);
       const t = summary.meta.totals;
-      if (!o.quiet && t)
+      if (!o.quiet && t && !summary.shard)
         process.stderr.write(
           `  audio: ${t.clips} clips, ${t.seconds_total} s in total; the ${summary.meta.max_seconds} s cut shortened ${t.clips_truncated} ` +
             `clip(s), removing ${t.seconds_removed_by_cut} s (per clip: clips.csv)\n`,

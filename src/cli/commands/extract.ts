@@ -2,7 +2,7 @@ import { Command, Option } from "commander";
 import { POOLING_MODES } from "../../pooling.js";
 import { extractText } from "../../extract/text.js";
 import type { ExtractionSummary } from "../../extract/run.js";
-import { addModelOptions, addStoreOptions, intArg, storeAndModelArgs, withProgress } from "../options.js";
+import { addModelOptions, addStoreOptions, intArg, noteShardFailure, storeAndModelArgs, withProgress } from "../options.js";
 import { registerExtractAudio } from "./extract-audio.js";
 
 export function registerExtract(program: Command): void {
@@ -30,8 +30,9 @@ export function registerExtract(program: Command): void {
         "  emofeat extract text --csv data/index.csv --model ./models/my-bert --offline --pooling cls --out features/text-cls",
     )
     .action(async (o) => {
-      const summary = await withProgress("extract text", o.quiet, (io) =>
-        extractText({ ...storeAndModelArgs(o), maxLen: o.maxLen, pooling: o.pooling, batchSize: o.batchSize, ...io }),
+      const args = storeAndModelArgs(o);
+      const summary = await noteShardFailure(args.out, args.shard, () =>
+        withProgress("extract text", o.quiet, (io) => extractText({ ...args, maxLen: o.maxLen, pooling: o.pooling, batchSize: o.batchSize, ...io })),
       );
       printSummary(summary, o.quiet);
     });
@@ -41,6 +42,15 @@ export function registerExtract(program: Command): void {
 export function printSummary(s: ExtractionSummary, quiet: boolean): void {
   if (quiet) return;
   const m = s.meta;
+  if (s.shard) {
+    const what = s.status === "up-to-date" ? "already done" : s.resumedRows > 0 ? `finished (resumed with ${s.resumedRows} rows done)` : "written";
+    process.stderr.write(
+      `${s.shard.dir}: shard ${s.shard.spec.k} of ${s.shard.spec.n} ${what}: ${s.shard.rows} of the plan's ${s.shard.planRows} rows` +
+        (m.failures > 0 ? `, ${m.failures} failed` : "") +
+        `; when every shard is done: emofeat merge ${s.outDir}\n`,
+    );
+    return;
+  }
   const what = s.status === "up-to-date" ? "already up to date" : s.resumedRows > 0 ? `finished (resumed with ${s.resumedRows} rows done)` : "written";
   process.stderr.write(
     `${s.outDir}: ${what}: ${m.n} x ${m.d} float32 (${m.modality}, ${m.model.id}, pooling ${m.pooling})` +
