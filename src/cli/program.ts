@@ -6,6 +6,8 @@ import { registerValidate } from "./commands/validate.js";
 import { registerTrain } from "./commands/train.js";
 import { registerRuns } from "./commands/runs.js";
 import { registerPredict } from "./commands/predict.js";
+import { registerMerge } from "./commands/merge.js";
+import { registerCluster } from "./commands/cluster.js";
 
 export function buildProgram(): Command {
   const program = new Command("emofeat")
@@ -21,5 +23,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerRuns(program);
   registerPredict(program);
+  registerMerge(program);
+  registerCluster(program, buildProgram);
   return program;
 }

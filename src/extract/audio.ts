@@ -40,6 +40,17 @@ function clipRecord(u: Utterance, info: ClipInfo, kept: number, sr: number): Rec
 }
 
 /**
+ * The batches of an audio extraction: index order in both batching modes. Reference mode needs it (batch
+ * composition is part of its semantics); in exact mode the plan does not change any number, and index order
+ * keeps resume simple and shards contiguous.
+ */
+export function audioPlan(rows: number, batchSize: number): number[][] {
+  const batches: number[][] = [];
+  for (let i = 0; i < rows; i += batchSize) batches.push(Array.from({ length: Math.min(batchSize, rows - i) }, (_, k) => i + k));
+  return batches;
+}
+
+/**
  * Embeds the audio of every index row into a feature store (resumable; see store/write.ts). A row whose file
  * cannot be used is recorded in failures.csv (or stops the run with `failFast`); no other row is affected.
  */
@@ -51,11 +62,7 @@ export async function extractAudio(o: ExtractAudioOptions): Promise<ExtractionSu
   // Weight-free baselines (builtin:fbank|mfcc) share everything below except their store settings.
   const encoder = isBuiltinModel(o.model) ? await BuiltinFrameExtractor.load(o) : await AudioEncoder.load(o);
   try {
-    // Index order in both modes: reference mode needs it (batch composition is part of its semantics); in exact
-    // mode the plan does not change any number, and index order keeps resume simple.
-    const batches: number[][] = [];
-    for (let i = 0; i < index.utterances.length; i += batchSize)
-      batches.push(index.utterances.slice(i, i + batchSize).map((_, k) => i + k));
+    const batches = audioPlan(index.utterances.length, batchSize);
 
     const processBatch = async (positions: number[]): Promise<BatchResult> => {
       const us = positions.map((p) => index.utterances[p]);

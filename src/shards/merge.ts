@@ -68,6 +68,12 @@ function attemptState(s: ShardSurvey): string {
   return a ? `last started ${a.started} by pid ${a.pid} on ${a.host}; rerun that task to resume` : "rerun that task to resume";
 }
 
+export interface MergeProblem {
+  /** missing and unfinished shards may still come; duplicated and foreign ones need the user. */
+  kind: "missing" | "unfinished" | "duplicated" | "foreign";
+  text: string;
+}
+
 /** Checks the shards; returns the problems (empty: mergeable) and what the merge needs. */
 export async function checkShards(out: string, o: { indexSha256?: string } = {}) {
   const survey = await surveyShards(out);
@@ -75,9 +81,10 @@ export async function checkShards(out: string, o: { indexSha256?: string } = {})
     throw new EmofeatError(
       `${out}: no shards to merge (${shardsRoot(out)} ${survey ? "holds no shard folder" : "does not exist"}); run emofeat extract ... --shard K/N --out ${out} first`,
     );
-  const problems: string[] = [];
+  const problems: MergeProblem[] = [];
+  const add = (kind: MergeProblem["kind"], text: string) => problems.push({ kind, text });
   const where = (name: string) => `${SHARDS_DIR}/${name}`;
-  for (const stray of survey.strays) problems.push(`${where(stray)}: foreign: not a shard folder (shard folders are named K-of-N)`);
+  for (const stray of survey.strays) add("foreign", `${where(stray)}: foreign: not a shard folder (shard folders are named K-of-N)`);
   const ns = [...new Set(survey.shards.map((s) => s.spec.n))];
   if (ns.length > 1)
     throw new EmofeatError(
@@ -88,7 +95,7 @@ export async function checkShards(out: string, o: { indexSha256?: string } = {})
   const n = ns[0];
   const ref = referenceRecord(survey.shards);
   if (ref && o.indexSha256 && ref.index.sha256 !== o.indexSha256)
-    problems.push(`the index given (sha256 ${o.indexSha256.slice(0, 12)}...) is not the one the shards were made from (${ref.index.sha256.slice(0, 12)}...)`);
+    add("foreign", `the index given (sha256 ${o.indexSha256.slice(0, 12)}...) is not the one the shards were made from (${ref.index.sha256.slice(0, 12)}...)`);
 
   const byK = new Map(survey.shards.map((s) => [s.spec.k, s]));
   const owner = new Map<number, string>();
@@ -105,7 +112,8 @@ export async function checkShards(out: string, o: { indexSha256?: string } = {})
     const r = s.record;
     if (r.shard.k !== k || r.shard.n !== n) {
       const twin = survey.shards.find((t) => t !== s && t.name === r.shard.name);
-      problems.push(
+      add(
+        twin ? "duplicated" : "foreign",
         `${where(name)}: ${twin ? "duplicated" : "foreign"}: it holds shard ${r.shard.name} (copied or renamed?): ` +
           `${describeRows(fromRuns(r.planned))}${twin ? `, also in ${where(twin.name)}` : ""}`,
       );
@@ -115,7 +123,7 @@ export async function checkShards(out: string, o: { indexSha256?: string } = {})
     }
     const diff = identityDiff(r, ref!);
     if (diff) {
-      problems.push(`${where(name)}: foreign: ${diff}; ${describeRows(fromRuns(r.planned))}`);
+      add("foreign", `${where(name)}: foreign: ${diff}; ${describeRows(fromRuns(r.planned))}`);
       missing.push(name);
       continue;
     }
@@ -138,25 +146,26 @@ export async function checkShards(out: string, o: { indexSha256?: string } = {})
     }
     const notDone = planned.filter((p) => !have.has(p));
     if (!r.finished) {
-      problems.push(`${where(name)}: unfinished: ${have.size} of ${planned.length} rows done (${describeRows(notDone)} not yet); ${attemptState(s)}`);
+      add("unfinished", `${where(name)}: unfinished: ${have.size} of ${planned.length} rows done (${describeRows(notDone)} not yet); ${attemptState(s)}`);
       continue;
     }
-    if (notDone.length > 0) problems.push(`${where(name)}: unfinished: marked finished but ${describeRows(notDone)} have no part on disk (deleted?); rerun the task with --overwrite`);
-    if (extra.length > 0) problems.push(`${where(name)}: foreign: its parts hold ${describeRows(extra)}, outside its share of the plan`);
-    if (twice.length > 0) problems.push(`${where(name)}: duplicated: its parts hold ${describeRows(twice)} twice`);
+    if (notDone.length > 0) add("unfinished", `${where(name)}: unfinished: marked finished but ${describeRows(notDone)} have no part on disk (deleted?); rerun the task with --overwrite`);
+    if (extra.length > 0) add("foreign", `${where(name)}: foreign: its parts hold ${describeRows(extra)}, outside its share of the plan`);
+    if (twice.length > 0) add("duplicated", `${where(name)}: duplicated: its parts hold ${describeRows(twice)} twice`);
     if (notDone.length === 0 && extra.length === 0 && twice.length === 0) usable.push(s);
   }
-  for (const [pair, rows] of duplicates) problems.push(`duplicated: ${describeRows(rows)} are in both ${where(pair.split(" and ")[0])} and ${where(pair.split(" and ")[1])}`);
+  for (const [pair, rows] of duplicates) add("duplicated", `duplicated: ${describeRows(rows)} are in both ${where(pair.split(" and ")[0])} and ${where(pair.split(" and ")[1])}`);
   if (ref) {
     const uncovered: number[] = [];
     for (let p = 0; p < ref.plan.rows; p++) if (!owner.has(p)) uncovered.push(p);
     if (missing.length > 0)
-      problems.push(
+      add(
+        "missing",
         `missing: ${missing.map(where).join(", ")} (not started, or without shard.json)` +
           (uncovered.length > 0 ? `: ${describeRows(uncovered)} are in no shard` : ""),
       );
-    else if (uncovered.length > 0) problems.push(`${describeRows(uncovered)} are in no shard`);
-  } else problems.push(`missing: no shard has a shard.json (${missing.map(where).join(", ")}): none has started`);
+    else if (uncovered.length > 0) add("missing", `missing: ${describeRows(uncovered)} are in no shard`);
+  } else add("missing", `missing: no shard has a shard.json (${missing.map(where).join(", ")}): none has started`);
   return { n, ref, usable, problems };
 }
 
@@ -167,7 +176,7 @@ export async function mergeShards(o: MergeOptions): Promise<MergeSummary> {
   const checked = await checkShards(out, { indexSha256: index?.sha256 });
   if (checked.problems.length > 0)
     throw new EmofeatError(
-      `cannot merge ${out}: ${checked.problems.length} problem(s); nothing was written\n${checked.problems.map((p) => `  - ${p}`).join("\n")}`,
+      `cannot merge ${out}: ${checked.problems.length} problem(s); nothing was written\n${checked.problems.map((p) => `  - ${p.text}`).join("\n")}`,
     );
   const { n, usable } = checked;
   const ref = checked.ref!;
@@ -215,4 +224,35 @@ export async function mergeShards(o: MergeOptions): Promise<MergeSummary> {
   if (!validation.ok) throw new EmofeatError(`${out}: the merged store does not validate (run emofeat validate ${out} --csv ${index.path}); the shards are kept`);
   if (o.removeShards) await rm(shardsRoot(out), { recursive: true, force: true });
   return { outDir: out, status: "created", meta, n, validation };
+}
+
+/**
+ * Waits until the shards of `out` can be merged (a merge job started beside the shard tasks, as on Kubernetes,
+ * where one Job cannot wait for another): missing and unfinished shards are waited for; duplicated or foreign
+ * ones, which no task will mend, end the wait at once, as does `timeoutS`.
+ */
+export async function waitForShards(out: string, o: { timeoutS: number; pollS: number; log?: (line: string) => void }): Promise<void> {
+  const deadline = Date.now() + o.timeoutS * 1000;
+  let last = "";
+  for (;;) {
+    let problems: MergeProblem[];
+    try {
+      problems = (await checkShards(out)).problems;
+    } catch (err) {
+      // No shard folder yet (the tasks have not started), or shards of several runs.
+      if (!(err instanceof EmofeatError) || !/no shards to merge/.test(err.message)) throw err;
+      problems = [{ kind: "missing", text: err.message }];
+    }
+    if (problems.length === 0) return;
+    const fatal = problems.filter((p) => p.kind === "duplicated" || p.kind === "foreign");
+    if (fatal.length > 0 || Date.now() >= deadline)
+      throw new EmofeatError(
+        `cannot merge ${out}${fatal.length > 0 ? "" : ` after waiting ${o.timeoutS} s`}: ${problems.length} problem(s); nothing was written\n` +
+          problems.map((p) => `  - ${p.text}`).join("\n"),
+      );
+    const now = `waiting: ${problems.length} problem(s) left, first: ${problems[0].text}`;
+    if (now !== last) o.log?.(now);
+    last = now;
+    await new Promise((r) => setTimeout(r, o.pollS * 1000));
+  }
 }
