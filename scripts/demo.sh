@@ -39,6 +39,10 @@ echo
 echo "== 7. one prediction: the run's encoders (same models and preprocessing as its stores) + its head"
 emofeat predict --run "$OUT/runs/concat" --audio samples/demo/wav/demo_s1_001.wav --text "I can't believe you did that to me!" --offline
 echo
+echo "== 8. the report: results, significance, per-run figures, corpus, stores (one self-contained HTML page)"
+emofeat report "$OUT"/runs/* --features "$OUT/features/text" "$OUT/features/audio" "$OUT/features/fbank" --csv "$CSV" --baselines reference --out "$OUT/report.html" -q
+echo
 echo "== done: numpy reads $OUT/features/{text,audio,fbank}/embeddings.npy (np.load); ids in ids.txt; provenance in"
 echo "   meta.json; per-clip durations in $OUT/features/audio/clips.csv; runs in $OUT/runs/ (metrics.json,"
-echo "   epochs.csv, head.onnx, confusion and training-curve plots)"
+echo "   epochs.csv, predictions.csv, head.onnx, confusion and training-curve plots)"
+echo "   report: $(cd "$OUT" && pwd)/report.html (open it in a browser; it works offline)"

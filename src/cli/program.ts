@@ -6,6 +6,7 @@ import { registerValidate } from "./commands/validate.js";
 import { registerTrain } from "./commands/train.js";
 import { registerRuns } from "./commands/runs.js";
 import { registerPredict } from "./commands/predict.js";
+import { registerReport } from "./commands/report.js";
 import { registerMerge } from "./commands/merge.js";
 import { registerCluster } from "./commands/cluster.js";
 
@@ -13,7 +14,7 @@ export function buildProgram(): Command {
   const program = new Command("emofeat")
     .description(
       "Speech-emotion features from frozen pretrained transformers: build an index, extract text/audio " +
-        "embeddings into feature stores, validate them, train probes and predict.",
+        "embeddings into feature stores, validate them, train probes, predict and report.",
     )
     .version(VERSION)
     .showHelpAfterError("(run with --help for usage)");
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerRuns(program);
   registerPredict(program);
+  registerReport(program);
   registerMerge(program);
   registerCluster(program, buildProgram);
   return program;

@@ -19,7 +19,9 @@ import {
   RUN_FORMAT,
   RUN_FORMAT_VERSION,
   isRunDir,
+  PREDICTION_COLUMNS,
   type HeadLabels,
+  type PredictionRow,
   type RunConfig,
   type RunMetrics,
   type SeedResult,
@@ -124,6 +126,7 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
 
   const seedResults: SeedResult[] = [];
   const epochRows: (string | number)[][] = [];
+  const predictionRows: PredictionRow[] = [];
   const curves: CurveSeries[] = [];
   let exported: { params: Params; seed: number; selectedEpoch: number } | undefined;
   const evaluator = await Evaluator.create(arch, threads);
@@ -144,11 +147,17 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
                 log(`  ${where} epoch ${e.epoch}/${settings.epochs}: train loss ${e.train_loss.toFixed(4)}, val loss ${e.val_loss.toFixed(4)}, val macro-F1 ${pct(e.val_macro_f1)} (${e.seconds.toFixed(2)} s)`)
             : undefined,
         });
+        const testEval = await evaluator.evaluate(res.params, test, labels);
         const m: SplitMetrics = {
           train: (await evaluator.evaluate(res.params, train, labels)).metrics,
           val: (await evaluator.evaluate(res.params, val, labels)).metrics,
-          test: (await evaluator.evaluate(res.params, test, labels)).metrics,
+          test: testEval.metrics,
         };
+        // The test predictions, row by row, so two runs can be compared on the same utterances (report).
+        const testPred = testEval.pred;
+        fold.test.forEach((r, i) =>
+          predictionRows.push({ utter_id: data.rows[r].utterId, split: "test", seed, fold: folds.length > 1 ? fold.name : "", label: labels[data.rows[r].cls], pred: labels[testPred[i]] }),
+        );
         perFold.push({ ...m, fold: fold.name, selected_epoch: res.selectedEpoch });
         for (const e of res.epochs)
           epochRows.push([
@@ -238,7 +247,7 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
   };
 
   const runDir = path.resolve(o.out);
-  await writeRun(runDir, { config, metrics, epochRows, curves, data, arch, exported, title: `${o.head} on ${data.inputs.map((i) => i.name).join("+")}` });
+  await writeRun(runDir, { config, metrics, epochRows, predictionRows, curves, data, arch, exported, title: `${o.head} on ${data.inputs.map((i) => i.name).join("+")}` });
 
   const std = nSeeds > 1 ? ` (+- ${pct(metrics.test_std.accuracy)} / ${pct(metrics.test_std.unweighted_accuracy)} / ${pct(metrics.test_std.macro_f1)} over ${nSeeds} seeds)` : "";
   const summary =
@@ -252,6 +261,7 @@ interface WriteRunInput {
   config: RunConfig;
   metrics: RunMetrics;
   epochRows: (string | number)[][];
+  predictionRows: PredictionRow[];
   curves: CurveSeries[];
   data: ProbeData;
   arch: HeadArch;
@@ -274,6 +284,7 @@ async function writeRun(runDir: string, w: WriteRunInput): Promise<void> {
         cast: { number: (v) => (Number.isNaN(v) ? "" : String(v)) },
       }),
     );
+    await writeFile(path.join(tmp, RUN_FILES.predictions), stringify(w.predictionRows, { header: true, columns: [...PREDICTION_COLUMNS] }));
     for (const s of w.data.stores) await writeFile(path.join(tmp, RUN_FILES.stores, `${s.name}.meta.json`), json(s.meta));
     if (w.exported) {
       const labelsJson: HeadLabels = {

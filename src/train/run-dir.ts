@@ -7,15 +7,18 @@
  *   head.onnx          the trained head (inputs named after the stores -> logits, probs), split protocol only
  *   labels.json        class names in output order and the head's inputs
  *   stores/NAME.meta.json  the feature stores' meta.json, so prediction can rebuild their encoders
+ *   predictions.csv    per seed/fold/test row: utter_id,split,seed,fold,label,pred (class names)
  *   confusion.svg/png, curves.svg/png  plots (PNG when @resvg/resvg-js is available)
  */
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { EmofeatError } from "../errors.js";
 import type { StoreMeta } from "../store/meta.js";
+import { intField, numField, readCsvRecords } from "../util/csv.js";
 import { exists } from "../util/fs.js";
 import type { ScalarStd, SplitMetrics } from "./aggregate.js";
 import type { JoinReport } from "./data.js";
+import type { EpochRecord } from "./engine.js";
 import type { HeadArch, HeadName, TrainSettings } from "./heads.js";
 import type { Metrics } from "./metrics.js";
 
@@ -26,6 +29,7 @@ export const RUN_FILES = {
   config: "config.json",
   metrics: "metrics.json",
   epochs: "epochs.csv",
+  predictions: "predictions.csv",
   head: "head.onnx",
   labels: "labels.json",
   stores: "stores",
@@ -145,4 +149,87 @@ export async function readHeadLabels(dir: string): Promise<HeadLabels> {
 
 export async function readRunStoreMeta(dir: string, name: string): Promise<StoreMeta> {
   return readJson<StoreMeta>(path.join(dir, RUN_FILES.stores, `${name}.meta.json`), `the meta.json of store "${name}"`);
+}
+
+/** Columns of predictions.csv: one line per (seed, fold, test row); `fold` is empty without folds. */
+export const PREDICTION_COLUMNS = ["utter_id", "split", "seed", "fold", "label", "pred"] as const;
+
+export interface PredictionRow {
+  utter_id: string;
+  split: string;
+  seed: number;
+  fold: string;
+  /** True class name (after --classes merging). */
+  label: string;
+  /** Predicted class name. */
+  pred: string;
+}
+
+/** predictions.csv, or null for runs made before it existed. */
+export async function readRunPredictions(dir: string): Promise<PredictionRow[] | null> {
+  const file = path.join(dir, RUN_FILES.predictions);
+  if (!(await exists(file))) return null;
+  return (await readCsvRecords(file, PREDICTION_COLUMNS)).map((r, i) => ({
+    utter_id: r.utter_id,
+    split: r.split,
+    seed: intField(file, i + 2, "seed", r.seed),
+    fold: r.fold,
+    label: r.label,
+    pred: r.pred,
+  }));
+}
+
+export interface EpochRow extends EpochRecord {
+  seed: number;
+  fold: string;
+  /** This epoch's parameters were the ones tested. */
+  tested: boolean;
+}
+
+/** epochs.csv (empty cells, e.g. a validation loss without validation rows, read as NaN). */
+export async function readRunEpochs(dir: string): Promise<EpochRow[]> {
+  const file = path.join(dir, RUN_FILES.epochs);
+  if (!(await exists(file))) throw new EmofeatError(`${file}: missing (not an emofeat run directory?)`);
+  return (await readCsvRecords(file, ["seed", "fold", "epoch", "train_loss", "tested"])).map((r, i) => {
+    const num = (k: string) => numField(file, i + 2, k, r[k]);
+    return {
+      seed: intField(file, i + 2, "seed", r.seed),
+      fold: r.fold,
+      epoch: intField(file, i + 2, "epoch", r.epoch),
+      train_loss: num("train_loss"),
+      val_loss: num("val_loss"),
+      val_accuracy: num("val_accuracy"),
+      val_unweighted_accuracy: num("val_unweighted_accuracy"),
+      val_macro_f1: num("val_macro_f1"),
+      val_weighted_f1: num("val_weighted_f1"),
+      seconds: num("seconds"),
+      tested: r.tested === "1",
+    };
+  });
+}
+
+/** Columns of beta.csv (gated fusion runs): the gate value per (seed, fold, utterance) of the selected checkpoint. */
+export const BETA_COLUMNS = ["utter_id", "split", "seed", "fold", "label", "beta"] as const;
+
+export interface BetaRow {
+  utter_id: string;
+  split: string;
+  seed: number;
+  fold: string;
+  label: string;
+  beta: number;
+}
+
+/** beta.csv, or null when the run has none (heads without a gate). */
+export async function readRunBeta(dir: string): Promise<BetaRow[] | null> {
+  const file = path.join(dir, "beta.csv");
+  if (!(await exists(file))) return null;
+  return (await readCsvRecords(file, BETA_COLUMNS)).map((r, i) => ({
+    utter_id: r.utter_id,
+    split: r.split,
+    seed: intField(file, i + 2, "seed", r.seed),
+    fold: r.fold,
+    label: r.label,
+    beta: numField(file, i + 2, "beta", r.beta),
+  }));
 }
