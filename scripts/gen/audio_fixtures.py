@@ -22,7 +22,7 @@ with torchaudio.load, like the reference loads its files.
 
 transformers is not installed, so the Wav2Vec2FeatureExtractor steps are re-implemented below from HF's
 source (feature_extraction_sequence_utils.pad + Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm, 4.x) in
-numpy float32, and the model is a small torch module with WavLM's structure (see TinyWavLM).
+numpy float32, and the model is Hugging Face's WavLMModel re-implemented with HF's module names (hf_modules.py).
 """
 
 from __future__ import annotations
@@ -39,8 +39,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torchaudio
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hf_modules import WavLMConfig, WavLMModel, init_wavlm  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = (REPO / ".." / "shared").resolve()
@@ -202,135 +204,19 @@ def conv_out_len(L: int) -> int:
 # ----------------------------------------------------------------------------------------------------------
 
 
-class TinyWavLM(nn.Module):
-    """WavLM (Base, feat_extract_norm="group", do_stable_layer_norm=False) without the gated relative
-    position bias: conv feature encoder (GroupNorm with one group per channel on the first layer, so padding
-    changes every frame, as in the real model), feature projection (LayerNorm + Linear), positional conv
-    embedding, post-LN transformer layers. With an attention mask it does what HF does: frame lengths from
-    the conv formula on mask.sum(-1), padded frames zeroed before the positional conv, padded keys masked."""
-
-    def __init__(self, conv_dim: int, hidden: int, layers: int, heads: int, ffn: int, pos_kernel: int, pos_groups: int,
-                 use_mask: bool):
-        super().__init__()
-        self.use_mask = use_mask
-        self.heads = heads
-        convs = []
-        in_ch = 1
-        for k, s in zip(CONV_KERNEL, CONV_STRIDE):
-            convs.append(nn.Conv1d(in_ch, conv_dim, k, stride=s, bias=False))
-            in_ch = conv_dim
-        self.convs = nn.ModuleList(convs)
-        self.group_norm = nn.GroupNorm(conv_dim, conv_dim, affine=True)
-        self.fp_norm = nn.LayerNorm(conv_dim, eps=1e-5)
-        self.fp_proj = nn.Linear(conv_dim, hidden)
-        self.pos_conv = nn.Conv1d(hidden, hidden, pos_kernel, padding=pos_kernel // 2, groups=pos_groups)
-        self.pos_remove = 1 if pos_kernel % 2 == 0 else 0
-        self.enc_norm = nn.LayerNorm(hidden, eps=1e-5)
-        self.layers = nn.ModuleList()
-        for _ in range(layers):
-            self.layers.append(nn.ModuleDict({
-                "q": nn.Linear(hidden, hidden), "k": nn.Linear(hidden, hidden), "v": nn.Linear(hidden, hidden),
-                "o": nn.Linear(hidden, hidden), "ln1": nn.LayerNorm(hidden, eps=1e-5),
-                "ff1": nn.Linear(hidden, ffn), "ff2": nn.Linear(ffn, hidden), "ln2": nn.LayerNorm(hidden, eps=1e-5),
-            }))
-
-    @staticmethod
-    def frame_lengths(sample_lengths):
-        L = sample_lengths
-        for k, s in zip(CONV_KERNEL, CONV_STRIDE):
-            L = torch.div(L - k, s, rounding_mode="floor") + 1
-        return L
-
-    def forward(self, input_values, attention_mask=None):
-        x = input_values[:, None, :]
-        for i, conv in enumerate(self.convs):
-            x = conv(x)
-            if i == 0:
-                x = self.group_norm(x)
-            x = torch.nn.functional.gelu(x)
-        x = x.transpose(1, 2)  # [B, T', C]
-        x = self.fp_proj(self.fp_norm(x))
-        key_bias = None
-        if attention_mask is not None:
-            lengths = self.frame_lengths(attention_mask.sum(-1))
-            frames = torch.arange(x.shape[1], device=x.device)[None, :]
-            fmask = (frames < lengths[:, None]).to(x.dtype)  # [B, T']
-            x = x * fmask[:, :, None]
-            key_bias = (1.0 - fmask)[:, None, None, :] * torch.finfo(torch.float32).min
-        pos = self.pos_conv(x.transpose(1, 2))
-        if self.pos_remove:
-            pos = pos[:, :, :-1]
-        x = x + torch.nn.functional.gelu(pos).transpose(1, 2)
-        x = self.enc_norm(x)
-        B = x.shape[0]
-        for layer in self.layers:
-            hd = x.shape[2] // self.heads
-            q = layer["q"](x).reshape(B, -1, self.heads, hd).transpose(1, 2)
-            k = layer["k"](x).reshape(B, -1, self.heads, hd).transpose(1, 2)
-            v = layer["v"](x).reshape(B, -1, self.heads, hd).transpose(1, 2)
-            scores = torch.matmul(q, k.transpose(-1, -2)) * (hd ** -0.5)
-            if key_bias is not None:
-                scores = scores + key_bias
-            att = torch.softmax(scores, dim=-1)
-            ctx = torch.matmul(att, v).transpose(1, 2).reshape(B, -1, self.heads * hd)
-            x = layer["ln1"](x + layer["o"](ctx))
-            x = layer["ln2"](x + layer["ff2"](torch.nn.functional.gelu(layer["ff1"](x))))
-        return x
+# The model: Hugging Face's WavLMModel module tree (scripts/gen/hf_modules.py), Base layout (feat_extract_norm
+# "group": GroupNorm with one group per channel on the first conv layer, so padding changes every frame, as in the
+# real model; post-LN layers; gated relative position bias).
+TINY = WavLMConfig(conv_dim=(16,) * 7, conv_kernel=tuple(CONV_KERNEL), conv_stride=tuple(CONV_STRIDE), hidden_size=32,
+                   num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, num_conv_pos_embeddings=8,
+                   num_conv_pos_embedding_groups=4)
+BASE = WavLMConfig(conv_dim=(512,) * 7, conv_kernel=tuple(CONV_KERNEL), conv_stride=tuple(CONV_STRIDE), hidden_size=768,
+                   num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072, num_conv_pos_embeddings=128,
+                   num_conv_pos_embedding_groups=16)
 
 
-class NoMask(nn.Module):
-    def __init__(self, m):
-        super().__init__()
-        self.m = m
-
-    def forward(self, input_values):
-        return self.m(input_values)
-
-
-def build_model(size: str, seed: int) -> TinyWavLM:
-    g = torch.Generator()
-    g.manual_seed(seed)
-    if size == "tiny":
-        m = TinyWavLM(conv_dim=16, hidden=32, layers=2, heads=4, ffn=64, pos_kernel=8, pos_groups=4, use_mask=True)
-    else:
-        m = TinyWavLM(conv_dim=512, hidden=768, layers=12, heads=12, ffn=3072, pos_kernel=128, pos_groups=16,
-                      use_mask=True)
-    with torch.no_grad():
-        for name, p in m.named_parameters():
-            if p.dim() > 1:
-                fan_in = p[0].numel()
-                p.copy_(torch.randn(p.shape, generator=g) / math.sqrt(fan_in))
-            elif "norm" in name or "ln" in name:
-                p.copy_((1.0 if name.endswith("weight") else 0.0) + 0.1 * torch.randn(p.shape, generator=g))
-            else:
-                p.copy_(0.05 * torch.randn(p.shape, generator=g))
-    return m.eval()
-
-
-def hf_config(m: TinyWavLM, conv_dim: int, hidden: int, layers: int, heads: int, ffn: int, pos_kernel: int,
-              pos_groups: int) -> dict:
-    return {
-        "_comment": "Random-weight test encoder with the WavLM interface, generated by scripts/gen/audio_fixtures.py",
-        "architectures": ["WavLMModel"],
-        "model_type": "wavlm",
-        "conv_dim": [conv_dim] * len(CONV_KERNEL),
-        "conv_kernel": CONV_KERNEL,
-        "conv_stride": CONV_STRIDE,
-        "conv_bias": False,
-        "feat_extract_norm": "group",
-        "feat_extract_activation": "gelu",
-        "num_feat_extract_layers": len(CONV_KERNEL),
-        "hidden_size": hidden,
-        "num_hidden_layers": layers,
-        "num_attention_heads": heads,
-        "intermediate_size": ffn,
-        "hidden_act": "gelu",
-        "num_conv_pos_embeddings": pos_kernel,
-        "num_conv_pos_embedding_groups": pos_groups,
-        "do_stable_layer_norm": False,
-        "layer_norm_eps": 1e-5,
-        "torch_dtype": "float32",
-    }
+def build_model(cfg: WavLMConfig, seed: int) -> WavLMModel:
+    return init_wavlm(WavLMModel(cfg), seed)
 
 
 PREPROCESSOR_CONFIG = {
@@ -366,7 +252,8 @@ Generated by `scripts/gen/audio_fixtures.py` (deterministic); do not edit by han
 """
 
 
-def export_model(m: TinyWavLM, folder: Path, with_mask: bool, config: dict) -> Path:
+def export_model(m: WavLMModel, folder: Path, with_mask: bool, config: dict,
+                 preprocessor: dict | None = None, external_data: bool = False) -> Path:
     import onnx
 
     (folder / "onnx").mkdir(parents=True, exist_ok=True)
@@ -380,7 +267,7 @@ def export_model(m: TinyWavLM, folder: Path, with_mask: bool, config: dict) -> P
         axes = {"input_values": {0: "batch_size", 1: "sequence_length"},
                 "attention_mask": {0: "batch_size", 1: "sequence_length"}}
     else:
-        module, args, names = NoMask(m), (x,), ["input_values"]
+        module, args, names = m, (x,), ["input_values"]  # attention_mask=None: the export has no such input
         axes = {"input_values": {0: "batch_size", 1: "sequence_length"}}
     axes["last_hidden_state"] = {0: "batch_size", 1: "frames"}
     with torch.no_grad():
@@ -391,8 +278,11 @@ def export_model(m: TinyWavLM, folder: Path, with_mask: bool, config: dict) -> P
     got = [i.name for i in model.graph.input]
     if got != names:
         raise RuntimeError(f"ONNX inputs {got}, expected {names}")
+    if external_data:  # weights in onnx/model.onnx_data, as large hub exports store them
+        onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location="model.onnx_data", size_threshold=0)
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    (folder / "preprocessor_config.json").write_text(json.dumps(PREPROCESSOR_CONFIG, indent=2) + "\n")
+    (folder / "preprocessor_config.json").write_text(json.dumps(preprocessor or PREPROCESSOR_CONFIG, indent=2) + "\n")
     return path
 
 
@@ -401,7 +291,7 @@ def export_model(m: TinyWavLM, folder: Path, with_mask: bool, config: dict) -> P
 # ----------------------------------------------------------------------------------------------------------
 
 
-def run_model(m: TinyWavLM, values: np.ndarray, mask: np.ndarray | None) -> torch.Tensor:
+def run_model(m: WavLMModel, values: np.ndarray, mask: np.ndarray | None) -> torch.Tensor:
     with torch.no_grad():
         iv = torch.from_numpy(values)
         am = torch.from_numpy(mask.astype(np.int64)) if mask is not None else None
@@ -682,15 +572,15 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
 
     if args.bench:
-        m = build_model("base", seed=7)
+        m = build_model(BASE, seed=7)
         folder = BENCH_MODELS / "wavlm-base-random"
-        cfg = hf_config(m, 512, 768, 12, 12, 3072, 128, 16)
+        cfg = BASE.hf_config()
         p = export_model(m, folder, with_mask=False, config=cfg)
         print(f"wrote {p} ({p.stat().st_size / 1e6:.1f} MB)")
         return 0
 
-    m = build_model("tiny", seed=3)
-    cfg = hf_config(m, 16, 32, 2, 4, 64, 8, 4)
+    m = build_model(TINY, seed=3)
+    cfg = TINY.hf_config()
     written = [export_model(m, FIX_MODELS / "tiny-wavlm", with_mask=False, config=cfg),
                export_model(m, FIX_MODELS / "tiny-wavlm-mask", with_mask=True, config=cfg)]
     demo = REPO / "models" / "tiny-wavlm-demo"

@@ -30,9 +30,10 @@ re-running reproduces the same numbers and, on the same torch build, the same by
                                               random weights, with a copy of the shared tokenizer.json.
                                               bench/models is gitignored: never commit it.
 
-Model: plain-torch BERT (word + position + token-type embeddings, LayerNorm eps 1e-12, post-LN encoder
-layers with additive attention mask, exact erf GELU), exported with torch.onnx.export (opset 14,
-dynamic batch/sequence axes), inputs input_ids / attention_mask / token_type_ids (int64 [B,T]) and
+Model: Hugging Face's BertModel re-implemented in plain torch with HF's module names (hf_modules.py:
+embeddings.{word,position,token_type}_embeddings + LayerNorm eps 1e-12, encoder.layer.N.attention.self /
+attention.output / intermediate / output, additive attention mask, exact erf GELU), exported with
+torch.onnx.export (opset 14, dynamic batch/sequence axes; node names are module paths as in an Optimum export), inputs input_ids / attention_mask / token_type_ids (int64 [B,T]) and
 output last_hidden_state (float32 [B,T,H]): the layout of Xenova/bert-base-uncased, so
 transformers.js loads the folder with AutoModel / AutoTokenizer.
 
@@ -60,6 +61,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
+from hf_modules import BertModel, TextConfig, init_text_model  # noqa: E402
 from common import (  # noqa: E402
     BENCH_MODELS_DIR,
     FIXTURES_DIR,
@@ -240,144 +242,21 @@ class WordPieceTokenizer:
 
 
 # ===========================================================================
-# 2. Plain-torch BERT
+# 2. The BERT model: Hugging Face's BertModel module tree (scripts/gen/hf_modules.py)
 # ===========================================================================
 
 
-@dataclass(frozen=True)
-class BertConfig:
-    vocab_size: int
-    hidden_size: int = 32
-    num_hidden_layers: int = 2
-    num_attention_heads: int = 4
-    intermediate_size: int = 64
-    max_position_embeddings: int = MAX_POSITIONS
-    type_vocab_size: int = 2
-    layer_norm_eps: float = LAYER_NORM_EPS
-    pad_token_id: int = 0
-
-    def hf_config(self) -> dict:
-        return {
-            "architectures": ["BertModel"],
-            "model_type": "bert",
-            "vocab_size": self.vocab_size,
-            "hidden_size": self.hidden_size,
-            "num_hidden_layers": self.num_hidden_layers,
-            "num_attention_heads": self.num_attention_heads,
-            "intermediate_size": self.intermediate_size,
-            "hidden_act": "gelu",
-            "hidden_dropout_prob": 0.1,
-            "attention_probs_dropout_prob": 0.1,
-            "max_position_embeddings": self.max_position_embeddings,
-            "type_vocab_size": self.type_vocab_size,
-            "initializer_range": 0.02,
-            "layer_norm_eps": self.layer_norm_eps,
-            "pad_token_id": self.pad_token_id,
-            "position_embedding_type": "absolute",
-            "use_cache": False,
-            "torch_dtype": "float32",
-            "transformers_version": "4.36.0",
-        }
+def BertConfig(vocab_size: int, **kw) -> TextConfig:
+    return TextConfig("bert", vocab_size=vocab_size, max_position_embeddings=MAX_POSITIONS,
+                      layer_norm_eps=LAYER_NORM_EPS, **kw)
 
 
-def build_bert(cfg: BertConfig, seed: int):
-    """Return an eval-mode torch BERT encoder with deterministic random BERT-like weights."""
-    import torch
-    from torch import nn
-    from torch.nn import functional as F
-
-    class Embeddings(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.word_embeddings = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
-            self.position_embeddings = nn.Embedding(cfg.max_position_embeddings, cfg.hidden_size)
-            self.token_type_embeddings = nn.Embedding(cfg.type_vocab_size, cfg.hidden_size)
-            self.LayerNorm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
-            self.register_buffer(
-                "position_ids", torch.arange(cfg.max_position_embeddings).unsqueeze(0), persistent=False
-            )
-
-        def forward(self, input_ids, token_type_ids):
-            seq_len = input_ids.size(1)
-            pos = self.position_ids[:, :seq_len]
-            x = (
-                self.word_embeddings(input_ids)
-                + self.position_embeddings(pos)
-                + self.token_type_embeddings(token_type_ids)
-            )
-            return self.LayerNorm(x)
-
-    class SelfAttention(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.n_heads = cfg.num_attention_heads
-            self.head_dim = cfg.hidden_size // cfg.num_attention_heads
-            self.query = nn.Linear(cfg.hidden_size, cfg.hidden_size)
-            self.key = nn.Linear(cfg.hidden_size, cfg.hidden_size)
-            self.value = nn.Linear(cfg.hidden_size, cfg.hidden_size)
-            self.dense = nn.Linear(cfg.hidden_size, cfg.hidden_size)
-            self.LayerNorm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
-
-        def _heads(self, x):  # [B,T,H] -> [B,nh,T,dh]
-            b, t, _ = x.shape
-            return x.view(b, t, self.n_heads, self.head_dim).permute(0, 2, 1, 3)
-
-        def forward(self, x, ext_mask):
-            q, k, v = self._heads(self.query(x)), self._heads(self.key(x)), self._heads(self.value(x))
-            scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.head_dim)
-            scores = scores + ext_mask
-            probs = torch.softmax(scores, dim=-1)
-            ctx = torch.matmul(probs, v).permute(0, 2, 1, 3).contiguous()
-            ctx = ctx.view(ctx.size(0), ctx.size(1), -1)
-            return self.LayerNorm(self.dense(ctx) + x)
-
-    class Layer(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.attention = SelfAttention()
-            self.intermediate = nn.Linear(cfg.hidden_size, cfg.intermediate_size)
-            self.output = nn.Linear(cfg.intermediate_size, cfg.hidden_size)
-            self.LayerNorm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
-
-        def forward(self, x, ext_mask):
-            a = self.attention(x, ext_mask)
-            h = F.gelu(self.intermediate(a))  # exact erf GELU (approximate="none")
-            return self.LayerNorm(self.output(h) + a)
-
-    class Bert(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.embeddings = Embeddings()
-            self.layers = nn.ModuleList(Layer() for _ in range(cfg.num_hidden_layers))
-
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            x = self.embeddings(input_ids, token_type_ids)
-            # Additive mask [B,1,1,T]: 0 on real tokens, float32 min on padding (as HF BertModel).
-            m = attention_mask[:, None, None, :].to(torch.float32)
-            ext_mask = (1.0 - m) * torch.finfo(torch.float32).min
-            for layer in self.layers:
-                x = layer(x, ext_mask)
-            return x  # last_hidden_state
-
-    model = Bert()
-    g = common.torch_generator(seed)
-    with torch.no_grad():
-        # Parameter order is fixed by module construction, so init is reproducible.
-        for name, p in model.named_parameters():
-            if "LayerNorm" in name and name.endswith("weight"):
-                p.copy_(1.0 + 0.05 * torch.randn(p.shape, generator=g))
-            elif "LayerNorm" in name and name.endswith("bias"):
-                p.copy_(0.05 * torch.randn(p.shape, generator=g))
-            elif name.endswith("bias"):
-                p.copy_(0.02 * torch.randn(p.shape, generator=g))
-            else:  # Linear / Embedding weights, BERT init
-                p.copy_(0.02 * torch.randn(p.shape, generator=g))
-        model.embeddings.word_embeddings.weight[cfg.pad_token_id].zero_()  # as HF padding_idx init
-    model.eval()
-    return model
+def build_bert(cfg: TextConfig, seed: int):
+    """Eval-mode BertModel with deterministic random BERT-like weights."""
+    return init_text_model(BertModel(cfg), seed)
 
 
-def export_bert_onnx(model, cfg: BertConfig, path: Path) -> Path:
+def export_bert_onnx(model, cfg: TextConfig, path: Path) -> Path:
     import torch
 
     g = torch.Generator().manual_seed(0)
@@ -406,7 +285,7 @@ def tokenizer_config() -> dict:
     }
 
 
-def write_model_folder(model, cfg: BertConfig, folder: Path, tokenizer_json: dict | None) -> list[Path]:
+def write_model_folder(model, cfg: TextConfig, folder: Path, tokenizer_json: dict | None) -> list[Path]:
     folder = common.ensure_dir(folder)
     files = [
         common.write_plain_json(folder / "config.json", cfg.hf_config()),

@@ -93,6 +93,9 @@ export interface BuiltinOptions {
   dtype?: string;
   device?: string;
   batching?: string;
+  /** Encoder layers and the sequence-reference mode: a builtin has no layers, so only the default passes. */
+  layers?: unknown;
+  compat?: string | null;
 }
 
 export const BUILTIN_DEFAULTS = { maxSeconds: 10, pooling: "mean" } as const;
@@ -134,6 +137,8 @@ export class BuiltinFrameExtractor {
       o.dtype !== undefined && o.dtype !== "fp32" ? `--dtype ${o.dtype} (there is no model file)` : "",
       o.device !== undefined && o.device !== "cpu" ? `--device ${o.device} (it runs on the CPU)` : "",
       o.batching !== undefined && o.batching !== "exact" ? `--batching ${o.batching} (clips are never padded)` : "",
+      o.layers !== undefined && o.layers !== "last" ? `--layers (there are no encoder layers)` : "",
+      o.compat ? `--compat ${o.compat} (there is no encoder to pad for)` : "",
     ].filter(Boolean);
     if (ignored.length > 0) throw new EmofeatError(`${spec.id} is a weight-free feature; these settings do not apply: ${ignored.join(", ")}`);
     const pooling = o.pooling ?? BUILTIN_DEFAULTS.pooling;
@@ -167,7 +172,9 @@ export class BuiltinFrameExtractor {
   async embedFiles(
     files: readonly string[],
     _batchSize?: number,
-  ): Promise<{ vectors: (Float32Array | null)[]; clips: (LoadedClip | null)[]; errors: (Error | null)[] }> {
+  ): Promise<{ vectors: (Float32Array | null)[]; lengths: number[]; clips: (LoadedClip | null)[]; errors: (Error | null)[] }> {
+    // Pooled stores only (sequence stores are refused at load): one row per clip, as AudioEncoder.embedFiles says.
+    const lengths = files.map(() => 1);
     const vectors: (Float32Array | null)[] = files.map(() => null);
     const clips: (LoadedClip | null)[] = files.map(() => null);
     const errors: (Error | null)[] = files.map(() => null);
@@ -189,7 +196,7 @@ export class BuiltinFrameExtractor {
         errors[i] = err;
       }
     }
-    return { vectors, clips, errors };
+    return { vectors, lengths, clips, errors };
   }
 
   /** Nothing to release; here so callers treat every audio encoder alike. */

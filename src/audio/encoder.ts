@@ -12,18 +12,26 @@
  *
  * `attention_mask` is passed if and only if the ONNX model declares that input (HF exports WavLM Base+
  * without it, as its feature extractor config says).
+ *
+ * With `layers` every kept hidden state is pooled alike (rows [layers, width]); with pooling `none` a clip gives
+ * its frames: exact mode all of its own frames, reference mode the real frames of the padded batch (the
+ * round(linspace) mask, a prefix). `compat: "seq-reference"` is the reference's sequence extractor: every clip
+ * alone, zero-padded to max_seconds before the encoder, the same mask, real frames kept.
  */
 import { Tensor } from "@huggingface/transformers";
-import { loadEncoderModel, type EncoderModel } from "../models/load.js";
+import { loadEncoderModel, loadHiddenStatesModel, type EncoderModel } from "../models/load.js";
+import { hiddenStateOutput } from "../models/hidden-states.js";
+import { resolveLayers, type LayerSpec } from "../models/layer-spec.js";
+import type { HiddenStatesInfo } from "../text/encoder.js";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { env } from "../env.js";
 import { checkDevice, tensorToFloat32, type Device } from "../backends/onnx.js";
 import { EmofeatError } from "../errors.js";
 import { checkDtype, modelRecord, readModelConfig, resolveModel, type ModelDtype } from "../models/source.js";
-import { pool } from "../pooling.js";
+import { framesOf, poolLayers, pooledWidth, POOLING_MODES, type PoolingMode } from "../pooling.js";
 import type { ModelRecord } from "../store/meta.js";
-import { sha256File } from "../util/fs.js";
+import { exists, sha256File } from "../util/fs.js";
 import { loadClip, type LoadedClip } from "./clip.js";
 import { AudioInputError } from "./errors.js";
 import {
@@ -39,6 +47,11 @@ import {
 
 export const BATCHING_MODES = ["exact", "reference"] as const;
 export type BatchingMode = (typeof BATCHING_MODES)[number];
+/** Reproductions of other extractors: the reference's sequence extractor (see the header). */
+export const AUDIO_COMPAT_MODES = ["seq-reference"] as const;
+export type AudioCompat = (typeof AUDIO_COMPAT_MODES)[number];
+/** Pooling modes for speech (cls has no meaning for frames). */
+export const AUDIO_POOLING_MODES = POOLING_MODES.filter((m) => m !== "cls");
 
 export interface AudioModelOptions {
   /** Hub id (e.g. Xenova/wavlm-base-plus) or a local folder in Hugging Face layout. */
@@ -52,6 +65,12 @@ export interface AudioModelOptions {
   /** Keep at most this many seconds of each clip (default 10). */
   maxSeconds?: number;
   batching?: BatchingMode;
+  /** mean (default), max, mean+std, or none (frame sequences). */
+  pooling?: PoolingMode;
+  /** Hidden states to keep: "last" (default), "all", "0,4-8,12", or indices (see models/layer-spec.ts). */
+  layers?: LayerSpec;
+  /** seq-reference: the reference's sequence extractor (implies reference batching, one clip per call). */
+  compat?: AudioCompat;
 }
 
 export const AUDIO_DEFAULTS = {
@@ -61,6 +80,7 @@ export const AUDIO_DEFAULTS = {
   maxSeconds: 10,
   batching: "exact",
   batchSize: 16,
+  pooling: "mean",
 } as const;
 
 interface EncoderInit {
@@ -68,6 +88,10 @@ interface EncoderInit {
   dim: number;
   device: Device;
   batching: BatchingMode;
+  compat: AudioCompat | null;
+  pooling: PoolingMode;
+  layers: number[] | null;
+  hiddenStates: HiddenStatesInfo | null;
   targetSampleRate: number;
   maxSeconds: number;
   featureExtractor: FeatureExtractorConfig;
@@ -79,9 +103,15 @@ interface EncoderInit {
 
 export class AudioEncoder {
   readonly model: ModelRecord;
+  /** Hidden size D (one layer's state). */
   readonly dim: number;
   readonly device: Device;
   readonly batching: BatchingMode;
+  readonly compat: AudioCompat | null;
+  readonly pooling: PoolingMode;
+  /** hidden_states indices kept, or null for the plain last_hidden_state. */
+  readonly layers: number[] | null;
+  readonly hiddenStates: HiddenStatesInfo | null;
   readonly targetSampleRate: number;
   readonly maxSeconds: number;
   readonly featureExtractor: FeatureExtractorConfig;
@@ -97,6 +127,10 @@ export class AudioEncoder {
     this.dim = init.dim;
     this.device = init.device;
     this.batching = init.batching;
+    this.compat = init.compat;
+    this.pooling = init.pooling;
+    this.layers = init.layers;
+    this.hiddenStates = init.hiddenStates;
     this.targetSampleRate = init.targetSampleRate;
     this.maxSeconds = init.maxSeconds;
     this.featureExtractor = init.featureExtractor;
@@ -109,9 +143,21 @@ export class AudioEncoder {
   static async load(o: AudioModelOptions): Promise<AudioEncoder> {
     const dtype = checkDtype(o.dtype ?? AUDIO_DEFAULTS.dtype);
     const device = checkDevice(o.device ?? AUDIO_DEFAULTS.device);
-    const batching = o.batching ?? AUDIO_DEFAULTS.batching;
+    const compat = o.compat ?? null;
+    if (compat !== null && !(AUDIO_COMPAT_MODES as readonly string[]).includes(compat))
+      throw new EmofeatError(`unknown --compat "${compat}" for audio (expected: ${AUDIO_COMPAT_MODES.join(", ")})`);
+    if (compat === "seq-reference" && o.batching === "exact")
+      throw new EmofeatError("--compat seq-reference reproduces the reference's padded extractor; it cannot run with --batching exact");
+    const batching = compat === "seq-reference" ? "reference" : (o.batching ?? AUDIO_DEFAULTS.batching);
     if (!(BATCHING_MODES as readonly string[]).includes(batching))
       throw new EmofeatError(`unknown batching "${batching}" (expected one of: ${BATCHING_MODES.join(", ")})`);
+    const pooling = o.pooling ?? AUDIO_DEFAULTS.pooling;
+    if (!(AUDIO_POOLING_MODES as readonly string[]).includes(pooling))
+      throw new EmofeatError(
+        pooling === "cls"
+          ? "--pooling cls takes the first token of a text; speech frames have no such token (use mean, max, mean+std or none)"
+          : `unknown pooling "${pooling}" (expected one of: ${AUDIO_POOLING_MODES.join(", ")})`,
+      );
     const targetSampleRate = o.targetSampleRate ?? AUDIO_DEFAULTS.targetSampleRate;
     if (!Number.isInteger(targetSampleRate) || targetSampleRate <= 0)
       throw new EmofeatError(`--target-sr must be a positive integer (got ${targetSampleRate})`);
@@ -123,7 +169,9 @@ export class AudioEncoder {
       { file: "preprocessor_config.json", why: "the feature extractor settings (do_normalize, padding_value, sampling_rate)" },
     ];
     const resolved = await resolveModel(o.model, dtype, required, offline);
-    const session = await loadEncoderModel(resolved, { device, threads: o.threads, offline }, required);
+    const settings = { device, threads: o.threads, offline };
+    // A hub model's config.json arrives with its first load; otherwise the config is read before loading.
+    let session: EncoderModel | null = (await exists(path.join(resolved.dir, "config.json"))) ? null : await loadEncoderModel(resolved, settings, required);
     try {
       const config = await readModelConfig(resolved);
       const preprocessorFile = path.join(resolved.dir, "preprocessor_config.json");
@@ -142,14 +190,31 @@ export class AudioEncoder {
       }
       const dim = Number(config.hidden_size);
       if (!Number.isInteger(dim) || dim <= 0) throw new EmofeatError(`${resolved.id}: config.json has no valid hidden_size`);
+      const numLayers = Number(config.num_hidden_layers);
+      const layers = resolveLayers(o.layers, numLayers, resolved.id);
+      const record = await modelRecord(resolved, config);
+      let hiddenStates: HiddenStatesInfo | null = null;
+      if (layers === null) session ??= await loadEncoderModel(resolved, settings, required);
+      else {
+        await session?.dispose();
+        session = null;
+        const stable = typeof config.do_stable_layer_norm === "boolean" ? config.do_stable_layer_norm : undefined;
+        const h = await loadHiddenStatesModel(resolved, settings, required, { numLayers, layers, sha256: record.sha256, stableLayerNorm: stable });
+        session = h.model;
+        hiddenStates = { num_hidden_layers: numLayers, rule: h.plan.rule, tensors: h.plan.tensors, file: path.relative(resolved.dir, h.file) };
+      }
       const inputNames = session.sessions?.model?.inputNames ?? [];
       if (!inputNames.includes("input_values"))
         throw new EmofeatError(`${resolved.id}: the ONNX model has no input_values input (inputs: ${inputNames.join(", ") || "none"}); is it a speech encoder?`);
       return new AudioEncoder({
-        model: await modelRecord(resolved, config),
+        model: record,
         dim,
         device,
         batching,
+        compat,
+        pooling,
+        layers,
+        hiddenStates,
         targetSampleRate,
         maxSeconds,
         featureExtractor,
@@ -159,9 +224,24 @@ export class AudioEncoder {
         session,
       });
     } catch (err) {
-      await session.dispose();
+      await session?.dispose();
       throw err;
     }
+  }
+
+  /** Values per stored row: one pooled vector ([layers,] width), or one frame's states ([layers,] D) with pooling none. */
+  get rowSize(): number {
+    return (this.layers?.length ?? 1) * this.layerWidth;
+  }
+
+  /** Width of one layer's entry in a row: D, or 2D for mean+std (the store's `d`). */
+  get layerWidth(): number {
+    return this.pooling === "none" ? this.dim : pooledWidth(this.pooling, this.dim);
+  }
+
+  /** Samples every clip is padded to before the encoder (seq-reference: max_seconds), or 0 (the batch's longest). */
+  get padTo(): number {
+    return this.compat === "seq-reference" ? Math.floor(this.targetSampleRate * this.maxSeconds) : 0;
   }
 
   /** Fewest samples (at the target rate) that give the encoder one frame. */
@@ -174,67 +254,115 @@ export class AudioEncoder {
     return loadClip(file, { targetSampleRate: this.targetSampleRate, maxSeconds: this.maxSeconds });
   }
 
-  /** One model call on clips padded to the longest; returns last_hidden_state and its dims. */
+  /** One model call on clips padded to the longest (or padTo): the kept layers' states [B, T', D]. */
   private async forward(clips: Float32Array[]) {
-    const fe = extractFeatures(clips, this.featureExtractor);
+    const fe = extractFeatures(clips, this.featureExtractor, this.padTo);
     const feeds: Record<string, Tensor> = { input_values: new Tensor("float32", fe.inputValues, [fe.batchSize, fe.length]) };
     if (this.takesAttentionMask) feeds.attention_mask = new Tensor("int64", fe.attentionMask, [fe.batchSize, fe.length]);
     const out = await this.session(feeds);
-    const h = out.last_hidden_state;
-    if (!h) throw new EmofeatError(`${this.model.id}: the model has no last_hidden_state output (outputs: ${Object.keys(out).join(", ")})`);
-    const [b, t, d] = h.dims as [number, number, number];
     const expectFrames = convOutputLength(fe.length, this.geometry);
-    if (b !== fe.batchSize || d !== this.dim || t !== expectFrames)
-      throw new EmofeatError(
-        `${this.model.id}: last_hidden_state has dims ${h.dims.join("x")}, expected ${fe.batchSize}x${expectFrames}x${this.dim} ` +
-          `(frames from conv_kernel/conv_stride in config.json)`,
-      );
-    return { hidden: tensorToFloat32(h), dims: [b, t, d] as [number, number, number], paddedLength: fe.length };
+    const names = this.layers === null ? ["last_hidden_state"] : this.layers.map(hiddenStateOutput);
+    const states = names.map((name) => {
+      const h = out[name];
+      if (!h) throw new EmofeatError(`${this.model.id}: the model has no ${name} output (outputs: ${Object.keys(out).join(", ")})`);
+      const [b, t, d] = h.dims as [number, number, number];
+      if (b !== fe.batchSize || d !== this.dim || t !== expectFrames)
+        throw new EmofeatError(
+          `${this.model.id}: ${name} has dims ${h.dims.join("x")}, expected ${fe.batchSize}x${expectFrames}x${this.dim} ` +
+            `(frames from conv_kernel/conv_stride in config.json)`,
+        );
+      return tensorToFloat32(h);
+    });
+    return { states, dims: [fe.batchSize, expectFrames, this.dim] as [number, number, number], paddedLength: fe.length };
   }
 
   /**
-   * Embeds prepared clips (target rate, normalised and cut), returns [clips.length, dim] in input order.
-   * exact: clips of equal length share calls of up to `groupSize`; reference: `clips` is ONE padded batch.
-   * Every clip must have at least `minSamples` samples in exact mode (reference: the batch's longest).
+   * Runs clips the way the batching mode says and hands each model call's states to `take`:
+   * exact: clips of equal length share calls of up to `groupSize`, every frame real (mask null);
+   * reference: `clips` is ONE padded batch, with the round(linspace) frame mask; seq-reference: each clip alone,
+   * padded to max_seconds, same mask.
    */
-  async embedClips(clips: readonly Float32Array[], groupSize: number = AUDIO_DEFAULTS.batchSize): Promise<Float32Array> {
-    const out = new Float32Array(clips.length * this.dim);
-    if (clips.length === 0) return out;
+  private async runClips(
+    clips: readonly Float32Array[],
+    groupSize: number,
+    take: (group: number[], states: Float32Array[], dims: [number, number, number], mask: Uint8Array | null) => void,
+  ): Promise<void> {
+    if (clips.length === 0) return;
     if (this.batching === "reference") {
-      const longest = Math.max(...clips.map((c) => c.length));
-      if (longest < this.minSamples) throw new EmofeatError(`batch too short for the encoder: longest clip ${longest} samples < ${this.minSamples}`);
-      const { hidden, dims, paddedLength } = await this.forward([...clips]);
-      const [B, T] = dims;
-      const mask = new Uint8Array(B * T);
-      clips.forEach((c, i) => mask.set(referenceFrameMask(c.length, paddedLength, T), i * T));
-      out.set(pool("mean", hidden, dims, mask));
-      return out;
+      const batches = this.compat === "seq-reference" ? clips.map((_, i) => [i]) : [clips.map((_, i) => i)];
+      for (const group of batches) {
+        const longest = Math.max(this.padTo, ...group.map((i) => clips[i].length));
+        if (longest < this.minSamples) throw new EmofeatError(`batch too short for the encoder: longest clip ${longest} samples < ${this.minSamples}`);
+        const { states, dims, paddedLength } = await this.forward(group.map((i) => clips[i]));
+        const T = dims[1];
+        const mask = new Uint8Array(group.length * T);
+        group.forEach((i, k) => mask.set(referenceFrameMask(clips[i].length, paddedLength, T), k * T));
+        take(group, states, dims, mask);
+      }
+      return;
     }
     const byLength = new Map<number, number[]>();
     clips.forEach((c, i) => {
       if (c.length < this.minSamples) throw new EmofeatError(`clip ${i} too short for the encoder: ${c.length} samples < ${this.minSamples}`);
       byLength.set(c.length, [...(byLength.get(c.length) ?? []), i]);
     });
-    for (const idx of byLength.values()) {
+    for (const idx of byLength.values())
       for (let k = 0; k < idx.length; k += groupSize) {
         const group = idx.slice(k, k + groupSize);
-        const { hidden, dims } = await this.forward(group.map((i) => clips[i]));
-        const pooled = pool("mean", hidden, dims, null);
-        group.forEach((i, g) => out.set(pooled.subarray(g * this.dim, (g + 1) * this.dim), i * this.dim));
+        const { states, dims } = await this.forward(group.map((i) => clips[i]));
+        take(group, states, dims, null);
       }
-    }
+  }
+
+  /**
+   * Embeds prepared clips (target rate, normalised and cut), returns [clips.length, rowSize] in input order.
+   * exact: clips of equal length share calls of up to `groupSize`; reference: `clips` is ONE padded batch.
+   * Every clip must have at least `minSamples` samples in exact mode (reference: the batch's longest).
+   */
+  async embedClips(clips: readonly Float32Array[], groupSize: number = AUDIO_DEFAULTS.batchSize): Promise<Float32Array> {
+    const pooling = this.pooling;
+    if (pooling === "none") throw new EmofeatError("pooling none gives frame sequences: use sequenceClips");
+    const w = this.rowSize;
+    const out = new Float32Array(clips.length * w);
+    await this.runClips(clips, groupSize, (group, states, dims, mask) => {
+      const pooled = poolLayers(pooling, states, dims, mask);
+      group.forEach((i, g) => out.set(pooled.subarray(g * w, (g + 1) * w), i * w));
+    });
     return out;
   }
 
   /**
-   * Loads and embeds files. Returns one result per file: a vector, or the reason it failed (bad file, clip too
-   * short); one bad file never affects another (in reference mode the others are batched without it).
+   * Frame states of prepared clips, per clip [T_i, rowSize] in input order: exact mode all of the clip's frames,
+   * reference modes the real frames of the padded batch (the frame mask is a prefix; T_i may be 0).
+   */
+  async sequenceClips(clips: readonly Float32Array[], groupSize: number = AUDIO_DEFAULTS.batchSize): Promise<Float32Array[]> {
+    const out: Float32Array[] = new Array(clips.length);
+    await this.runClips(clips, groupSize, (group, states, dims, mask) => {
+      const T = dims[1];
+      group.forEach((i, g) => {
+        let real = T;
+        if (mask) {
+          real = 0;
+          while (real < T && mask[g * T + real]) real++;
+          for (let t = real; t < T; t++) if (mask[g * T + t]) throw new Error("internal: the reference frame mask is not a prefix");
+        }
+        out[i] = framesOf(states, dims, g, real);
+      });
+    });
+    return out;
+  }
+
+  /**
+   * Loads and embeds files. Returns one result per file: a vector ([rowSize]; with pooling none the clip's
+   * frames, [frames_i, rowSize], frames_i in `lengths`), or the reason it failed (bad file, clip too short); one
+   * bad file never affects another (in reference mode the others are batched without it).
    */
   async embedFiles(
     files: readonly string[],
     batchSize: number = AUDIO_DEFAULTS.batchSize,
-  ): Promise<{ vectors: (Float32Array | null)[]; clips: (LoadedClip | null)[]; errors: (Error | null)[] }> {
+  ): Promise<{ vectors: (Float32Array | null)[]; lengths: number[]; clips: (LoadedClip | null)[]; errors: (Error | null)[] }> {
     const vectors: (Float32Array | null)[] = files.map(() => null);
+    const lengths: number[] = files.map(() => 0);
     const clips: (LoadedClip | null)[] = files.map(() => null);
     const errors: (Error | null)[] = files.map(() => null);
     for (let b0 = 0; b0 < files.length; b0 += batchSize) {
@@ -254,14 +382,30 @@ export class AudioEncoder {
         }
       }
       if (ok.length === 0) continue;
-      if (this.batching === "reference" && Math.max(...ok.map((i) => clips[i]!.samples.length)) < this.minSamples) {
+      if (this.batching === "reference" && Math.max(this.padTo, ...ok.map((i) => clips[i]!.samples.length)) < this.minSamples) {
         for (const i of ok) errors[i] = tooShort(files[i], clips[i]!.samples.length, this.minSamples, this.targetSampleRate);
         continue;
       }
-      const emb = await this.embedClips(ok.map((i) => clips[i]!.samples), batchSize);
-      ok.forEach((i, k) => (vectors[i] = emb.slice(k * this.dim, (k + 1) * this.dim)));
+      const samples = ok.map((i) => clips[i]!.samples);
+      if (this.pooling === "none") {
+        const seqs = await this.sequenceClips(samples, batchSize);
+        ok.forEach((i, k) => {
+          if (seqs[k].length === 0) errors[i] = new AudioInputError(files[i], "too short for the encoder: no real frame in the padded batch (round(linspace) frame mask)");
+          else {
+            vectors[i] = seqs[k];
+            lengths[i] = seqs[k].length / this.rowSize;
+          }
+        });
+      } else {
+        const w = this.rowSize;
+        const emb = await this.embedClips(samples, batchSize);
+        ok.forEach((i, k) => {
+          vectors[i] = emb.slice(k * w, (k + 1) * w);
+          lengths[i] = 1;
+        });
+      }
     }
-    return { vectors, clips, errors };
+    return { vectors, lengths, clips, errors };
   }
 
   async dispose(): Promise<void> {

@@ -97,9 +97,14 @@ export interface PaddedBatch {
  * The feature extractor on a list of clips with padding="longest": normalise each clip over its real samples
  * (when doNormalize), right-pad with paddingValue, attention mask 1 on real samples.
  */
-export function extractFeatures(clips: Float32Array[], config: Pick<FeatureExtractorConfig, "doNormalize" | "paddingValue">): PaddedBatch {
+export function extractFeatures(
+  clips: Float32Array[],
+  config: Pick<FeatureExtractorConfig, "doNormalize" | "paddingValue">,
+  /** Pad to at least this many samples (padding="max_length"); default: the longest clip. */
+  padTo = 0,
+): PaddedBatch {
   const lengths = clips.map((c) => c.length);
-  const L = Math.max(0, ...lengths);
+  const L = Math.max(padTo, ...lengths);
   const B = clips.length;
   const inputValues = new Float32Array(B * L);
   const attentionMask = new BigInt64Array(B * L);

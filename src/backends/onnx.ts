@@ -6,6 +6,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { EmofeatError } from "../errors.js";
+import { float16ToFloat32 } from "../util/float16.js";
 
 export const DEVICES = ["cpu", "cuda"] as const;
 export type Device = (typeof DEVICES)[number];
@@ -51,20 +52,16 @@ export function sessionOptions(s: SessionSettings): Record<string, unknown> {
   return o;
 }
 
-/** IEEE 754 half -> single. Node 20 has no Float16Array, so onnxruntime hands float16 outputs over as raw Uint16Array bits. */
-function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * f * 2 ** -24;
-  if (e === 31) return f ? Number.NaN : s * Number.POSITIVE_INFINITY;
-  return s * (1 + f / 1024) * 2 ** (e - 15);
+/** onnxruntime execution providers for a device, for sessions created without transformers.js (same choice as it makes). */
+export function executionProviders(device: Device): string[] {
+  return device === "cuda" ? ["cuda"] : ["cpu"];
 }
 
 /** Output tensor data as float32, whatever precision the model file computes in (fp16 variants included). */
 export function tensorToFloat32(t: { type: string; data: unknown }): Float32Array {
   if (t.data instanceof Float32Array) return t.data;
-  if (t.type === "float16" && t.data instanceof Uint16Array) return Float32Array.from(t.data, halfToFloat);
+  // Node 20 has no Float16Array, so onnxruntime hands float16 outputs over as raw Uint16Array bits.
+  if (t.type === "float16" && t.data instanceof Uint16Array) return float16ToFloat32(t.data);
   if (ArrayBuffer.isView(t.data) && !(t.data instanceof DataView) && !(t.data instanceof BigInt64Array) && !(t.data instanceof BigUint64Array))
     return Float32Array.from(t.data as unknown as ArrayLike<number>);
   throw new Error(`unsupported output tensor type ${t.type}`);

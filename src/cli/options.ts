@@ -2,6 +2,8 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { DEVICES } from "../backends/onnx.js";
 import { MODEL_DTYPES } from "../models/source.js";
+import { checkLayerSpec, LAYERS_HELP } from "../models/layer-spec.js";
+import { STORE_DTYPES } from "../store/npy.js";
 import type { ProgressListener } from "../extract/progress.js";
 import { parseShard, type ShardSpec } from "../shards/array-task.js";
 import { recordShardFailure } from "../shards/record.js";
@@ -40,7 +42,11 @@ export function addStoreOptions(cmd: Command): Command {
     .requiredOption("--csv <index.csv>", "the index CSV (utter_id, session, audio_path, text, label, split)")
     .requiredOption("--out <dir>", "feature store folder to write (resumable: rerun the same command after an interruption)")
     .option("--overwrite", "replace a store (or unfinished run) made with other settings", false)
-    .addOption(new Option("--layout <layout>", "matrix: embeddings.npy only; per-utterance: also per_utterance/<utter_id>.npy").choices(["matrix", "per-utterance"]).default("matrix"))
+    .addOption(
+      new Option("--layout <layout>", "matrix: the store's arrays only; per-utterance: also per_utterance/<utter_id>.npy (that row: (D,), (L, D), or (T_i, [L,] D) for sequences)")
+        .choices(["matrix", "per-utterance"])
+        .default("matrix"),
+    )
     .option(
       "--shard <K/N|auto>",
       "extract only shard K of N (0-based) into <out>/shards/K-of-N/, for cluster array jobs; auto: K from SLURM_ARRAY_TASK_ID " +
@@ -48,6 +54,33 @@ export function addStoreOptions(cmd: Command): Command {
     )
     .option("--shards <n>", "number of shards, for --shard auto (required in a Kubernetes Indexed Job; checked against Slurm's count)", intArg("--shards"))
     .option("-q, --quiet", "no progress output", false);
+}
+
+const POOLING_HELP: Record<string, string> = {
+  mean: "mask-weighted mean over real positions",
+  cls: "the first token's state",
+  max: "largest value over real positions, per dimension",
+  "mean+std": "statistics pooling: [mean; sample std] over real positions (2D wide)",
+  none: "no pooling: a sequence store (frames.npy + lengths.npy) with every real token/frame",
+};
+
+/** --layers, --pooling, --store-dtype: what an extraction keeps of the encoder (docs/representations.md). */
+export function addRepresentationOptions(cmd: Command, poolings: readonly string[]): Command {
+  return cmd
+    .option("--layers <spec>", LAYERS_HELP, (v: string) => {
+      try {
+        checkLayerSpec(v);
+      } catch (err) {
+        throw new InvalidArgumentError((err as Error).message);
+      }
+      return v;
+    }, "last")
+    .addOption(new Option("--pooling <mode>", poolings.map((m) => `${m}: ${POOLING_HELP[m]}`).join("; ")).choices([...poolings]).default("mean"))
+    .addOption(
+      new Option("--store-dtype <dtype>", "array dtype on disk: float32, or float16 (half the size; adds a relative rounding error of at most 2^-11, see docs/representations.md)")
+        .choices(Object.keys(STORE_DTYPES))
+        .default("float32"),
+    );
 }
 
 /** `--shard` / `--shards` as the library takes them (undefined: the whole plan). */
@@ -103,6 +136,9 @@ export function storeAndModelArgs(o: Record<string, unknown>) {
     offline: o.offline as boolean,
     layout: o.layout as "matrix" | "per-utterance",
     overwrite: o.overwrite as boolean,
+    layers: o.layers as string | undefined,
+    pooling: o.pooling as "mean" | "cls" | "max" | "mean+std" | "none",
+    storeDtype: o.storeDtype as "float32" | "float16",
     shard: shardArg(o),
   };
 }

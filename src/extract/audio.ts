@@ -9,7 +9,7 @@ import { audioTotals } from "../store/records.js";
 import type { BatchResult } from "../store/write.js";
 import { audioBatchCosts, clipSeconds } from "../shards/durations.js";
 import { builtinStoreArgs } from "./builtin-audio.js";
-import { runExtraction, storeRunArgs, type ExtractionSummary, type StoreRunOptions } from "./run.js";
+import { checkStoreDtype, representationSettings, runExtraction, storeRunArgs, type ExtractionSummary, type StoreRunOptions } from "./run.js";
 
 export interface ExtractAudioOptions extends AudioModelOptions, StoreRunOptions {
   /** Clips per batch (reference mode: the padded batch; exact mode: files loaded together). Default 16. */
@@ -58,12 +58,14 @@ export async function extractAudio(o: ExtractAudioOptions): Promise<ExtractionSu
   const index = await loadIndex(o.csv, { require: ["audio"] });
   const batchSize = o.batchSize ?? AUDIO_DEFAULTS.batchSize;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new EmofeatError(`--batch-size must be a positive integer (got ${batchSize})`);
+  const dtype = checkStoreDtype(o.storeDtype);
   o.onProgress?.({ phase: "load", done: 0, total: index.utterances.length, failed: 0, resumed: 0, message: `loading ${o.model}` });
   // Weight-free baselines (builtin:fbank|mfcc) share everything below except their store settings.
   const encoder = isBuiltinModel(o.model) ? await BuiltinFrameExtractor.load(o) : await AudioEncoder.load(o);
   try {
     const batches = audioPlan(index.utterances.length, batchSize);
 
+    const sequence = encoder.pooling === "none";
     const processBatch = async (positions: number[]): Promise<BatchResult> => {
       const us = positions.map((p) => index.utterances[p]);
       const res = await encoder.embedFiles(
@@ -72,6 +74,7 @@ export async function extractAudio(o: ExtractAudioOptions): Promise<ExtractionSu
       );
       const ok: number[] = [];
       const vectors: Float32Array[] = [];
+      const lengths: number[] = [];
       const failures: Failure[] = [];
       const records: Record<number, Record<string, string | number | boolean>> = {};
       positions.forEach((p, k) => {
@@ -89,11 +92,16 @@ export async function extractAudio(o: ExtractAudioOptions): Promise<ExtractionSu
         const clip = res.clips[k]!;
         ok.push(p);
         vectors.push(res.vectors[k]!);
+        lengths.push(res.lengths[k]);
         records[p] = clipRecord(u, clip.info, clip.samples.length, encoder.targetSampleRate);
       });
-      const flat = new Float32Array(ok.length * encoder.dim);
-      vectors.forEach((v, i) => flat.set(v, i * encoder.dim));
-      return { positions: ok, vectors: flat, failures, records };
+      const flat = new Float32Array(vectors.reduce((a, v) => a + v.length, 0));
+      let off = 0;
+      for (const v of vectors) {
+        flat.set(v, off);
+        off += v.length;
+      }
+      return { positions: ok, vectors: flat, ...(sequence ? { lengths } : {}), failures, records };
     };
 
     // Shards are balanced by the seconds each batch's clips give the encoder (durations from the index or WAV headers).
@@ -105,7 +113,7 @@ export async function extractAudio(o: ExtractAudioOptions): Promise<ExtractionSu
         batches,
         batchCosts,
         processBatch,
-        ...builtinStoreArgs(encoder, batchSize, index.sha256),
+        ...builtinStoreArgs(encoder, batchSize, index.sha256, dtype),
         totals: audioTotals,
         recordsCsv: { file: STORE_FILES.clips, columns: [...CLIPS_COLUMNS] },
         ...storeRunArgs(o),
@@ -125,27 +133,34 @@ export async function extractAudio(o: ExtractAudioOptions): Promise<ExtractionSu
         batching: encoder.batching,
         batch_size: batchSize,
         index_sha256: index.sha256,
+        ...representationSettings({ layers: encoder.layers, pooling: encoder.pooling, defaultPooling: "mean", dtype, compat: encoder.compat }),
       },
       batches,
       batchCosts,
-      dim: encoder.dim,
+      dim: encoder.layerWidth,
+      rowShape: encoder.layers ? [encoder.layers.length, encoder.layerWidth] : [encoder.layerWidth],
+      sequence,
       processBatch,
       meta: {
         model: encoder.model,
         device: encoder.device,
-        pooling: "mean",
+        pooling: encoder.pooling,
         sr: encoder.targetSampleRate,
         max_seconds: encoder.maxSeconds,
         batching: encoder.batching,
+        ...(encoder.compat ? { compat: encoder.compat } : {}),
+        ...(encoder.layers ? { layers: encoder.layers, hidden_states: encoder.hiddenStates! } : {}),
         settings: {
           batch_size: batchSize,
           do_normalize: fe.doNormalize,
           padding_value: fe.paddingValue,
           attention_mask: encoder.takesAttentionMask ? "passed (the ONNX model declares it)" : "not passed (the ONNX model has no such input)",
           frames:
-            encoder.batching === "exact"
-              ? "each clip alone (or with clips of identical length), no padding; mean over all frames"
-              : "batches in index order padded to their longest clip; frame mask = sample mask at round(linspace(0, L-1, T')); masked mean",
+            encoder.compat === "seq-reference"
+              ? `each clip alone, zero-padded to max_seconds (${encoder.padTo} samples); frame mask = sample mask at round(linspace(0, L-1, T')); real frames`
+              : encoder.batching === "exact"
+                ? "each clip alone (or with clips of identical length), no padding; every frame"
+                : "batches in index order padded to their longest clip; frame mask = sample mask at round(linspace(0, L-1, T')); real frames",
           preprocessing: CLIP_PREPROCESSING,
           preprocessor_sha256: encoder.preprocessorSha256,
           conv_kernel: encoder.geometry.kernels,
@@ -162,12 +177,12 @@ export async function extractAudio(o: ExtractAudioOptions): Promise<ExtractionSu
 }
 
 export interface EmbedAudioResult {
-  /** Row-major [files.length, dim]. */
+  /** Row-major [files.length, dim] (with layers: [files.length, layers, width]). */
   embeddings: Float32Array;
   dim: number;
   /** Per file: duration, rate, channels, whether the cut removed anything. */
   clips: ClipInfo[];
-  encoder: Pick<AudioEncoder, "model" | "batching" | "targetSampleRate" | "maxSeconds" | "device" | "takesAttentionMask">;
+  encoder: Pick<AudioEncoder, "model" | "batching" | "targetSampleRate" | "maxSeconds" | "device" | "takesAttentionMask" | "layers" | "pooling">;
 }
 
 /**
@@ -175,16 +190,18 @@ export interface EmbedAudioResult {
  * first file's error (an AudioInputError with `reason`) if any file cannot be used.
  */
 export async function embedAudio(files: readonly string[], o: AudioModelOptions & { batchSize?: number }): Promise<EmbedAudioResult> {
+  if (o.pooling === "none") throw new EmofeatError("embedAudio pools each clip; for frame sequences use AudioEncoder.embedFiles with pooling none");
   const encoder = await AudioEncoder.load(o);
   try {
     const res = await encoder.embedFiles(files, o.batchSize ?? AUDIO_DEFAULTS.batchSize);
     const bad = res.errors.findIndex((e) => e !== null);
     if (bad >= 0) throw res.errors[bad]!;
-    const embeddings = new Float32Array(files.length * encoder.dim);
-    res.vectors.forEach((v, i) => embeddings.set(v!, i * encoder.dim));
+    const w = encoder.rowSize;
+    const embeddings = new Float32Array(files.length * w);
+    res.vectors.forEach((v, i) => embeddings.set(v!, i * w));
     return {
       embeddings,
-      dim: encoder.dim,
+      dim: encoder.layerWidth,
       clips: res.clips.map((c) => c!.info),
       encoder: {
         model: encoder.model,
@@ -193,6 +210,8 @@ export async function embedAudio(files: readonly string[], o: AudioModelOptions 
         maxSeconds: encoder.maxSeconds,
         device: encoder.device,
         takesAttentionMask: encoder.takesAttentionMask,
+        layers: encoder.layers,
+        pooling: encoder.pooling,
       },
     };
   } finally {

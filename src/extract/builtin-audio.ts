@@ -5,12 +5,14 @@
  */
 import type { BuiltinFrameExtractor } from "../audio/builtin.js";
 import { CLIP_PREPROCESSING } from "../audio/clip.js";
-import type { RunExtractionOptions } from "./run.js";
+import type { StoreDtype } from "../store/npy.js";
+import { representationSettings, type RunExtractionOptions } from "./run.js";
 
 export function builtinStoreArgs(
   f: BuiltinFrameExtractor,
   batchSize: number,
   indexSha256: string,
+  dtype: StoreDtype,
 ): Pick<RunExtractionOptions, "fingerprintSettings" | "dim" | "meta"> {
   return {
     fingerprintSettings: {
@@ -22,6 +24,7 @@ export function builtinStoreArgs(
       max_seconds: f.maxSeconds,
       batch_size: batchSize,
       index_sha256: indexSha256,
+      ...representationSettings({ layers: null, pooling: f.pooling, defaultPooling: f.pooling, dtype }),
     },
     dim: f.dim,
     meta: {

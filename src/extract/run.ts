@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { EmofeatError } from "../errors.js";
 import type { IndexManifest } from "../manifest/index-csv.js";
 import { STORE_FORMAT, STORE_FORMAT_VERSION, type Modality, type StoreLayout, type StoreMeta } from "../store/meta.js";
+import { STORE_DTYPES, type StoreDtype } from "../store/npy.js";
 import { openStoreForWriting, type BatchResult, type FinalizeOptions, type StoreWriter } from "../store/write.js";
 import type { ShardSpec } from "../shards/array-task.js";
 import { runShard } from "../shards/extract.js";
@@ -24,7 +25,16 @@ export interface RunExtractionOptions {
   dim: number;
   processBatch: (positions: number[]) => Promise<BatchResult>;
   /** Modality-specific meta fields. */
-  meta: Pick<StoreMeta, "model" | "device" | "pooling" | "settings"> & Partial<Pick<StoreMeta, "max_len" | "sr" | "max_seconds" | "batching">>;
+  meta: Pick<StoreMeta, "model" | "device" | "pooling" | "settings"> &
+    Partial<Pick<StoreMeta, "max_len" | "sr" | "max_seconds" | "batching" | "layers" | "hidden_states" | "compat">>;
+  /** Shape of one stored row: [d] (default [dim]) or [layers, d]. */
+  rowShape?: number[];
+  /** Sequence store (pooling none): batches return `lengths`; frames.npy + lengths.npy. */
+  sequence?: boolean;
+  /** Text sequence stores: the special tokens the batches flag (special.npy). */
+  special?: { prefix: number[]; suffix: number[] };
+  /** Array dtype on disk (default float32). */
+  dtype?: StoreDtype;
   /** Extra totals for meta.json computed from per-row records at the end. */
   totals?: (records: Record<string, string | number | boolean>[]) => Record<string, number>;
   recordsCsv?: { file: string; columns: string[] };
@@ -32,9 +42,10 @@ export interface RunExtractionOptions {
   overwrite?: boolean;
   onProgress?: ProgressListener;
   signal?: AbortSignal;
-  /** Flush finished batches to disk at least this often (rows / milliseconds). */
+  /** Flush finished batches to disk at least this often (rows / milliseconds / buffered values). */
   flushRows?: number;
   flushMs?: number;
+  flushValues?: number;
   /** Extract only this shard of the plan, into `<outDir>/shards/K-of-N/` (shards/extract.ts); `emofeat merge` makes the store. */
   shard?: ShardSpec;
   /** Work per batch (in plan order) for balancing shards; default: rows. Called only when sharding. */
@@ -53,13 +64,55 @@ export interface StoreRunOptions {
   signal?: AbortSignal;
   /** Save finished batches to disk at least every this many rows (default 512); smaller loses less on a crash. */
   flushRows?: number;
+  /** Array dtype of the store (default float32; float16 halves the size, see docs/representations.md). */
+  storeDtype?: StoreDtype;
   /** Extract one shard of the work into `<out>/shards/K-of-N/` (see `emofeat merge`). */
   shard?: ShardSpec;
 }
 
 /** The StoreRunOptions part of `o`, in the shape runExtraction takes. */
 export function storeRunArgs(o: StoreRunOptions) {
-  return { outDir: o.out, layout: o.layout, overwrite: o.overwrite, onProgress: o.onProgress, signal: o.signal, flushRows: o.flushRows, shard: o.shard };
+  return { outDir: o.out, layout: o.layout, overwrite: o.overwrite, onProgress: o.onProgress, signal: o.signal, flushRows: o.flushRows, dtype: o.storeDtype, shard: o.shard };
+}
+
+/** Checks a store dtype name (library callers pass strings too). */
+export function checkStoreDtype(dtype: string | undefined): StoreDtype {
+  const d = dtype ?? "float32";
+  if (!(d in STORE_DTYPES)) throw new EmofeatError(`unknown --store-dtype "${d}" (expected one of: ${Object.keys(STORE_DTYPES).join(", ")})`);
+  return d as StoreDtype;
+}
+
+/**
+ * Fingerprint entries for the representation options, only when they differ from the defaults, so that a
+ * store made before these options existed keeps its fingerprint (it resumes, and reruns say "up to date").
+ */
+export function representationSettings(r: { layers: number[] | null; pooling: string; defaultPooling: string; dtype: StoreDtype; compat?: string | null }) {
+  return {
+    ...(r.layers ? { layers: r.layers } : {}),
+    ...(r.pooling !== r.defaultPooling ? { pooling: r.pooling } : {}),
+    ...(r.dtype !== "float32" ? { store_dtype: r.dtype } : {}),
+    ...(r.compat ? { compat: r.compat } : {}),
+  };
+}
+
+const FLOAT16_MAX_ROUNDED = 65520; // the smallest magnitude float16 rounds to Infinity
+
+/** A float16 store cannot hold values beyond +-65504: stop at the first batch that has one, naming its row. */
+function checkFloat16Range(result: BatchResult, utterances: IndexManifest["utterances"]): void {
+  const v = result.vectors;
+  for (let i = 0; i < v.length; i++) {
+    if (!(Math.abs(v[i]) >= FLOAT16_MAX_ROUNDED) || !Number.isFinite(v[i])) continue;
+    let rows = 0;
+    const per = v.length / Math.max(1, result.lengths ? result.lengths.reduce((a, b) => a + b, 0) : result.positions.length);
+    const row = Math.floor(i / per);
+    let k = 0;
+    for (; k < result.positions.length; k++) {
+      rows += result.lengths?.[k] ?? 1;
+      if (row < rows) break;
+    }
+    const u = utterances[result.positions[Math.min(k, result.positions.length - 1)]];
+    throw new EmofeatError(`row ${u.row} (${u.utterId}): the value ${v[i]} is beyond float16's range (+-65504); use --store-dtype float32`);
+  }
 }
 
 export interface ExtractionSummary {
@@ -93,6 +146,10 @@ export async function runExtraction(o: RunExtractionOptions): Promise<Extraction
     utterances,
     planned: o.batches.flat(),
     dim: o.dim,
+    rowShape: o.rowShape,
+    sequence: o.sequence,
+    special: o.special,
+    dtype: o.dtype,
     layout: o.layout ?? "matrix",
     recordsCsv: o.recordsCsv,
     totals: o.totals,
@@ -133,7 +190,7 @@ export async function runExtraction(o: RunExtractionOptions): Promise<Extraction
  * flushed before it returns.
  */
 export async function runBatches(
-  o: Pick<RunExtractionOptions, "processBatch" | "onProgress" | "signal" | "flushRows" | "flushMs">,
+  o: Pick<RunExtractionOptions, "index" | "processBatch" | "onProgress" | "signal" | "flushRows" | "flushMs" | "flushValues" | "dtype">,
   writer: StoreWriter,
   batches: number[][],
   doneBatches: Set<number>,
@@ -152,6 +209,8 @@ export async function runBatches(
 
   const flushRows = o.flushRows ?? 512;
   const flushMs = o.flushMs ?? 15_000;
+  // Sequence stores hold many values per row: bound the memory held between flushes too (64 MB of float32).
+  const flushValues = o.flushValues ?? 16 << 20;
   let lastFlush = Date.now();
   for (let i = 0; i < batches.length; i++) {
     if (doneBatches.has(i)) continue;
@@ -168,10 +227,11 @@ export async function runBatches(
       await writer.flush(); // keep what finished before the error, so a rerun resumes
       throw err;
     }
+    if (o.dtype === "float16") checkFloat16Range(result, o.index.utterances);
     writer.add(i, result);
     done += batches[i].length;
     failed += result.failures.length;
-    if (writer.bufferedRows >= flushRows || Date.now() - lastFlush >= flushMs) {
+    if (writer.bufferedRows >= flushRows || writer.bufferedValues >= flushValues || Date.now() - lastFlush >= flushMs) {
       await writer.flush();
       lastFlush = Date.now();
     }

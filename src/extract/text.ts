@@ -1,7 +1,7 @@
 import { loadIndex } from "../manifest/index-csv.js";
 import { planByLength, TEXT_DEFAULTS, TextEncoder, type TextModelOptions } from "../text/encoder.js";
 import { paddedTokenCosts } from "../shards/partition.js";
-import { runExtraction, storeRunArgs, type ExtractionSummary, type StoreRunOptions } from "./run.js";
+import { checkStoreDtype, representationSettings, runExtraction, storeRunArgs, type ExtractionSummary, type StoreRunOptions } from "./run.js";
 
 export interface ExtractTextOptions extends TextModelOptions, StoreRunOptions {
   batchSize?: number;
@@ -11,11 +11,14 @@ export interface ExtractTextOptions extends TextModelOptions, StoreRunOptions {
 export async function extractText(o: ExtractTextOptions): Promise<ExtractionSummary> {
   const index = await loadIndex(o.csv, { require: ["text"] });
   const batchSize = o.batchSize ?? TEXT_DEFAULTS.batchSize;
+  const dtype = checkStoreDtype(o.storeDtype);
   o.onProgress?.({ phase: "load", done: 0, total: index.utterances.length, failed: 0, resumed: 0, message: `loading ${o.model}` });
   const encoder = await TextEncoder.load(o);
   try {
     const tokenized = index.utterances.map((u) => encoder.tokenize(u.text));
     const batches = planByLength(tokenized.map((t) => t.length), batchSize);
+    const sequence = encoder.pooling === "none";
+    const { prefix, suffix } = encoder.specialTokens;
     return await runExtraction({
       index,
       modality: "text",
@@ -29,26 +32,45 @@ export async function extractText(o: ExtractTextOptions): Promise<ExtractionSumm
         max_len: encoder.maxLen,
         batch_size: batchSize,
         index_sha256: index.sha256,
+        ...representationSettings({ layers: encoder.layers, pooling: encoder.pooling, defaultPooling: encoder.pooling, dtype }),
       },
       batches,
       batchCosts: async () => paddedTokenCosts(batches, tokenized.map((t) => t.length)),
-      dim: encoder.dim,
-      processBatch: async (positions) => ({
-        positions,
-        vectors: await encoder.embedTokenized(positions.map((p) => tokenized[p])),
-        failures: [],
-      }),
+      dim: encoder.layerWidth,
+      rowShape: encoder.layers ? [encoder.layers.length, encoder.layerWidth] : [encoder.layerWidth],
+      sequence,
+      special: sequence ? { prefix, suffix } : undefined,
+      processBatch: async (positions) => {
+        const batch = positions.map((p) => tokenized[p]);
+        if (!sequence) return { positions, vectors: await encoder.embedTokenized(batch), failures: [] };
+        const seqs = await encoder.sequencesTokenized(batch);
+        const lengths = batch.map((ids) => ids.length);
+        const vectors = new Float32Array(seqs.reduce((a, s) => a + s.length, 0));
+        const special = new Uint8Array(lengths.reduce((a, b) => a + b, 0));
+        let off = 0;
+        let row = 0;
+        seqs.forEach((s, k) => {
+          vectors.set(s, off);
+          off += s.length;
+          special.fill(1, row, row + prefix.length);
+          special.fill(1, row + lengths[k] - suffix.length, row + lengths[k]);
+          row += lengths[k];
+        });
+        return { positions, vectors, lengths, special, failures: [] };
+      },
       meta: {
         model: encoder.model,
         device: encoder.device,
         pooling: encoder.pooling,
         max_len: encoder.maxLen,
+        ...(encoder.layers ? { layers: encoder.layers, hidden_states: encoder.hiddenStates! } : {}),
         settings: {
           batch_size: batchSize,
           padding: "longest in batch; batches grouped by token length",
           truncation: "content truncated to max_len minus special tokens (Hugging Face semantics)",
           tokenizer_sha256: encoder.tokenizerSha256,
           token_type_ids: 0,
+          ...(sequence ? { sequences: "every token of each text, special tokens included (special.npy marks them)" } : {}),
         },
       },
       ...storeRunArgs(o),
@@ -59,10 +81,10 @@ export async function extractText(o: ExtractTextOptions): Promise<ExtractionSumm
 }
 
 export interface EmbedTextsResult {
-  /** Row-major [texts.length, dim]. */
+  /** Row-major [texts.length, dim] (with layers: [texts.length, layers, width]). */
   embeddings: Float32Array;
   dim: number;
-  encoder: Pick<TextEncoder, "model" | "maxLen" | "pooling" | "device">;
+  encoder: Pick<TextEncoder, "model" | "maxLen" | "pooling" | "device" | "layers">;
 }
 
 /** One-shot API: embeds `texts` (in order) with a freshly loaded encoder, then releases it. */
@@ -70,7 +92,11 @@ export async function embedTexts(texts: readonly string[], o: TextModelOptions &
   const encoder = await TextEncoder.load(o);
   try {
     const embeddings = await encoder.embed(texts, o.batchSize ?? TEXT_DEFAULTS.batchSize);
-    return { embeddings, dim: encoder.dim, encoder: { model: encoder.model, maxLen: encoder.maxLen, pooling: encoder.pooling, device: encoder.device } };
+    return {
+      embeddings,
+      dim: encoder.layerWidth,
+      encoder: { model: encoder.model, maxLen: encoder.maxLen, pooling: encoder.pooling, device: encoder.device, layers: encoder.layers },
+    };
   } finally {
     await encoder.dispose();
   }

@@ -41,7 +41,7 @@ function preview(f: FinalizeOptions, writer: StoreWriter, finished: string): Sto
     n += p.positions.length;
     failures += p.failures.length;
   }
-  return { ...f.meta, dtype: "float32", n, d: f.dim, embeddings_sha256: "", failures, layout: f.layout, created: finished };
+  return { ...f.meta, dtype: f.dtype ?? "float32", n, d: f.dim, embeddings_sha256: "", failures, layout: f.layout, created: finished };
 }
 
 export async function runShard(o: RunExtractionOptions, x: ShardRunContext): Promise<ExtractionSummary> {
@@ -83,7 +83,7 @@ export async function runShard(o: RunExtractionOptions, x: ShardRunContext): Pro
     return {
       outDir: out,
       status: "up-to-date",
-      meta: { ...x.finalize.meta, dtype: "float32", n: existing.rows - existing.failures, d: x.finalize.dim, embeddings_sha256: "", failures: existing.failures, layout: x.finalize.layout, created: existing.finished },
+      meta: { ...x.finalize.meta, dtype: x.finalize.dtype ?? "float32", n: existing.rows - existing.failures, d: x.finalize.dim, embeddings_sha256: "", failures: existing.failures, layout: x.finalize.layout, created: existing.finished },
       resumedRows: total,
       shard: { dir, spec, rows: total, planRows: o.batches.reduce((a, b) => a + b.length, 0) },
     };

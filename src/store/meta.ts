@@ -1,12 +1,19 @@
 /**
  * The feature store: the on-disk contract other tools read.
  *
- *   embeddings.npy   float32, C order, [N, D]; row i = the i-th extracted row of the index
+ * Pooled stores (one vector per utterance):
+ *   embeddings.npy   float32 (or float16), C order, [N, D]; with --layers [N, L, D] (L = meta.layers.length);
+ *                    row i = the i-th extracted row of the index
+ * Sequence stores (--pooling none: the token / frame states of each utterance):
+ *   frames.npy       [sum T_i, D] (with --layers [sum T_i, L, D]): every utterance's states, concatenated in row order
+ *   lengths.npy      int64 [N]: T_i; numpy: np.split(frames, np.cumsum(lengths)[:-1])
+ *   special.npy      text only: uint8 [sum T_i], 1 where the token is a special token ([CLS], [SEP], <s>, </s>)
+ * Both:
  *   ids.txt          the N utter_ids, one a line, same order
  *   meta.json        StoreMeta below; written last, so its presence means the store is complete
  *   failures.csv     utter_id,row,reason for rows that could not be processed (absent when none)
  *   clips.csv        audio only: per-row original duration and truncation
- *   per_utterance/   with --layout per-utterance: <utter_id>.npy, shape (D,)
+ *   per_utterance/   with --layout per-utterance: <utter_id>.npy, the utterance's row ((D,), (L, D), (T_i, D) or (T_i, L, D))
  */
 export const STORE_FORMAT = "emofeat.feature-store";
 export const STORE_FORMAT_VERSION = 1;
@@ -18,10 +25,23 @@ export const STORE_FILES = {
   failures: "failures.csv",
   clips: "clips.csv",
   perUtterance: "per_utterance",
+  frames: "frames.npy",
+  lengths: "lengths.npy",
+  special: "special.npy",
   partial: ".partial",
 } as const;
 
 export type Modality = "text" | "audio";
+
+/** A sequence store holds frames (pooling none) instead of one vector per utterance. */
+export function isSequenceStore(meta: Pick<StoreMeta, "pooling">): boolean {
+  return meta.pooling === "none";
+}
+
+/** Shape of one stored row (a pooled utterance, or one frame): [d] or [layers, d]. */
+export function rowShape(meta: Pick<StoreMeta, "layers" | "d">): number[] {
+  return meta.layers ? [meta.layers.length, meta.d] : [meta.d];
+}
 export type StoreLayout = "matrix" | "per-utterance";
 
 export interface ModelRecord {
@@ -63,8 +83,17 @@ export interface StoreMeta {
   modality: Modality;
   model: ModelRecord | BuiltinModelRecord;
   device: string;
-  /** Text: mean | cls. Audio: mean (mask-weighted over frames). */
+  /** mean | cls (text) | max | mean+std | none (sequence store). Masked in every mode. */
   pooling: string;
+  /**
+   * Hugging Face hidden_states indices kept (0 = the input of the first transformer layer, i = the output of
+   * layer i); the store then has a layer axis. Absent: the last layer only (last_hidden_state), no layer axis.
+   */
+  layers?: number[];
+  /** With `layers`: which graph tensors they are, and the model's layer count (see models/hidden-states.ts). */
+  hidden_states?: { num_hidden_layers: number; rule: string; tensors: string[]; file: string };
+  /** Audio: a reproduction of another extractor (seq-reference). */
+  compat?: string;
   /** Text only. */
   max_len?: number;
   /** Audio only: target sample rate and truncation length. */
@@ -74,11 +103,18 @@ export interface StoreMeta {
   batching?: string;
   /** Everything else that shaped the numbers (batch size, normalisation, ...). */
   settings: Record<string, unknown>;
-  /** Array dtype of embeddings.npy. */
-  dtype: "float32";
+  /** Array dtype of embeddings.npy / frames.npy (--store-dtype). */
+  dtype: "float32" | "float16";
   n: number;
+  /** Width of one layer's vector (one frame's, in a sequence store); mean+std pooling doubles the hidden size. */
   d: number;
+  /** sha256 of the main array: embeddings.npy, or frames.npy in a sequence store. */
   embeddings_sha256: string;
+  /** Sequence stores: sha256 of lengths.npy, and sum T_i. */
+  lengths_sha256?: string;
+  total_frames?: number;
+  /** Text sequence stores: the special tokens around every text (the first and last positions); special.npy marks them. */
+  special_tokens?: { prefix: number[]; suffix: number[]; special_sha256: string };
   index: { path: string; sha256: string; rows: number };
   failures: number;
   layout: StoreLayout;

@@ -3,17 +3,20 @@ import path from "node:path";
 import { parse } from "csv-parse/sync";
 import { EmofeatError } from "../errors.js";
 import { exists } from "../util/fs.js";
-import { STORE_FILES, STORE_FORMAT, type Failure, type StoreMeta } from "./meta.js";
-import { readNpy } from "./npy.js";
+import { isSequenceStore, STORE_FILES, STORE_FORMAT, type Failure, type StoreMeta } from "./meta.js";
+import { openNpy, readFloatRange, readNpy, readNpyInt64, type NpyFile } from "./npy.js";
 
 export interface FeatureStore {
   dir: string;
   meta: StoreMeta;
   ids: string[];
-  /** Row-major [n, d]. */
+  /** Row-major [n, d], or [n, layers, d] when `layers` is set; float16 stores are widened to float32. */
   embeddings: Float32Array;
   n: number;
+  /** Width of one layer's vector. */
   d: number;
+  /** Hugging Face hidden_states indices of the layer axis (meta.layers); absent for [n, d] stores. */
+  layers?: number[];
   failures: Failure[];
 }
 
@@ -55,18 +58,105 @@ export async function readFailures(dir: string): Promise<Failure[]> {
 }
 
 /**
- * Loads a feature store into memory. Only basic consistency is checked here (shape vs ids);
- * `validateStores` checks everything.
+ * Loads a pooled feature store into memory ([N, D] or [N, L, D]). Only basic consistency is checked here
+ * (shape vs ids and meta); `validateStores` checks everything. Sequence stores are read with openSequenceStore.
  */
 export async function readStore(dir: string): Promise<FeatureStore> {
   const meta = await readStoreMeta(dir);
+  if (isSequenceStore(meta))
+    throw new EmofeatError(
+      `${dir} is a sequence store (--pooling none: ${meta.total_frames ?? "?"} frames of ${meta.n} utterances in frames.npy), ` +
+        `not one vector per utterance; read it with openSequenceStore, or extract again with a pooling mode (mean, max, mean+std...)`,
+    );
   const [{ data, shape }, ids, failures] = await Promise.all([
     readNpy(path.join(dir, STORE_FILES.embeddings)),
     readIds(dir),
     readFailures(dir),
   ]);
-  if (shape.length !== 2) throw new EmofeatError(`${dir}/embeddings.npy: shape (${shape.join(", ")}), expected [N, D]`);
+  const want = meta.layers ? `[N, ${meta.layers.length}, ${meta.d}] (N, layers, D)` : "[N, D]";
+  const shapeOk = meta.layers ? shape.length === 3 && shape[1] === meta.layers.length && shape[2] === meta.d : shape.length === 2;
+  if (!shapeOk) throw new EmofeatError(`${dir}/embeddings.npy: shape (${shape.join(", ")}), meta.json describes ${want}`);
   if (shape[0] !== ids.length)
     throw new EmofeatError(`${dir}: embeddings.npy has ${shape[0]} rows but ids.txt has ${ids.length} ids`);
-  return { dir, meta, ids, embeddings: data, n: shape[0], d: shape[1], failures };
+  return {
+    dir,
+    meta,
+    ids,
+    embeddings: data,
+    n: shape[0],
+    d: shape[shape.length - 1],
+    ...(meta.layers ? { layers: [...meta.layers] } : {}),
+    failures,
+  };
+}
+
+/** Streams the utterances of a sequence store (--pooling none) from disk; nothing but the lengths is held in memory. */
+export interface SequenceStoreReader {
+  dir: string;
+  ids: string[];
+  /** Frames (tokens) per utterance, T_i. */
+  lengths: Int32Array;
+  n: number;
+  /** Width of one layer's frame vector. */
+  d: number;
+  /** Hugging Face hidden_states indices of the layer axis; absent for [sum T, D] stores. */
+  layers?: number[];
+  meta: StoreMeta;
+  /** Row offset (in frames) of every utterance in frames.npy. */
+  offsets: Float64Array;
+  /** One array per requested row: [T_i * (layers) * d] values, row-major [T_i, (L,) d], float16 widened. */
+  read(rows: readonly number[]): Promise<Float32Array[]>;
+  close(): Promise<void>;
+}
+
+/** Opens a sequence store for streamed reads: checks the shapes of frames.npy and lengths.npy against meta.json and ids.txt. */
+export async function openSequenceStore(dir: string): Promise<SequenceStoreReader> {
+  const meta = await readStoreMeta(dir);
+  if (!isSequenceStore(meta))
+    throw new EmofeatError(`${dir} is a pooled store (pooling ${meta.pooling}: one vector per utterance in embeddings.npy); read it with readStore`);
+  const ids = await readIds(dir);
+  const { data: lengthList, shape: lshape } = await readNpyInt64(path.join(dir, STORE_FILES.lengths));
+  if (lshape.length !== 1 || lshape[0] !== ids.length)
+    throw new EmofeatError(`${dir}/lengths.npy: shape (${lshape.join(", ")}), expected (${ids.length},) for the ${ids.length} ids`);
+  const bad = lengthList.findIndex((v) => v < 0 || v > 0x7fffffff);
+  if (bad >= 0) throw new EmofeatError(`${dir}/lengths.npy: row ${bad + 1} (${ids[bad]}) has length ${lengthList[bad]}`);
+  const lengths = Int32Array.from(lengthList);
+  const offsets = new Float64Array(ids.length);
+  let total = 0;
+  lengths.forEach((t, i) => {
+    offsets[i] = total;
+    total += t;
+  });
+  const frames: NpyFile = await openNpy(path.join(dir, STORE_FILES.frames), ["<f4", "<f2"]);
+  try {
+    const shape = frames.header.shape;
+    const want = meta.layers ? [total, meta.layers.length, meta.d] : [total, meta.d];
+    if (shape.length !== want.length || shape.some((v, i) => v !== want[i]))
+      throw new EmofeatError(
+        `${dir}/frames.npy: shape (${shape.join(", ")}), expected (${want.join(", ")}) from lengths.npy (sum ${total}) and meta.json`,
+      );
+  } catch (err) {
+    await frames.fh.close();
+    throw err;
+  }
+  const rowSize = (meta.layers?.length ?? 1) * meta.d;
+  return {
+    dir,
+    ids,
+    lengths,
+    n: ids.length,
+    d: meta.d,
+    ...(meta.layers ? { layers: [...meta.layers] } : {}),
+    meta,
+    offsets,
+    async read(rows) {
+      const out: Float32Array[] = [];
+      for (const r of rows) {
+        if (!Number.isInteger(r) || r < 0 || r >= ids.length) throw new RangeError(`${dir}: no row ${r} (the store has ${ids.length})`);
+        out.push(await readFloatRange(frames, offsets[r] * rowSize, lengths[r] * rowSize));
+      }
+      return out;
+    },
+    close: () => frames.fh.close(),
+  };
 }

@@ -6,9 +6,9 @@ import { createHash } from "node:crypto";
 import { open, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { loadIndex, type IndexManifest } from "../manifest/index-csv.js";
-import { exists } from "../util/fs.js";
-import { STORE_FILES, type StoreMeta } from "./meta.js";
-import { parseNpyHeader } from "./npy.js";
+import { exists, sha256File } from "../util/fs.js";
+import { isSequenceStore, rowShape, STORE_FILES, type StoreMeta } from "./meta.js";
+import { NPY_ITEM_SIZE, parseNpyHeader, readNpyInt64, STORE_DTYPES, type NpyDescr, type NpyHeader, type StoreDtype } from "./npy.js";
 import { readFailures, readIds, readStoreMeta } from "./read.js";
 
 export interface Check {
@@ -152,88 +152,204 @@ async function validateOne(dir: string, index: IndexManifest): Promise<{ report:
             (extra.length ? `; not expected: ${examples(extra)}` : ""));
   }
 
-  // embeddings.npy: header, size, hash and every value.
-  const embPath = path.join(dir, STORE_FILES.embeddings);
-  if (!(await exists(embPath))) {
-    add("embeddings.npy", false, "missing");
-    return done(meta, ids);
-  }
-  const head = Buffer.alloc(4096);
-  const fh = await open(embPath, "r");
-  const { bytesRead } = await fh.read(head, 0, head.length, 0);
-  await fh.close();
-  let dataOffset = 0;
-  try {
-    const h = parseNpyHeader(head.subarray(0, bytesRead), embPath);
-    dataOffset = h.dataOffset;
-    const shapeOk = h.shape.length === 2 && h.shape[0] === meta.n && h.shape[1] === meta.d;
-    const dtypeOk = h.descr === "<f4" && meta.dtype === "float32" && !h.fortranOrder;
-    add("shape and dtype", shapeOk && dtypeOk,
-      `${h.descr}${h.fortranOrder ? " Fortran-order" : ""} (${h.shape.join(", ")}); meta.json: ${meta.dtype} (${meta.n}, ${meta.d})`);
-    const size = (await stat(embPath)).size;
-    const expectBytes = dataOffset + meta.n * meta.d * 4;
-    if (size !== expectBytes) {
-      add("file size", false, `${size} bytes, expected ${expectBytes}`);
-      return done(meta, ids);
-    }
-  } catch (err) {
-    add("shape and dtype", false, (err as Error).message);
-    return done(meta, ids);
-  }
-
-  // One pass over the file: hash every byte and test every value, a block of rows at a time.
-  const hash = createHash("sha256");
-  const badRows: number[] = [];
-  const rowBytes = meta.d * 4;
-  const rowsPerBlock = Math.max(1, Math.floor((8 << 20) / Math.max(rowBytes, 1)));
-  const block = Buffer.alloc(rowsPerBlock * rowBytes);
-  const fh2 = await open(embPath, "r");
-  try {
-    const head = Buffer.alloc(dataOffset);
-    await fh2.read(head, 0, dataOffset, 0);
-    hash.update(head);
-    for (let r0 = 0; r0 < meta.n; r0 += rowsPerBlock) {
-      const rows = Math.min(rowsPerBlock, meta.n - r0);
-      const { bytesRead: got } = await fh2.read(block, 0, rows * rowBytes, dataOffset + r0 * rowBytes);
-      const bytes = block.subarray(0, got);
-      hash.update(bytes);
-      const values = new Float32Array(bytes.buffer, bytes.byteOffset, got / 4);
-      for (let k = 0; k < values.length; k++)
-        if (!Number.isFinite(values[k])) {
-          const row = r0 + Math.floor(k / meta.d);
-          if (badRows[badRows.length - 1] !== row) badRows.push(row);
-        }
-    }
-  } finally {
-    await fh2.close();
-  }
-  const digest = hash.digest("hex");
-  add("sha256", digest === meta.embeddings_sha256,
-    digest === meta.embeddings_sha256 ? "embeddings.npy matches meta.json" : `embeddings.npy hashes to ${digest.slice(0, 12)}…, meta.json says ${meta.embeddings_sha256.slice(0, 12)}…`);
-  const bad = badRows;
-  add("finite values", bad.length === 0,
-    bad.length === 0
-      ? `all ${meta.n * meta.d} values finite`
-      : `${bad.length} row(s) with NaN/Inf: ${examples(bad.map((r) => `row ${r + 1}${ids?.[r] ? ` (${ids[r]})` : ""}`))}`);
-
-  if (meta.layout === "per-utterance" && ids) await checkPerUtterance(dir, ids, meta, embPath, dataOffset, add);
+  const check = async () => (isSequenceStore(meta) ? checkSequences(dir, meta, ids, add) : checkPooled(dir, meta, ids, add));
+  await check();
   return done(meta, ids);
 }
 
+type Add = (name: string, ok: boolean, message: string) => void;
+
+const rowName = (r: number, ids?: string[]) => `row ${r + 1}${ids?.[r] ? ` (${ids[r]})` : ""}`;
+
+/**
+ * Header, dtype, shape and size of a store array; returns the header, or null after recording what is wrong.
+ * Checks are named "shape and dtype" / "file size", prefixed with the file name for arrays other than embeddings.npy.
+ */
+async function checkHeader(file: string, want: number[], descr: string, add: Add): Promise<NpyHeader | null> {
+  const base = path.basename(file);
+  if (!(await exists(file))) {
+    add(base, false, "missing");
+    return null;
+  }
+  const label = base === STORE_FILES.embeddings ? "" : `${base} `;
+  const head = Buffer.alloc(4096);
+  const fh = await open(file, "r");
+  const { bytesRead } = await fh.read(head, 0, head.length, 0);
+  await fh.close();
+  try {
+    const h = parseNpyHeader(head.subarray(0, bytesRead), file);
+    const shapeOk = h.shape.length === want.length && h.shape.every((v, i) => v === want[i]);
+    const dtypeOk = h.descr === descr && !h.fortranOrder;
+    add(`${label}shape and dtype`, shapeOk && dtypeOk,
+      `${h.descr}${h.fortranOrder ? " Fortran-order" : ""} (${h.shape.join(", ")}); expected ${descr} (${want.join(", ")})`);
+    if (!shapeOk || !dtypeOk) return null;
+    const size = (await stat(file)).size;
+    const itemSize = NPY_ITEM_SIZE[descr as NpyDescr];
+    const expectBytes = h.dataOffset + want.reduce((a, b) => a * b, 1) * itemSize;
+    if (size !== expectBytes) {
+      add(`${label}file size`, false, `${size} bytes, expected ${expectBytes}`);
+      return null;
+    }
+    return h;
+  } catch (err) {
+    add(`${label}shape and dtype`, false, (err as Error).message);
+    return null;
+  }
+}
+
+/**
+ * One pass over a float array: hashes every byte and tests every value, a block at a time. `rowsPer[i]` is how
+ * many array rows utterance i owns (1 in a pooled store); returns the utterances with a NaN/Inf and the digest.
+ */
+async function scanFloats(file: string, h: NpyHeader, rowValues: number, rowsPer: (i: number) => number, n: number): Promise<{ bad: number[]; digest: string }> {
+  const itemSize = h.descr === "<f2" ? 2 : 4;
+  const rowBytes = rowValues * itemSize;
+  const hash = createHash("sha256");
+  const bad: number[] = [];
+  const fh = await open(file, "r");
+  try {
+    const head = Buffer.alloc(h.dataOffset);
+    await fh.read(head, 0, h.dataOffset, 0);
+    hash.update(head);
+    const blockRows = Math.max(1, Math.floor((8 << 20) / Math.max(rowBytes, 1)));
+    const block = Buffer.alloc(blockRows * rowBytes);
+    let utt = 0;
+    let left = n > 0 ? rowsPer(0) : 0;
+    let pos = h.dataOffset;
+    const total = (h.shape[0] ?? 0);
+    for (let r0 = 0; r0 < total; r0 += blockRows) {
+      const rows = Math.min(blockRows, total - r0);
+      const { bytesRead } = await fh.read(block, 0, rows * rowBytes, pos);
+      pos += bytesRead;
+      const bytes = block.subarray(0, bytesRead);
+      hash.update(bytes);
+      for (let r = 0; r < rows; r++) {
+        while (left === 0 && utt < n - 1) left = rowsPer(++utt);
+        let finite = true;
+        const base = r * rowBytes;
+        if (itemSize === 2) {
+          for (let k = 0; k < rowValues && finite; k++) finite = (bytes.readUInt16LE(base + 2 * k) & 0x7c00) !== 0x7c00;
+        } else {
+          for (let k = 0; k < rowValues && finite; k++) finite = Number.isFinite(bytes.readFloatLE(base + 4 * k));
+        }
+        if (!finite && bad[bad.length - 1] !== utt) bad.push(utt);
+        left--;
+      }
+    }
+  } finally {
+    await fh.close();
+  }
+  return { bad, digest: hash.digest("hex") };
+}
+
+async function checkPooled(dir: string, meta: StoreMeta, ids: string[] | undefined, add: Add): Promise<void> {
+  const embPath = path.join(dir, STORE_FILES.embeddings);
+  const shape = [meta.n, ...rowShape(meta)];
+  const descr = STORE_DTYPES[meta.dtype as StoreDtype] ?? `unknown dtype ${meta.dtype}`;
+  const h = await checkHeader(embPath, shape, descr, add);
+  if (!h) return;
+  const rowValues = shape.slice(1).reduce((a, b) => a * b, 1);
+  const { bad, digest } = await scanFloats(embPath, h, rowValues, () => 1, meta.n);
+  add("sha256", digest === meta.embeddings_sha256,
+    digest === meta.embeddings_sha256 ? "embeddings.npy matches meta.json" : `embeddings.npy hashes to ${digest.slice(0, 12)}…, meta.json says ${meta.embeddings_sha256.slice(0, 12)}…`);
+  add("finite values", bad.length === 0,
+    bad.length === 0 ? `all ${meta.n * rowValues} values finite` : `${bad.length} row(s) with NaN/Inf: ${examples(bad.map((r) => rowName(r, ids)))}`);
+  if (meta.layout === "per-utterance" && ids) await checkPerUtterance(dir, ids, embPath, h.dataOffset, rowValues * NPY_ITEM_SIZE[descr as NpyDescr], descr, shape.slice(1), null, add);
+}
+
+async function checkSequences(dir: string, meta: StoreMeta, ids: string[] | undefined, add: Add): Promise<void> {
+  // lengths.npy: one int64 per utterance, each at least one frame, hashed.
+  const lengthsPath = path.join(dir, STORE_FILES.lengths);
+  let lengths: number[];
+  try {
+    const { data, shape } = await readNpyInt64(lengthsPath);
+    lengths = data;
+    const zero = data.map((t, i) => (t < 1 ? i : -1)).filter((i) => i >= 0);
+    const okShape = shape.length === 1 && shape[0] === meta.n;
+    add("lengths.npy", okShape && zero.length === 0,
+      !okShape ? `shape (${shape.join(", ")}), expected (${meta.n},)` : zero.length ? `${zero.length} row(s) without frames: ${examples(zero.map((r) => rowName(r, ids)))}` : `${data.length} lengths, ${Math.min(...data)}..${Math.max(...data)} frames per row`);
+    const digest = await sha256File(lengthsPath);
+    add("lengths sha256", digest === meta.lengths_sha256, digest === meta.lengths_sha256 ? "lengths.npy matches meta.json" : `lengths.npy hashes to ${digest.slice(0, 12)}…, meta.json says ${String(meta.lengths_sha256).slice(0, 12)}…`);
+    if (!okShape) return;
+  } catch (err) {
+    add("lengths.npy", false, (err as Error).message);
+    return;
+  }
+  const total = lengths.reduce((a, b) => a + b, 0);
+  add("offsets", total === meta.total_frames,
+    total === meta.total_frames ? `rows start at the cumulative sums of lengths.npy; ${total} frames in all` : `lengths.npy sums to ${total} frames, meta.json says ${meta.total_frames}`);
+
+  const framesPath = path.join(dir, STORE_FILES.frames);
+  const shape = [total, ...rowShape(meta)];
+  const descr = STORE_DTYPES[meta.dtype as StoreDtype] ?? `unknown dtype ${meta.dtype}`;
+  const h = await checkHeader(framesPath, shape, descr, add);
+  if (!h) return;
+  const rowValues = shape.slice(1).reduce((a, b) => a * b, 1);
+  const { bad, digest } = await scanFloats(framesPath, h, rowValues, (i) => lengths[i], meta.n);
+  add("sha256", digest === meta.embeddings_sha256,
+    digest === meta.embeddings_sha256 ? "frames.npy matches meta.json" : `frames.npy hashes to ${digest.slice(0, 12)}…, meta.json says ${meta.embeddings_sha256.slice(0, 12)}…`);
+  add("finite values", bad.length === 0,
+    bad.length === 0 ? `all ${total * rowValues} values finite` : `${bad.length} row(s) with NaN/Inf: ${examples(bad.map((r) => rowName(r, ids)))}`);
+
+  // Text: special.npy marks the template's special tokens, so every row must start and end with them; a wrong
+  // length or offset anywhere shifts the pattern.
+  if (meta.special_tokens) {
+    const specialPath = path.join(dir, STORE_FILES.special);
+    try {
+      const bytes = await readFile(specialPath);
+      const sh = parseNpyHeader(bytes, specialPath);
+      if (sh.descr !== "|u1" || sh.shape.length !== 1 || sh.shape[0] !== total) {
+        add("special tokens", false, `special.npy is ${sh.descr} (${sh.shape.join(", ")}), expected |u1 (${total},)`);
+      } else {
+        const flags = bytes.subarray(sh.dataOffset);
+        const { prefix, suffix } = meta.special_tokens;
+        const wrong: number[] = [];
+        let off = 0;
+        lengths.forEach((t, i) => {
+          for (let k = 0; k < t; k++) {
+            const want = k < prefix.length || k >= t - suffix.length ? 1 : 0;
+            if (flags[off + k] !== want) {
+              wrong.push(i);
+              break;
+            }
+          }
+          off += t;
+        });
+        const digest = createHash("sha256").update(bytes).digest("hex");
+        add("special tokens", wrong.length === 0 && digest === meta.special_tokens.special_sha256,
+          wrong.length ? `${wrong.length} row(s) whose first ${prefix.length} / last ${suffix.length} positions are not the special tokens: ${examples(wrong.map((r) => rowName(r, ids)))}`
+            : digest !== meta.special_tokens.special_sha256 ? "special.npy does not match meta.json's hash"
+              : `every row starts with ${prefix.length} and ends with ${suffix.length} special token(s)`);
+      }
+    } catch (err) {
+      add("special tokens", false, (err as Error).message);
+    }
+  }
+  if (meta.layout === "per-utterance" && ids) await checkPerUtterance(dir, ids, framesPath, h.dataOffset, rowValues * NPY_ITEM_SIZE[descr as NpyDescr], descr, shape.slice(1), lengths, add);
+}
+
+/** per_utterance/<id>.npy must hold exactly the utterance's bytes of the main array, with its shape and dtype. */
 async function checkPerUtterance(
   dir: string,
   ids: string[],
-  meta: StoreMeta,
-  embPath: string,
+  mainPath: string,
   dataOffset: number,
-  add: (name: string, ok: boolean, message: string) => void,
+  rowBytes: number,
+  descr: string,
+  rowShapeOf: number[],
+  lengths: number[] | null,
+  add: Add,
 ): Promise<void> {
-  const fh = await open(embPath, "r");
-  const row = Buffer.alloc(meta.d * 4);
+  const fh = await open(mainPath, "r");
   const problems: string[] = [];
+  let off = 0;
   try {
     for (let i = 0; i < ids.length; i++) {
+      const rows = lengths ? lengths[i] : 1;
+      const want = lengths ? [rows, ...rowShapeOf] : rowShapeOf;
       const file = path.join(dir, STORE_FILES.perUtterance, ids[i] + ".npy");
+      const start = off;
+      off += rows;
       let bytes: Buffer;
       try {
         bytes = await readFile(file);
@@ -243,9 +359,11 @@ async function checkPerUtterance(
       }
       try {
         const h = parseNpyHeader(bytes, file);
-        await fh.read(row, 0, row.length, dataOffset + i * row.length);
-        if (h.descr !== "<f4" || h.shape.length !== 1 || h.shape[0] !== meta.d) problems.push(`${ids[i]}.npy has shape (${h.shape.join(", ")}) ${h.descr}`);
-        else if (!bytes.subarray(h.dataOffset).equals(row)) problems.push(`${ids[i]}.npy differs from row ${i + 1} of embeddings.npy`);
+        const body = Buffer.alloc(rows * rowBytes);
+        await fh.read(body, 0, body.length, dataOffset + start * rowBytes);
+        if (h.descr !== descr || h.shape.length !== want.length || h.shape.some((v, k) => v !== want[k]))
+          problems.push(`${ids[i]}.npy has shape (${h.shape.join(", ")}) ${h.descr}, expected (${want.join(", ")}) ${descr}`);
+        else if (!bytes.subarray(h.dataOffset).equals(body)) problems.push(`${ids[i]}.npy differs from row ${i + 1} of ${path.basename(mainPath)}`);
       } catch (err) {
         problems.push((err as Error).message);
       }
@@ -254,5 +372,5 @@ async function checkPerUtterance(
     await fh.close();
   }
   add("per-utterance files", problems.length === 0,
-    problems.length === 0 ? `${ids.length} files match embeddings.npy` : `${problems.length} problem(s): ${examples(problems)}`);
+    problems.length === 0 ? `${ids.length} files match ${path.basename(mainPath)}` : `${problems.length} problem(s): ${examples(problems)}`);
 }

@@ -8,20 +8,29 @@
  * run and so is every byte of embeddings.npy. `finalize` assembles the parts in index order into temp files,
  * renames them into place with meta.json last, then removes `.partial/`.
  */
+import { createHash } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { stringify } from "csv-stringify/sync";
 import { EmofeatError } from "../errors.js";
 import { exists, sha256File, tmpNameFor, writeFileAtomic } from "../util/fs.js";
 import { STORE_FILES, type Failure, type StoreLayout, type StoreMeta } from "./meta.js";
-import { encodeNpy, littleEndian, npyHeader, readNpy } from "./npy.js";
+import { float32ToFloat16 } from "../util/float16.js";
+import { encodeNpy, littleEndian, npyHeader, NPY_ITEM_SIZE, readNpy, STORE_DTYPES, type NpyDescr, type StoreDtype } from "./npy.js";
 import { readStoreMeta } from "./read.js";
 
 export interface BatchResult {
   /** Index positions (0-based into the utterance list) that produced a vector, in `vectors` order. */
   positions: number[];
-  /** positions.length x d, row-major. */
+  /**
+   * For each position, its rows concatenated: one row (a pooled vector) per position, or `lengths[k]` rows (the
+   * utterance's frames) in a sequence store. A row holds rowSize values ([layers,] d).
+   */
   vectors: Float32Array;
+  /** Sequence stores: rows per position (frames / tokens of each utterance). Absent: one row each. */
+  lengths?: number[];
+  /** Text sequence stores: per row, 1 where the row is a special token. */
+  special?: Uint8Array;
   failures: Failure[];
   /** Optional per-position extra record (for example audio durations), kept for finalize. */
   records?: Record<number, Record<string, string | number | boolean>>;
@@ -31,7 +40,12 @@ export interface BatchResult {
 export interface PartFile {
   batches: number[];
   positions: number[];
+  /** Values per row. */
   d: number;
+  /** Rows per position (sequence stores); absent in pooled parts and in parts written by older versions. */
+  lengths?: number[];
+  /** Row offsets (within the part) of special-token rows. */
+  special?: number[];
   failures: Failure[];
   records: Record<number, Record<string, string | number | boolean>>;
 }
@@ -98,6 +112,14 @@ export async function openStoreForWriting(o: OpenOptions): Promise<OpenResult> {
 }
 
 export interface FinalizeOptions {
+  /** Shape of one row: [d] (default [dim]) or [layers, d]. */
+  rowShape?: number[];
+  /** Sequence store (frames.npy + lengths.npy) instead of embeddings.npy. */
+  sequence?: boolean;
+  /** Text sequence stores: the template's special tokens; special.npy is written from the batches' flags. */
+  special?: { prefix: number[]; suffix: number[] };
+  /** Array dtype on disk (default float32). */
+  dtype?: StoreDtype;
   /** utter_id and 1-based row for every index position. */
   utterances: readonly { utterId: string; row: number }[];
   /** Positions that were planned (everything else in `utterances` is not part of this store). */
@@ -106,7 +128,7 @@ export interface FinalizeOptions {
   dim: number;
   layout: StoreLayout;
   /** Meta fields the modality fills in; n, d, hashes, failures and created are set here. */
-  meta: Omit<StoreMeta, "n" | "d" | "embeddings_sha256" | "failures" | "created" | "layout" | "dtype">;
+  meta: Omit<StoreMeta, "n" | "d" | "embeddings_sha256" | "failures" | "created" | "layout" | "dtype" | "lengths_sha256" | "total_frames" | "special_tokens">;
   /** Extra per-row CSV written beside the store (e.g. clips.csv), built from the batch records. */
   recordsCsv?: { file: string; columns: string[] };
   /** Totals for meta.json computed from the per-row records (in index order). */
@@ -119,6 +141,7 @@ export class StoreWriter {
   private nextPart = 0;
   private pending: { batch: number; result: BatchResult }[] = [];
   private pendingRows = 0;
+  private pendingValues = 0;
   private parts: PartFile[] = [];
   /** Path of each part without its extension (parts of several folders when shards are merged). */
   private partPaths: string[] = [];
@@ -154,112 +177,170 @@ export class StoreWriter {
     return this.pendingRows;
   }
 
+  /** Values held in memory until the next flush (sequence stores can hold many per utterance). */
+  get bufferedValues(): number {
+    return this.pendingValues;
+  }
+
   add(batch: number, result: BatchResult): void {
     this.pending.push({ batch, result });
     this.pendingRows += result.positions.length + result.failures.length;
+    this.pendingValues += result.vectors.length;
   }
 
   /** Writes buffered batches as one part (vectors first, then the .json that marks the part done). */
   async flush(): Promise<void> {
     if (this.pending.length === 0) return;
-    const first = this.pending.find((p) => p.result.positions.length > 0)?.result;
-    const d = first ? first.vectors.length / first.positions.length : 0;
+    const rowsOf = (r: BatchResult) => (r.lengths ? r.lengths.reduce((a, b) => a + b, 0) : r.positions.length);
+    const first = this.pending.find((p) => rowsOf(p.result) > 0)?.result;
+    const d = first ? first.vectors.length / rowsOf(first) : 0;
+    const sequence = this.pending.some((p) => p.result.lengths !== undefined);
     const positions: number[] = [];
+    const lengths: number[] = [];
+    const special: number[] = [];
     const failures: Failure[] = [];
     const records: PartFile["records"] = {};
-    const vectors = new Float32Array(this.pending.reduce((a, p) => a + p.result.positions.length, 0) * d);
+    const vectors = new Float32Array(this.pending.reduce((a, p) => a + p.result.vectors.length, 0));
     let off = 0;
     for (const { result } of this.pending) {
-      if (result.positions.length > 0 && result.vectors.length !== result.positions.length * d)
-        throw new Error(`batch produced ${result.vectors.length} values for ${result.positions.length} rows of size ${d}`);
+      const rows = rowsOf(result);
+      if (result.vectors.length !== rows * d)
+        throw new Error(`batch produced ${result.vectors.length} values for ${rows} rows of size ${d}`);
+      if (result.special && result.special.length !== rows) throw new Error(`batch has ${result.special.length} special flags for ${rows} rows`);
+      result.special?.forEach((f, r) => f && special.push(off / Math.max(d, 1) + r));
       positions.push(...result.positions);
+      lengths.push(...(result.lengths ?? result.positions.map(() => 1)));
       vectors.set(result.vectors, off);
       off += result.vectors.length;
       failures.push(...result.failures);
       Object.assign(records, result.records ?? {});
     }
     const name = `part-${String(this.nextPart++).padStart(6, "0")}`;
-    const part: PartFile = { batches: this.pending.map((p) => p.batch), positions, d, failures, records };
-    await writeFileAtomic(path.join(this.partialDir, name + ".npy"), encodeNpy(vectors, [positions.length, d]));
+    const part: PartFile = {
+      batches: this.pending.map((p) => p.batch),
+      positions,
+      d,
+      ...(sequence ? { lengths, special } : {}),
+      failures,
+      records,
+    };
+    await writeFileAtomic(path.join(this.partialDir, name + ".npy"), encodeNpy(vectors, [vectors.length / Math.max(d, 1), d]));
     await writeFileAtomic(path.join(this.partialDir, name + ".json"), JSON.stringify(part));
     this.parts.push(part);
     this.partPaths.push(path.join(this.partialDir, name));
     this.pending = [];
     this.pendingRows = 0;
+    this.pendingValues = 0;
   }
 
   async finalize(o: FinalizeOptions): Promise<StoreMeta> {
     await this.flush();
-    const where = new Map<number, { part: number; offset: number }>();
+    const shape = o.rowShape ?? [o.dim];
+    const rowSize = shape.reduce((a, b) => a * b, 1);
+    const dtype: StoreDtype = o.dtype ?? "float32";
+    const descr = STORE_DTYPES[dtype];
+    const itemSize = NPY_ITEM_SIZE[descr];
+    const where = new Map<number, { part: number; row: number; length: number }>();
     const failures = new Map<number, Failure>();
     const records = new Map<number, Record<string, string | number | boolean>>();
     const rowToPos = new Map(o.utterances.map((u, i) => [u.row, i]));
-    let d = 0;
     this.parts.forEach((part, pi) => {
-      if (part.positions.length > 0) {
-        if (d !== 0 && part.d !== d) throw new Error(`parts disagree on the embedding size (${d} vs ${part.d})`);
-        d = part.d;
-      }
-      part.positions.forEach((pos, k) => where.set(pos, { part: pi, offset: k }));
+      if (part.positions.length > 0 && part.d !== rowSize)
+        throw new Error(`internal: a finished part has rows of ${part.d} values, this store's rows have ${rowSize}`);
+      let row = 0;
+      part.positions.forEach((pos, k) => {
+        const length = part.lengths?.[k] ?? 1;
+        where.set(pos, { part: pi, row, length });
+        row += length;
+      });
       for (const f of part.failures) failures.set(rowToPos.get(f.row)!, f);
       for (const [k, v] of Object.entries(part.records)) records.set(Number(k), v);
     });
-    if (d === 0) d = o.dim;
     const missing = o.planned.filter((p) => !where.has(p) && !failures.has(p));
     if (missing.length > 0)
       throw new Error(`internal: ${missing.length} planned rows have neither a vector nor a failure (first: row ${o.utterances[missing[0]].row})`);
 
     const ok = [...where.keys()].sort((a, b) => a - b);
-    const rank = new Map(ok.map((p, i) => [p, i]));
     const n = ok.length;
+    // Row offset of every stored utterance in the main array (index order).
+    const offset = new Map<number, number>();
+    let totalRows = 0;
+    for (const p of ok) {
+      offset.set(p, totalRows);
+      totalRows += o.sequence ? where.get(p)!.length : 1;
+    }
+    const ids = ok.map((p) => o.utterances[p].utterId);
 
-    // Assemble embeddings.npy with positional writes, one part in memory at a time.
-    const embPath = path.join(this.outDir, STORE_FILES.embeddings);
-    const embTmp = tmpNameFor(embPath);
-    const header = npyHeader([n, d]);
-    const fh = await open(embTmp, "w");
+    // meta.json goes first out and last in: a store with meta.json is always complete. Files of another kind
+    // of store (an --overwrite that changed pooling or layout) go too.
+    await rm(path.join(this.outDir, STORE_FILES.meta), { force: true });
+    for (const stale of o.sequence ? [STORE_FILES.embeddings] : [STORE_FILES.frames, STORE_FILES.lengths, STORE_FILES.special])
+      await rm(path.join(this.outDir, stale), { force: true });
+    if (!o.special) await rm(path.join(this.outDir, STORE_FILES.special), { force: true });
+    await rm(path.join(this.outDir, STORE_FILES.perUtterance), { recursive: true, force: true });
+
+    // The main array, assembled with positional writes, one part in memory at a time.
+    const mainPath = path.join(this.outDir, o.sequence ? STORE_FILES.frames : STORE_FILES.embeddings);
+    const mainTmp = tmpNameFor(mainPath);
+    const header = npyHeader([o.sequence ? totalRows : n, ...shape], descr);
+    const rowBytes = rowSize * itemSize;
+    const special = o.special ? new Uint8Array(totalRows) : null;
+    const fh = await open(mainTmp, "w");
     try {
       await fh.write(header, 0, header.length, 0);
-      await fh.truncate(header.length + n * d * 4);
+      await fh.truncate(header.length + totalRows * rowBytes);
       for (let pi = 0; pi < this.parts.length; pi++) {
         const part = this.parts[pi];
         if (part.positions.length === 0) continue;
         const { data } = await readNpy(this.partPaths[pi] + ".npy");
-        const bytes = littleEndian(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-        for (let k = 0; k < part.positions.length; k++) {
-          const r = rank.get(part.positions[k])!;
-          await fh.write(bytes, k * d * 4, d * 4, header.length + r * d * 4);
+        const bytes = storeBytes(data, dtype);
+        const specialRows = new Set(part.special ?? []);
+        for (const pos of part.positions) {
+          const w = where.get(pos)!;
+          if (w.part !== pi) continue; // a batch recomputed after a crash: the later part holds it
+          const to = offset.get(pos)!;
+          await fh.write(bytes, w.row * rowBytes, w.length * rowBytes, header.length + to * rowBytes);
+          if (special) for (let r = 0; r < w.length; r++) if (specialRows.has(w.row + r)) special[to + r] = 1;
         }
       }
       await fh.sync();
     } finally {
       await fh.close();
     }
-    const embeddingsSha = await sha256File(embTmp);
+    const mainSha = await sha256File(mainTmp);
 
-    const ids = ok.map((p) => o.utterances[p].utterId);
     const failureList = [...failures.entries()].sort((a, b) => a[0] - b[0]).map(([, f]) => f);
     const idsTmp = tmpNameFor(path.join(this.outDir, STORE_FILES.ids));
     await writeFileAtomic(idsTmp, ids.map((id) => id + "\n").join(""));
-
-    if (o.layout === "per-utterance") await this.writePerUtterance(embTmp, header.length, ids, d);
+    const extra: Partial<StoreMeta> = {};
+    if (o.sequence) {
+      const lengthsBytes = encodeNpy(BigInt64Array.from(ok, (p) => BigInt(where.get(p)!.length)), [n]);
+      await writeFileAtomic(path.join(this.outDir, STORE_FILES.lengths), lengthsBytes);
+      extra.lengths_sha256 = createHash("sha256").update(lengthsBytes).digest("hex");
+      extra.total_frames = totalRows;
+      if (special && o.special) {
+        const specialBytes = encodeNpy(special, [totalRows]);
+        await writeFileAtomic(path.join(this.outDir, STORE_FILES.special), specialBytes);
+        extra.special_tokens = { ...o.special, special_sha256: createHash("sha256").update(specialBytes).digest("hex") };
+      }
+    }
+    if (o.layout === "per-utterance") await this.writePerUtterance(mainTmp, header.length, ok, ids, shape, rowBytes, descr, o.sequence ? (p) => where.get(p)!.length : null, offset);
 
     const orderedRecords = [...records.entries()].sort((a, b) => a[0] - b[0]).map(([, r]) => r);
     const meta: StoreMeta = {
       ...o.meta,
       ...(o.totals ? { totals: o.totals(orderedRecords) } : {}),
-      dtype: "float32",
+      dtype,
       n,
-      d,
-      embeddings_sha256: embeddingsSha,
+      d: shape[shape.length - 1],
+      embeddings_sha256: mainSha,
+      ...extra,
       failures: failureList.length,
       layout: o.layout,
       created: new Date().toISOString(),
     };
 
-    // meta.json goes first out and last in: a store with meta.json is always complete.
-    await rm(path.join(this.outDir, STORE_FILES.meta), { force: true });
-    await rename(embTmp, embPath);
+    await rename(mainTmp, mainPath);
     await rename(idsTmp, path.join(this.outDir, STORE_FILES.ids));
     const failPath = path.join(this.outDir, STORE_FILES.failures);
     if (failureList.length > 0)
@@ -278,24 +359,44 @@ export class StoreWriter {
     return meta;
   }
 
-  private async writePerUtterance(embFile: string, offset: number, ids: string[], d: number): Promise<void> {
+  /** per_utterance/<id>.npy: each utterance's slice of the main array, same dtype ((...row) or (T_i, ...row)). */
+  private async writePerUtterance(
+    mainFile: string,
+    dataOffset: number,
+    positions: number[],
+    ids: string[],
+    shape: number[],
+    rowBytes: number,
+    descr: NpyDescr,
+    lengthOf: ((pos: number) => number) | null,
+    offset: Map<number, number>,
+  ): Promise<void> {
     const dir = path.join(this.outDir, STORE_FILES.perUtterance);
     await mkdir(dir, { recursive: true });
-    const fh = await open(embFile, "r");
+    const fh = await open(mainFile, "r");
     try {
-      const buf = Buffer.alloc(d * 4);
       for (let i = 0; i < ids.length; i++) {
         if (!isSafeFileName(ids[i]))
           throw new EmofeatError(`--layout per-utterance: utter_id "${ids[i]}" cannot be used as a file name`);
-        await fh.read(buf, 0, d * 4, offset + i * d * 4);
-        const vec = new Float32Array(d);
-        Buffer.from(vec.buffer).set(buf);
-        await writeFileAtomic(path.join(dir, ids[i] + ".npy"), encodeNpy(vec, [d]));
+        const rows = lengthOf ? lengthOf(positions[i]) : 1;
+        const body = Buffer.alloc(rows * rowBytes);
+        await fh.read(body, 0, body.length, dataOffset + offset.get(positions[i])! * rowBytes);
+        const head = npyHeader(lengthOf ? [rows, ...shape] : shape, descr);
+        await writeFileAtomic(path.join(dir, ids[i] + ".npy"), [head, body]);
       }
     } finally {
       await fh.close();
     }
   }
+}
+
+/** Little-endian bytes of float32 values in the store's dtype. */
+function storeBytes(data: Float32Array, dtype: StoreDtype): Buffer {
+  if (dtype === "float16") {
+    const half = float32ToFloat16(data);
+    return littleEndian(Buffer.from(half.buffer, half.byteOffset, half.byteLength), 2);
+  }
+  return littleEndian(Buffer.from(data.buffer, data.byteOffset, data.byteLength), 4);
 }
 
 function isSafeFileName(id: string): boolean {

@@ -2,9 +2,13 @@
  * A frozen BERT-family text encoder: tokenizer + ONNX encoder through transformers.js, and pooling.
  * Batches are padded to their longest member (not to max_len): with the attention mask, padding does not
  * change the real tokens' states, so the embeddings equal the reference's pad-to-max_len ones up to float noise.
+ * With `layers`, every kept hidden state is pooled alike and a row holds [layers, width]; with pooling `none`
+ * the encoder returns each text's token states (special tokens included) instead of one vector.
  */
 import { AutoTokenizer, Tensor } from "@huggingface/transformers";
-import { loadEncoderModel, pretrainedOptions, type EncoderModel } from "../models/load.js";
+import { loadEncoderModel, loadHiddenStatesModel, pretrainedOptions, type EncoderModel } from "../models/load.js";
+import { hiddenStateOutput, type HiddenStatesPlan } from "../models/hidden-states.js";
+import { resolveLayers, type LayerSpec } from "../models/layer-spec.js";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { env } from "../env.js";
@@ -19,9 +23,9 @@ import {
   type ModelDtype,
   type ResolvedModel,
 } from "../models/source.js";
-import { pool, POOLING_MODES, type PoolingMode } from "../pooling.js";
+import { framesOf, poolLayers, pooledWidth, POOLING_MODES, type PoolingMode } from "../pooling.js";
 import type { ModelRecord } from "../store/meta.js";
-import { sha256File } from "../util/fs.js";
+import { exists, sha256File } from "../util/fs.js";
 import { encodeTruncated, learnTemplate, type SpecialTemplate, type TokenizerLike, type TruncationSide } from "./tokenize.js";
 
 export interface TextModelOptions {
@@ -33,16 +37,31 @@ export interface TextModelOptions {
   offline?: boolean;
   /** Truncation length in tokens, special tokens included (reference: 128). */
   maxLen?: number;
+  /** mean (default), cls, max, mean+std, or none (token sequences). */
   pooling?: PoolingMode;
+  /** Hidden states to keep: "last" (default), "all", "0,4-8,12", or indices (see models/layer-spec.ts). */
+  layers?: LayerSpec;
+}
+
+/** Where the layer outputs came from (recorded in the store's meta.json). */
+export interface HiddenStatesInfo {
+  num_hidden_layers: number;
+  rule: HiddenStatesPlan["rule"];
+  tensors: string[];
+  file: string;
 }
 
 export const TEXT_DEFAULTS = { dtype: "fp32", device: "cpu", maxLen: 128, pooling: "mean", batchSize: 64 } as const;
 
 export class TextEncoder {
   readonly model: ModelRecord;
+  /** Hidden size D (one layer's state). */
   readonly dim: number;
   readonly maxLen: number;
   readonly pooling: PoolingMode;
+  /** hidden_states indices kept, or null for the plain last_hidden_state. */
+  readonly layers: number[] | null;
+  readonly hiddenStates: HiddenStatesInfo | null;
   readonly device: Device;
   /** sha256 of tokenizer.json: the ids, and so the embeddings, depend on it. */
   readonly tokenizerSha256: string;
@@ -57,6 +76,8 @@ export class TextEncoder {
     dim: number;
     maxLen: number;
     pooling: PoolingMode;
+    layers: number[] | null;
+    hiddenStates: HiddenStatesInfo | null;
     device: Device;
     tokenizerSha256: string;
     tokenizer: TokenizerLike;
@@ -69,6 +90,8 @@ export class TextEncoder {
     this.dim = init.dim;
     this.maxLen = init.maxLen;
     this.pooling = init.pooling;
+    this.layers = init.layers;
+    this.hiddenStates = init.hiddenStates;
     this.device = init.device;
     this.tokenizerSha256 = init.tokenizerSha256;
     this.tokenizer = init.tokenizer;
@@ -99,28 +122,67 @@ export class TextEncoder {
     } catch (err) {
       throw await explainLoadError(resolved, err, required);
     }
-    const session = await loadEncoderModel(resolved, { device, threads: o.threads, offline }, required);
-    const config = await readModelConfig(resolved);
-    const maxPos = typeof config.max_position_embeddings === "number" ? config.max_position_embeddings : Infinity;
-    if (maxLen > maxPos)
-      throw new EmofeatError(`--max-len ${maxLen} exceeds the model's max_position_embeddings (${maxPos})`);
-    const dim = Number(config.hidden_size);
-    if (!Number.isInteger(dim) || dim <= 0) throw new EmofeatError(`${resolved.id}: config.json has no valid hidden_size`);
+    const settings = { device, threads: o.threads, offline };
+    // A hub model's config.json arrives with its first load; otherwise the config is read before loading.
+    let session: EncoderModel | null = (await exists(path.join(resolved.dir, "config.json"))) ? null : await loadEncoderModel(resolved, settings, required);
+    let hiddenStates: HiddenStatesInfo | null = null;
+    let layers: number[] | null;
+    let dim: number;
+    let record: ModelRecord;
+    try {
+      const config = await readModelConfig(resolved);
+      const maxPos = typeof config.max_position_embeddings === "number" ? config.max_position_embeddings : Infinity;
+      if (maxLen > maxPos)
+        throw new EmofeatError(`--max-len ${maxLen} exceeds the model's max_position_embeddings (${maxPos})`);
+      dim = Number(config.hidden_size);
+      if (!Number.isInteger(dim) || dim <= 0) throw new EmofeatError(`${resolved.id}: config.json has no valid hidden_size`);
+      const numLayers = Number(config.num_hidden_layers);
+      layers = resolveLayers(o.layers, numLayers, resolved.id);
+      record = await modelRecord(resolved, config);
+      if (layers === null) session ??= await loadEncoderModel(resolved, settings, required);
+      else {
+        await session?.dispose();
+        session = null;
+        const h = await loadHiddenStatesModel(resolved, settings, required, { numLayers, layers, sha256: record.sha256 });
+        session = h.model;
+        hiddenStates = { num_hidden_layers: numLayers, rule: h.plan.rule, tensors: h.plan.tensors, file: path.relative(resolved.dir, h.file) };
+      }
+    } catch (err) {
+      await session?.dispose();
+      throw err;
+    }
     const tokConfig = await readJson(resolved, "tokenizer_config.json");
     const padId = tokenizer.pad_token_id ?? 0;
     return new TextEncoder({
-      model: await modelRecord(resolved, config),
+      model: record,
       dim,
       maxLen,
       pooling,
+      layers,
+      hiddenStates,
       device,
       tokenizerSha256: await sha256File(path.join(resolved.dir, "tokenizer.json")),
       tokenizer,
       template: learnTemplate(tokenizer),
       truncationSide: tokConfig.truncation_side === "left" ? "left" : "right",
       padId,
-      session,
+      session: session!,
     });
+  }
+
+  /** Values per stored row: one pooled vector ([layers,] width), or one token's states ([layers,] D) with pooling none. */
+  get rowSize(): number {
+    return (this.layers?.length ?? 1) * (this.pooling === "none" ? this.dim : pooledWidth(this.pooling, this.dim));
+  }
+
+  /** Width of one layer's entry in a row: D, or 2D for mean+std (the store's `d`). */
+  get layerWidth(): number {
+    return this.pooling === "none" ? this.dim : pooledWidth(this.pooling, this.dim);
+  }
+
+  /** Special tokens the template puts around every text: the first `prefix` and last `suffix` positions. */
+  get specialTokens(): { prefix: number[]; suffix: number[] } {
+    return { prefix: [...this.template.prefix], suffix: [...this.template.suffix] };
   }
 
   /** Token ids of one text, truncated to maxLen with the special tokens kept. */
@@ -128,11 +190,8 @@ export class TextEncoder {
     return encodeTruncated(this.tokenizer, this.template, text, this.maxLen, this.truncationSide);
   }
 
-  /**
-   * Embeds already-tokenized texts as one batch padded to its longest member (or to `padTo`, as the reference
-   * pads to max_len; only benchmarks and parity checks need that). Returns [B, dim].
-   */
-  async embedTokenized(batch: readonly number[][], padTo?: number): Promise<Float32Array> {
+  /** One model call on a batch padded to its longest member (or `padTo`): the kept layers' states [B, T, D] and the mask. */
+  private async forward(batch: readonly number[][], padTo?: number) {
     const B = batch.length;
     const T = Math.max(padTo ?? 0, ...batch.map((ids) => ids.length));
     const ids = new BigInt64Array(B * T).fill(BigInt(this.padId));
@@ -150,12 +209,32 @@ export class TextEncoder {
       token_type_ids: new Tensor("int64", new BigInt64Array(B * T), [B, T]),
     };
     const out = await this.session(inputs);
-    const h = out.last_hidden_state;
-    if (!h) throw new EmofeatError(`${this.model.id}: the model has no last_hidden_state output (outputs: ${Object.keys(out).join(", ")})`);
-    const [b, t, d] = h.dims as [number, number, number];
-    if (b !== B || t !== T || d !== this.dim)
-      throw new EmofeatError(`${this.model.id}: last_hidden_state has dims ${h.dims.join("x")}, expected ${B}x${T}x${this.dim}`);
-    return pool(this.pooling, tensorToFloat32(h), [B, T, d], mask);
+    const names = this.layers === null ? ["last_hidden_state"] : this.layers.map(hiddenStateOutput);
+    const states = names.map((name) => {
+      const h = out[name];
+      if (!h) throw new EmofeatError(`${this.model.id}: the model has no ${name} output (outputs: ${Object.keys(out).join(", ")})`);
+      const [b, t, d] = h.dims as [number, number, number];
+      if (b !== B || t !== T || d !== this.dim)
+        throw new EmofeatError(`${this.model.id}: ${name} has dims ${h.dims.join("x")}, expected ${B}x${T}x${this.dim}`);
+      return tensorToFloat32(h);
+    });
+    return { states, dims: [B, T, this.dim] as [number, number, number], mask };
+  }
+
+  /**
+   * Embeds already-tokenized texts as one batch padded to its longest member (or to `padTo`, as the reference
+   * pads to max_len; only benchmarks and parity checks need that). Returns [B, rowSize] (rows [layers, width]).
+   */
+  async embedTokenized(batch: readonly number[][], padTo?: number): Promise<Float32Array> {
+    if (this.pooling === "none") throw new EmofeatError("pooling none gives token sequences: use sequencesTokenized");
+    const { states, dims, mask } = await this.forward(batch, padTo);
+    return poolLayers(this.pooling, states, dims, mask);
+  }
+
+  /** Token states of each text, special tokens included: per text [T_i, rowSize] (T_i = its token count). */
+  async sequencesTokenized(batch: readonly number[][]): Promise<Float32Array[]> {
+    const { states, dims } = await this.forward(batch);
+    return batch.map((ids, b) => framesOf(states, dims, b, ids.length));
   }
 
   /**
@@ -164,10 +243,22 @@ export class TextEncoder {
    */
   async embed(texts: readonly string[], batchSize: number = TEXT_DEFAULTS.batchSize): Promise<Float32Array> {
     const tokenized = texts.map((t) => this.tokenize(t));
-    const out = new Float32Array(texts.length * this.dim);
+    const w = this.rowSize;
+    const out = new Float32Array(texts.length * w);
     for (const batch of planByLength(tokenized.map((t) => t.length), batchSize)) {
       const vecs = await this.embedTokenized(batch.map((i) => tokenized[i]));
-      batch.forEach((i, k) => out.set(vecs.subarray(k * this.dim, (k + 1) * this.dim), i * this.dim));
+      batch.forEach((i, k) => out.set(vecs.subarray(k * w, (k + 1) * w), i * w));
+    }
+    return out;
+  }
+
+  /** Token states of texts in any order, returned in input order: per text [T_i, rowSize]. */
+  async sequences(texts: readonly string[], batchSize: number = TEXT_DEFAULTS.batchSize): Promise<Float32Array[]> {
+    const tokenized = texts.map((t) => this.tokenize(t));
+    const out: Float32Array[] = new Array(texts.length);
+    for (const batch of planByLength(tokenized.map((t) => t.length), batchSize)) {
+      const seqs = await this.sequencesTokenized(batch.map((i) => tokenized[i]));
+      batch.forEach((i, k) => (out[i] = seqs[k]));
     }
     return out;
   }

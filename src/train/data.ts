@@ -87,6 +87,14 @@ export async function loadProbeData(o: { csv: string; features: string | { name:
   const index = await loadIndex(o.csv, { require: ["label"] });
   const specs = typeof o.features === "string" ? parseFeatureSpecs(o.features) : o.features;
   const loaded = await Promise.all(specs.map((s) => readStore(s.dir)));
+  // The heads here take one vector per utterance; a layer store holds several per row.
+  loaded.forEach((s) => {
+    if (s.layers && s.layers.length > 1)
+      throw new EmofeatError(
+        `${s.dir} holds ${s.layers.length} layers per utterance (hidden_states ${s.layers.join(", ")}; embeddings.npy is [N, ${s.layers.length}, ${s.d}]); ` +
+          `these heads take one vector per utterance: extract one layer (--layers 6) or use a head over layers`,
+      );
+  });
   const names = specs.map((s, i) => s.name ?? loaded[i].meta.modality);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup)

@@ -8,12 +8,16 @@ export function tmpNameFor(file: string): string {
   return path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
 }
 
-/** Writes `data` to `file` so that readers see either the old file or the whole new one, never a part. */
-export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+/**
+ * Writes `data` (or the concatenation of several chunks) to `file` so that readers see either the old file or
+ * the whole new one, never a part.
+ */
+export async function writeFileAtomic(file: string, data: string | Uint8Array | readonly Uint8Array[]): Promise<void> {
   const tmp = tmpNameFor(file);
   const fh = await open(tmp, "w");
   try {
-    await fh.writeFile(data);
+    if (Array.isArray(data)) for (const chunk of data as readonly Uint8Array[]) await fh.write(chunk);
+    else await fh.writeFile(data as string | Uint8Array);
     await fh.sync();
   } finally {
     await fh.close();

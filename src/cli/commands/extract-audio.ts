@@ -1,8 +1,8 @@
 import { Command, Option } from "commander";
-import { AUDIO_DEFAULTS, BATCHING_MODES } from "../../audio/encoder.js";
+import { AUDIO_COMPAT_MODES, AUDIO_DEFAULTS, AUDIO_POOLING_MODES, BATCHING_MODES } from "../../audio/encoder.js";
 import { BUILTIN_FEATURES } from "../../audio/builtin.js";
 import { extractAudio } from "../../extract/audio.js";
-import { addModelOptions, addStoreOptions, intArg, noteShardFailure, numberArg, storeAndModelArgs, withProgress } from "../options.js";
+import { addModelOptions, addRepresentationOptions, addStoreOptions, intArg, noteShardFailure, numberArg, storeAndModelArgs, withProgress } from "../options.js";
 import { printSummary } from "./extract.js";
 
 /** `emofeat extract audio`, registered under the `extract` command. */
@@ -13,11 +13,12 @@ export function registerExtractAudio(extract: Command): void {
     .description(
       "Embed each row's audio (WAV in any common encoding, FLAC, MP3, Ogg) with a speech encoder: decode -> mean over " +
         "channels -> torchaudio-exact resampling to --target-sr -> divide by the clip's peak -> keep the first " +
-        "--max-seconds -> feature extractor (preprocessor_config.json) -> encoder -> mean over frames. " +
+        "--max-seconds -> feature extractor (preprocessor_config.json) -> encoder (--layers: which hidden states) -> " +
+        "pooling over frames (--pooling: mean by default; none keeps the frames). " +
         "A row whose file cannot be used is named on stderr and recorded in failures.csv; the run goes on " +
         "(--fail-fast stops instead). clips.csv beside the store lists each clip's duration and whether the cut shortened it.",
     );
-  addStoreOptions(addModelOptions(audio, "Xenova/wavlm-base-plus"))
+  addRepresentationOptions(addStoreOptions(addModelOptions(audio, "Xenova/wavlm-base-plus")), AUDIO_POOLING_MODES)
     .option("--target-sr <hz>", "resample every clip to this rate (must match the model's sampling_rate)", intArg("--target-sr"), AUDIO_DEFAULTS.targetSampleRate)
     .option("--max-seconds <s>", "keep at most this many seconds of each clip (after peak normalisation over the whole clip)", numberArg("--max-seconds"), AUDIO_DEFAULTS.maxSeconds)
     .addOption(
@@ -29,6 +30,13 @@ export function registerExtractAudio(extract: Command): void {
         .choices([...BATCHING_MODES])
         .default(AUDIO_DEFAULTS.batching),
     )
+    .addOption(
+      new Option(
+        "--compat <mode>",
+        "seq-reference: the reference's sequence extractor: every clip alone, zero-padded to --max-seconds before the " +
+          "encoder, frame mask by round(linspace), real frames kept (use with --pooling none)",
+      ).choices([...AUDIO_COMPAT_MODES]),
+    )
     .option("--batch-size <n>", "clips per batch (reference mode: the padded batch, as in the reference)", intArg("--batch-size"), AUDIO_DEFAULTS.batchSize)
     .option("--fail-fast", "stop at the first row whose audio cannot be used (otherwise such rows go to failures.csv and the run goes on)", false)
     .addHelpText(
@@ -39,7 +47,9 @@ export function registerExtractAudio(extract: Command): void {
           .join("") +
         "\nExamples:\n  emofeat extract audio --csv data/index.csv --model Xenova/wavlm-base-plus --out features/audio\n" +
         "  emofeat extract audio --csv data/index.csv --model builtin:fbank --out features/fbank\n" +
-        "  emofeat extract audio --csv data/index.csv --model ./models/wavlm --batching reference --out features/audio-ref",
+        "  emofeat extract audio --csv data/index.csv --model ./models/wavlm --batching reference --out features/audio-ref\n" +
+        "  emofeat extract audio --csv data/index.csv --model Xenova/wavlm-base-plus --layers all --out features/audio-layers\n" +
+        "  emofeat extract audio --csv data/index.csv --model Xenova/wavlm-base-plus --pooling none --store-dtype float16 --out features/audio-seq",
     )
     .action(async (o) => {
       const args = storeAndModelArgs(o);
@@ -49,7 +59,9 @@ export function registerExtractAudio(extract: Command): void {
             ...args,
             targetSampleRate: o.targetSr,
             maxSeconds: o.maxSeconds,
-            batching: o.batching,
+            // --compat seq-reference implies reference batching; an explicit --batching exact is refused by the library.
+            batching: o.compat && audio.getOptionValueSource("batching") === "default" ? undefined : o.batching,
+            compat: o.compat,
             batchSize: o.batchSize,
             failFast: o.failFast,
             // Failures are always reported, even with --quiet: they change what the store holds.

@@ -1,8 +1,8 @@
-import { Command, Option } from "commander";
+import { Command } from "commander";
 import { POOLING_MODES } from "../../pooling.js";
 import { extractText } from "../../extract/text.js";
 import type { ExtractionSummary } from "../../extract/run.js";
-import { addModelOptions, addStoreOptions, intArg, noteShardFailure, storeAndModelArgs, withProgress } from "../options.js";
+import { addModelOptions, addRepresentationOptions, addStoreOptions, intArg, noteShardFailure, storeAndModelArgs, withProgress } from "../options.js";
 import { registerExtractAudio } from "./extract-audio.js";
 
 export function registerExtract(program: Command): void {
@@ -16,23 +16,25 @@ export function registerExtract(program: Command): void {
     .summary("embed transcripts with a BERT-family encoder")
     .description(
       "Embed each row's transcript with a BERT-family encoder (tokenizer -> encoder -> pooling). " +
+        "--layers keeps other hidden states than the last (a store [N, layers, D]); --pooling none keeps every token (a sequence store). " +
         "Defaults follow the reference: max 128 tokens, mean pooling over real tokens, batches of 64. " +
         "Texts are batched by length and padded only to each batch's longest member: the same embeddings " +
         "as padding everything to --max-len, with far less work.",
     );
-  addStoreOptions(addModelOptions(text, "Xenova/bert-base-uncased"))
+  addRepresentationOptions(addStoreOptions(addModelOptions(text, "Xenova/bert-base-uncased")), POOLING_MODES)
     .option("--max-len <tokens>", "truncate to this many tokens, special tokens included", intArg("--max-len", 3), 128)
-    .addOption(new Option("--pooling <mode>", "mean: mask-weighted mean over real tokens; cls: the first token's state").choices([...POOLING_MODES]).default("mean"))
     .option("--batch-size <n>", "texts per encoder call", intArg("--batch-size"), 64)
     .addHelpText(
       "after",
       "\nExamples:\n  emofeat extract text --csv data/index.csv --model Xenova/bert-base-uncased --out features/text\n" +
-        "  emofeat extract text --csv data/index.csv --model ./models/my-bert --offline --pooling cls --out features/text-cls",
+        "  emofeat extract text --csv data/index.csv --model ./models/my-bert --offline --pooling cls --out features/text-cls\n" +
+        "  emofeat extract text --csv data/index.csv --model Xenova/bert-base-uncased --layers all --out features/text-layers\n" +
+        "  emofeat extract text --csv data/index.csv --model Xenova/bert-base-uncased --pooling none --out features/text-seq",
     )
     .action(async (o) => {
       const args = storeAndModelArgs(o);
       const summary = await noteShardFailure(args.out, args.shard, () =>
-        withProgress("extract text", o.quiet, (io) => extractText({ ...args, maxLen: o.maxLen, pooling: o.pooling, batchSize: o.batchSize, ...io })),
+        withProgress("extract text", o.quiet, (io) => extractText({ ...args, maxLen: o.maxLen, batchSize: o.batchSize, ...io })),
       );
       printSummary(summary, o.quiet);
     });
@@ -52,8 +54,9 @@ export function printSummary(s: ExtractionSummary, quiet: boolean): void {
     return;
   }
   const what = s.status === "up-to-date" ? "already up to date" : s.resumedRows > 0 ? `finished (resumed with ${s.resumedRows} rows done)` : "written";
+  const shape = m.pooling === "none" ? `${m.total_frames ?? "?"} frames of ${m.n} rows` : `${m.n}`;
   process.stderr.write(
-    `${s.outDir}: ${what}: ${m.n} x ${m.d} float32 (${m.modality}, ${m.model.id}, pooling ${m.pooling})` +
+    `${s.outDir}: ${what}: ${shape} x ${m.layers ? `${m.layers.length} layers x ` : ""}${m.d} ${m.dtype} (${m.modality}, ${m.model.id}, pooling ${m.pooling})` +
       (m.failures > 0 ? `; ${m.failures} row(s) failed, see ${s.outDir}/failures.csv` : "") +
       "\n",
   );
