@@ -18,7 +18,7 @@ import { writeIndex } from "./helpers/csv.js";
 import { DEMO_INDEX, DEMO_MODEL, ROOT, removeDir, tempDir, tinyBert30522 } from "./helpers/paths.js";
 
 const WAVLM = path.join(ROOT, "models", "tiny-wavlm-demo");
-const STORE_OUTPUTS = ["embeddings.npy", "ids.txt", "meta.json", "failures.csv", "clips.csv", "texts.csv"];
+const STORE_OUTPUTS = ["embeddings.npy", "frames.npy", "lengths.npy", "special.npy", "ids.txt", "meta.json", "failures.csv", "clips.csv", "texts.csv"];
 
 let dir: string;
 beforeAll(async () => {
@@ -28,11 +28,13 @@ afterAll(() => removeDir(dir));
 
 /** Every store file of `single` is byte-identical in `merged`; meta.json differs only in created and shards. */
 async function expectSameStore(merged: string, single: string, shards: number): Promise<void> {
-  const files = readdirSync(single).filter((f) => STORE_OUTPUTS.includes(f));
-  expect(files).toContain("embeddings.npy");
+  const perUtterance = existsSync(path.join(single, "per_utterance")) ? readdirSync(path.join(single, "per_utterance")).map((f) => `per_utterance/${f}`) : [];
+  const files = [...readdirSync(single).filter((f) => STORE_OUTPUTS.includes(f)), ...perUtterance];
+  expect(files.some((f) => f === "embeddings.npy" || f === "frames.npy")).toBe(true);
   for (const f of files.filter((f) => f !== "meta.json"))
     expect((await readFile(path.join(merged, f))).equals(await readFile(path.join(single, f))), `${f} differs`).toBe(true);
   for (const f of STORE_OUTPUTS) expect(existsSync(path.join(merged, f)), f).toBe(existsSync(path.join(single, f)));
+  if (perUtterance.length > 0) expect(readdirSync(path.join(merged, "per_utterance")).length).toBe(perUtterance.length);
   const a = JSON.parse(await readFile(path.join(merged, "meta.json"), "utf8"));
   const b = JSON.parse(await readFile(path.join(single, "meta.json"), "utf8"));
   expect(a.shards.n).toBe(shards);
@@ -143,6 +145,21 @@ function texts(n: number): string[] {
   const rnd = () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
   return Array.from({ length: n }, () => Array.from({ length: 1 + Math.floor(rnd() * 40) }, () => WORDS[Math.floor(rnd() * WORDS.length)]).join(" ") + ".");
 }
+
+describe("sequence stores", () => {
+  it("a text sequence store of every layer in float16, per utterance too: four concurrent Slurm tasks, merged, equal a single run", async () => {
+    const out = path.join(dir, "seq-sharded");
+    const opts = ["--csv", DEMO_INDEX, "--model", DEMO_MODEL, "--batch-size", "4", "--offline", "--threads", "1", "--pooling", "none", "--layers", "all", "--store-dtype", "float16", "--layout", "per-utterance"];
+    const tasks = await Promise.all([0, 1, 2, 3].map((k) => runEmofeat(["extract", "text", ...opts, "--out", out, "--shard", "auto", "-q"], { env: slurmEnv(k, 4) })));
+    tasks.forEach((t, k) => expect(t.code, `task ${k}: ${t.stderr}`).toBe(0));
+    const merged = await mergeShards({ out });
+    expect(merged.meta).toMatchObject({ pooling: "none", dtype: "float16", n: 24 });
+    expect(merged.meta.layers!.length).toBeGreaterThan(1);
+    const single = path.join(dir, "seq-single");
+    await extractText({ csv: DEMO_INDEX, out: single, model: DEMO_MODEL, offline: true, batchSize: 4, threads: 1, pooling: "none", layers: "all", storeDtype: "float16", layout: "per-utterance" });
+    await expectSameStore(out, single, 4);
+  });
+});
 
 describe("a shard killed and rerun", () => {
   it("an unfinished shard stops the merge (naming its rows); rerun, it resumes and the merge equals a single run", async () => {
