@@ -47,11 +47,13 @@ function identityDiff(r: ShardRecord, ref: ShardRecord): string | null {
   if (r.model.sha256 !== ref.model.sha256 || r.model.id !== ref.model.id)
     return `made with another model (${r.model.id}, sha256 ${short(r.model.sha256)}; the others ${ref.model.id}, ${short(ref.model.sha256)})`;
   if (r.fingerprint !== ref.fingerprint) return `made with other settings (fingerprint ${short(r.fingerprint)}, the others ${short(ref.fingerprint)})`;
+  const version = (x: ShardRecord) => x.store.meta.tool?.version;
+  if (version(r) !== version(ref)) return `made by emofeat ${version(r)} (the others by ${version(ref)}): every node must run the same version`;
   if (r.plan.sha256 !== ref.plan.sha256) return `made from another plan of batches (${short(r.plan.sha256)}, the others ${short(ref.plan.sha256)})`;
   return null;
 }
 
-const identityKey = (r: ShardRecord) => [r.index.sha256, r.model.id, r.model.sha256, r.fingerprint, r.plan.sha256].join("|");
+const identityKey = (r: ShardRecord) => [r.index.sha256, r.model.id, r.model.sha256, r.fingerprint, r.store.meta.tool?.version, r.plan.sha256].join("|");
 
 /** The record most shards agree on (ties: the lowest shard's). */
 function referenceRecord(shards: ShardSurvey[]): ShardRecord | null {
