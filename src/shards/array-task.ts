@@ -58,7 +58,7 @@ export interface TaskPick {
  * Resolves `auto` from the environment: the index from the array task, the count from the engine and/or
  * `countFlag` (they must agree). `what` names the thing counted ("shards", "folds") for messages.
  */
-export function autoTask(o: { env?: Env; count?: number; flag: string; countFlag: string; what: string }): TaskPick {
+export function autoTask(o: { env?: Env; count?: number; flag: string; countFlag: string; what: string; countSays?: string }): TaskPick {
   const task = arrayTaskFromEnv(o.env ?? process.env);
   if (!task)
     throw new EmofeatError(
@@ -68,8 +68,8 @@ export function autoTask(o: { env?: Env; count?: number; flag: string; countFlag
     );
   if (task.count !== null && o.count !== undefined && task.count !== o.count)
     throw new EmofeatError(
-      `${o.flag} auto: the Slurm array has ${task.count} tasks (SLURM_ARRAY_TASK_COUNT) but ${o.countFlag} says ${o.count}; ` +
-        `submit the array as --array=0-${o.count - 1}, or fix ${o.countFlag}`,
+      `${o.flag} auto: the Slurm array has ${task.count} tasks (SLURM_ARRAY_TASK_COUNT) but ${o.countSays ?? `${o.countFlag} says ${o.count}`}; ` +
+        `submit the array as --array=0-${o.count - 1}${o.countSays ? "" : `, or fix ${o.countFlag}`}`,
       { exitCode: EXIT.usage },
     );
   const count = task.count ?? o.count;

@@ -6,10 +6,11 @@ import os from "node:os";
 import path from "node:path";
 import { stringify } from "csv-stringify/sync";
 import { EmofeatError } from "../errors.js";
-import { tmpNameFor } from "../util/fs.js";
+import { exists, tmpNameFor } from "../util/fs.js";
+import { canonicalJson } from "../util/json.js";
 import { VERSION } from "../version.js";
 import { combineSplits, scalarStd, type SplitMetrics } from "./aggregate.js";
-import { describeJoin, loadProbeData, type ProbeData } from "./data.js";
+import { describeJoin, loadProbeData, parseFeatureSpecs, type ProbeData } from "./data.js";
 import { Evaluator, trainHead, type Dataset, type EpochRecord, type Params } from "./engine.js";
 import { buildInferenceModel, checkArch, HEAD_DEFAULTS, type HeadArch, type HeadName, type TrainSettings } from "./heads.js";
 import { encodeModel } from "./onnx/proto.js";
@@ -27,6 +28,7 @@ import {
   type SeedResult,
 } from "./run-dir.js";
 import { planFolds, type Fold, type Protocol } from "./splits.js";
+import { checkFold, FOLD_FILE, FOLD_FORMAT, FOLDS_DIR, foldDir, requestedFold, type FoldRecord, type FoldUnit, type FoldUnits } from "./folds.js";
 
 export interface TrainProbeOptions {
   csv: string;
@@ -48,6 +50,13 @@ export interface TrainProbeOptions {
   /** Per-epoch progress. */
   verbose?: boolean;
   command?: string[];
+  /**
+   * Cross-validation: train only fold K (0-based, in the folds' order; "auto": the Slurm array task or
+   * Kubernetes pod index) into `<out>/folds/K/`; `emofeat runs merge` assembles the run (train/folds.ts).
+   */
+  fold?: number | "auto";
+  /** `runs merge`: every (seed, fold) from the fold records instead of training it (train/folds.ts). */
+  fromFolds?: FoldUnits;
 }
 
 export interface TrainProbeResult {
@@ -78,10 +87,10 @@ function checkSettings(s: TrainSettings): void {
   if (!(s.weightDecay >= 0 && Number.isFinite(s.weightDecay))) throw new EmofeatError(`--weight-decay must be >= 0, got ${s.weightDecay}`);
 }
 
-async function prepareOut(out: string, overwrite: boolean): Promise<void> {
+async function prepareOut(out: string, overwrite: boolean, keep: string[] = []): Promise<void> {
   let entries: string[];
   try {
-    entries = await readdir(out);
+    entries = (await readdir(out)).filter((e) => !keep.includes(e));
   } catch {
     return;
   }
@@ -107,7 +116,11 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
   const seeds = Array.from({ length: nSeeds }, (_, i) => seed0 + i);
   const protocol = o.protocol ?? { kind: "split" };
   const threads = o.threads ?? os.availableParallelism();
-  await prepareOut(o.out, o.overwrite ?? false);
+  if (o.fold !== undefined && protocol.kind !== "session-folds") throw new EmofeatError("--fold trains one cross-validation fold: it needs --folds session");
+  const foldIndex = o.fold !== undefined ? requestedFold(o.fold) : null;
+  // One fold goes to <out>/folds/K/; a run merged from folds keeps them beside it.
+  const target = foldIndex !== null ? foldDir(o.out, foldIndex) : o.out;
+  await prepareOut(target, o.overwrite ?? false, o.fromFolds ? [FOLDS_DIR] : []);
 
   const data = await loadProbeData({ csv: o.csv, features: o.features, classes: o.classes });
   for (const line of describeJoin(data.report)) log(`warning: ${line}`);
@@ -123,6 +136,16 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
   checkArch(arch);
   const folds = planFolds(data.rows, protocol);
   const labels = data.classes.labels;
+  if (foldIndex !== null) checkFold(o.fold!, foldIndex, folds);
+  const dataRecord: FoldRecord["data"] = {
+    index_sha256: data.index.sha256,
+    stores: data.stores.map((s) => ({ name: s.name, embeddings_sha256: s.meta.embeddings_sha256 })),
+    folds: folds.map((f) => ({ name: f.name, train: f.train.length, val: f.val.length, test: f.test.length })),
+  };
+  if (o.fromFolds && canonicalJson(o.fromFolds.records[0].data) !== canonicalJson(dataRecord))
+    throw new EmofeatError(`the index, the stores or the folds changed since the folds were trained (folds/*/${FOLD_FILE} records them); retrain the folds`);
+  const active = foldIndex !== null ? [folds[foldIndex]] : folds;
+  const units: FoldUnit[] = [];
 
   const seedResults: SeedResult[] = [];
   const epochRows: (string | number)[][] = [];
@@ -133,33 +156,18 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
   try {
     for (const seed of seeds) {
       const t0 = performance.now();
+      let seconds = 0;
       const perFold: (SplitMetrics & { fold: string; selected_epoch: number })[] = [];
-      for (const fold of folds) {
-        const [train, val, test] = [fold.train, fold.val, fold.test].map((idx) => subset(data, idx));
+      for (const fold of active) {
         const where = folds.length > 1 ? `seed ${seed}, fold ${fold.name}` : `seed ${seed}`;
-        const res = await trainHead(arch, train, val, {
-          ...settings,
-          seed,
-          labels,
-          threads,
-          onEpoch: o.verbose
-            ? (e: EpochRecord) =>
-                log(`  ${where} epoch ${e.epoch}/${settings.epochs}: train loss ${e.train_loss.toFixed(4)}, val loss ${e.val_loss.toFixed(4)}, val macro-F1 ${pct(e.val_macro_f1)} (${e.seconds.toFixed(2)} s)`)
-            : undefined,
-        });
-        const testEval = await evaluator.evaluate(res.params, test, labels);
-        const m: SplitMetrics = {
-          train: (await evaluator.evaluate(res.params, train, labels)).metrics,
-          val: (await evaluator.evaluate(res.params, val, labels)).metrics,
-          test: testEval.metrics,
-        };
-        // The test predictions, row by row, so two runs can be compared on the same utterances (report).
-        const testPred = testEval.pred;
-        fold.test.forEach((r, i) =>
-          predictionRows.push({ utter_id: data.rows[r].utterId, split: "test", seed, fold: folds.length > 1 ? fold.name : "", label: labels[data.rows[r].cls], pred: labels[testPred[i]] }),
-        );
-        perFold.push({ ...m, fold: fold.name, selected_epoch: res.selectedEpoch });
-        for (const e of res.epochs)
+        const done = o.fromFolds?.get(fold.name, seed);
+        const u = done ?? (await trainUnit(fold, seed, where));
+        units.push(u);
+        seconds += u.seconds;
+        const m = u.metrics;
+        predictionRows.push(...u.predictions);
+        perFold.push({ ...m, fold: fold.name, selected_epoch: u.selected_epoch });
+        for (const e of u.epochs)
           epochRows.push([
             seed,
             fold.name,
@@ -171,24 +179,56 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
             e.val_macro_f1,
             e.val_weighted_f1,
             Number(e.seconds.toFixed(3)),
-            e.epoch === res.selectedEpoch ? 1 : 0,
+            e.epoch === u.selected_epoch ? 1 : 0,
           ]);
-        curves.push({ name: where, epochs: res.epochs, selectedEpoch: res.selectedEpoch });
-        if (!exported && protocol.kind === "split") exported = { params: res.params, seed, selectedEpoch: res.selectedEpoch };
-        log(
-          `${where}: epoch ${res.selectedEpoch} tested; test acc ${pct(m.test.accuracy)} UA ${pct(m.test.unweighted_accuracy)} macro-F1 ${pct(m.test.macro_f1)}`,
-        );
+        curves.push({ name: where, epochs: u.epochs, selectedEpoch: u.selected_epoch });
+        if (!done)
+          log(`${where}: epoch ${u.selected_epoch} tested; test acc ${pct(m.test.accuracy)} UA ${pct(m.test.unweighted_accuracy)} macro-F1 ${pct(m.test.macro_f1)}`);
       }
       const combined = combineSplits(perFold, "sum");
       seedResults.push({
         seed,
         ...combined,
         ...(folds.length > 1 ? { folds: perFold } : { selected_epoch: perFold[0].selected_epoch }),
-        seconds: Number(((performance.now() - t0) / 1000).toFixed(3)),
+        seconds: Number((o.fromFolds ? seconds : (performance.now() - t0) / 1000).toFixed(3)),
       });
     }
   } finally {
     await evaluator.release();
+  }
+
+  /** Trains one seed on one fold. */
+  async function trainUnit(fold: Fold, seed: number, where: string): Promise<FoldUnit> {
+    const t0 = performance.now();
+    const [train, val, test] = [fold.train, fold.val, fold.test].map((idx) => subset(data, idx));
+    const res = await trainHead(arch, train, val, {
+      ...settings,
+      seed,
+      labels,
+      threads,
+      onEpoch: o.verbose
+        ? (e: EpochRecord) =>
+            log(`  ${where} epoch ${e.epoch}/${settings.epochs}: train loss ${e.train_loss.toFixed(4)}, val loss ${e.val_loss.toFixed(4)}, val macro-F1 ${pct(e.val_macro_f1)} (${e.seconds.toFixed(2)} s)`)
+        : undefined,
+    });
+    const testEval = await evaluator.evaluate(res.params, test, labels);
+    const m: SplitMetrics = {
+      train: (await evaluator.evaluate(res.params, train, labels)).metrics,
+      val: (await evaluator.evaluate(res.params, val, labels)).metrics,
+      test: testEval.metrics,
+    };
+    // The test predictions, row by row, so two runs can be compared on the same utterances (report).
+    const testPred = testEval.pred;
+    const predictions = fold.test.map((r, i) => ({
+      utter_id: data.rows[r].utterId,
+      split: "test",
+      seed,
+      fold: folds.length > 1 ? fold.name : "",
+      label: labels[data.rows[r].cls],
+      pred: labels[testPred[i]],
+    }));
+    if (!exported && protocol.kind === "split") exported = { params: res.params, seed, selectedEpoch: res.selectedEpoch };
+    return { seed, fold: fold.name, metrics: m, selected_epoch: res.selectedEpoch, epochs: res.epochs, predictions, seconds: (performance.now() - t0) / 1000 };
   }
 
   const mean = combineSplits(seedResults, "mean");
@@ -241,19 +281,44 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
     seeds,
     threads,
     join: data.report,
+    ...(foldIndex !== null ? { fold: { index: foldIndex, name: folds[foldIndex].name } } : {}),
+    ...(o.fromFolds ? { merged_folds: o.fromFolds.records.length } : {}),
     export: exported
       ? { file: RUN_FILES.head, seed: exported.seed, selected_epoch: exported.selectedEpoch }
       : { file: null, reason: "cross-validation runs train one head per fold; train on the split column to get a head for prediction" },
   };
 
-  const runDir = path.resolve(o.out);
-  await writeRun(runDir, { config, metrics, epochRows, predictionRows, curves, data, arch, exported, title: `${o.head} on ${data.inputs.map((i) => i.name).join("+")}` });
+  const runDir = path.resolve(target);
+  const extraFiles: Record<string, string> = {};
+  if (foldIndex !== null) {
+    const record: FoldRecord = {
+      format: FOLD_FORMAT,
+      format_version: 1,
+      fold: { index: foldIndex, name: folds[foldIndex].name, count: folds.length },
+      options: {
+        csv: path.resolve(o.csv),
+        features: (typeof o.features === "string" ? parseFeatureSpecs(o.features) : o.features).map((f) => ({ name: f.name, dir: path.resolve(f.dir) })),
+        head: o.head,
+        classes: o.classes ?? null,
+        protocol,
+        seeds,
+        settings: o.settings ?? {},
+        threads: o.threads ?? null,
+      },
+      command: o.command ?? null,
+      data: dataRecord,
+      units,
+      created: config.created,
+    };
+    extraFiles[FOLD_FILE] = JSON.stringify(record) + "\n";
+  }
+  await writeRun(runDir, { config, metrics, epochRows, predictionRows, curves, data, arch, exported, extraFiles, title: `${o.head} on ${data.inputs.map((i) => i.name).join("+")}` });
 
   const std = nSeeds > 1 ? ` (+- ${pct(metrics.test_std.accuracy)} / ${pct(metrics.test_std.unweighted_accuracy)} / ${pct(metrics.test_std.macro_f1)} over ${nSeeds} seeds)` : "";
   const summary =
     `${path.basename(runDir)}: ${o.head} on ${data.inputs.map((i) => i.name).join("+")}, ${labels.length} classes, ` +
-    `${protocol.kind === "split" ? "split" : `${folds.length}-fold session CV`}: ` +
-    `test acc ${pct(metrics.test.accuracy)} UA ${pct(metrics.test.unweighted_accuracy)} macro-F1 ${pct(metrics.test.macro_f1)}${std} -> ${o.out}`;
+    `${protocol.kind === "split" ? "split" : foldIndex !== null ? `fold ${foldIndex} (${folds[foldIndex].name}) of ${folds.length}-fold session CV` : `${folds.length}-fold session CV${o.fromFolds ? ", merged from its folds" : ""}`}: ` +
+    `test acc ${pct(metrics.test.accuracy)} UA ${pct(metrics.test.unweighted_accuracy)} macro-F1 ${pct(metrics.test.macro_f1)}${std} -> ${target}`;
   return { runDir, config, metrics, summary };
 }
 
@@ -266,6 +331,8 @@ interface WriteRunInput {
   data: ProbeData;
   arch: HeadArch;
   exported?: { params: Params; seed: number; selectedEpoch: number };
+  /** More files for the run folder (name -> content), written before metrics.json. */
+  extraFiles?: Record<string, string>;
   title: string;
 }
 
@@ -310,8 +377,11 @@ async function writeRun(runDir: string, w: WriteRunInput): Promise<void> {
     const [cmPng, curvesPng] = await Promise.all([renderPng(cm), renderPng(curves)]);
     if (cmPng) await writeFile(path.join(tmp, RUN_FILES.confusionPng), cmPng);
     if (curvesPng) await writeFile(path.join(tmp, RUN_FILES.curvesPng), curvesPng);
+    for (const [name, content] of Object.entries(w.extraFiles ?? {})) await writeFile(path.join(tmp, name), content);
     // metrics.json marks a finished run; written last.
     await writeFile(path.join(tmp, RUN_FILES.metrics), json(w.metrics));
+    // A run merged from its folds keeps them (they are moved, not copied: same file system).
+    if (await exists(path.join(runDir, FOLDS_DIR))) await rename(path.join(runDir, FOLDS_DIR), path.join(tmp, FOLDS_DIR));
     await rm(runDir, { recursive: true, force: true });
     await mkdir(path.dirname(runDir), { recursive: true });
     await rename(tmp, runDir);

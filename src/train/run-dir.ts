@@ -78,6 +78,10 @@ export interface RunConfig {
   seeds: number[];
   threads: number;
   join: JoinReport;
+  /** A run of one fold (`train --fold K`): which. */
+  fold?: { index: number; name: string };
+  /** A run assembled by `runs merge` from this many fold runs. */
+  merged_folds?: number;
   /** Head export: the (seed, fold) whose parameters are in head.onnx, or why there is none. */
   export: { file: string; seed: number; selected_epoch: number } | { file: null; reason: string };
 }

@@ -49,6 +49,11 @@ export function registerTrain(program: Command): void {
     .addOption(new Option("--head <head>", "probe head (see below)").choices([...HEAD_NAMES]).default("mlp"))
     .option("--classes <groups>", "labels to keep and merge, comma-separated; a+b merges (named a, or name=a+b); e.g. neutral,happy+excited,angry,sad")
     .addOption(new Option("--folds <by>", "leave-one-session-out cross-validation instead of the split column").choices(["session"]))
+    .option(
+      "--fold <K|auto>",
+      "with --folds session: train only fold K (0-based, in session order; auto: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX) into <out>/folds/K/; then emofeat runs merge <out>",
+      (v: string) => (v === "auto" ? "auto" : intArg("--fold", 0)(v)),
+    )
     .addOption(new Option("--fold-val <source>", "validation in each fold: a stratified 10% of the training sessions, or the next session").choices(["stratified", "session"]).default("stratified"))
     .option("--seeds <n>", "train with this many seeds (seed, seed+1, ...) and report mean +- std", intArg("--seeds"), 1)
     .option("--seed <n>", "first seed (initialisation, shuffling, dropout)", intArg("--seed", 0), 0)
@@ -86,6 +91,7 @@ export function registerTrain(program: Command): void {
         settings,
         threads: o.threads,
         overwrite: o.overwrite,
+        fold: o.fold,
         verbose: o.verbose,
         log: (line) => {
           if (!o.quiet || line.startsWith("warning")) process.stderr.write(line + "\n");
