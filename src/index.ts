@@ -4,7 +4,7 @@ export { EmofeatError, InputFileError, type InputProblem } from "./errors.js";
 export { loadIndex, parseIndex, INDEX_COLUMNS, SPLITS, type IndexManifest, type Utterance, type Split } from "./manifest/index-csv.js";
 export { TextEncoder, TEXT_DEFAULTS, planByLength, type TextModelOptions } from "./text/encoder.js";
 export { embedTexts, extractText, type ExtractTextOptions, type EmbedTextsResult } from "./extract/text.js";
-export { AudioEncoder, AUDIO_DEFAULTS, BATCHING_MODES, type AudioModelOptions, type BatchingMode } from "./audio/encoder.js";
+export { AudioEncoder, AUDIO_DEFAULTS, AUDIO_COMPAT_MODES, AUDIO_POOLING_MODES, BATCHING_MODES, type AudioCompat, type AudioModelOptions, type BatchingMode } from "./audio/encoder.js";
 export { embedAudio, extractAudio, CLIPS_COLUMNS, type ExtractAudioOptions, type EmbedAudioResult } from "./extract/audio.js";
 export { AudioInputError } from "./audio/errors.js";
 export { openAudio, decodeAudioFile, mixToMono, type AudioStream, type AudioInfo, type DecodedAudio } from "./audio/decode.js";
@@ -15,11 +15,13 @@ export { kaldiFbank, KaldiFbank, KALDI_FBANK_DEFAULTS, type FeatureFrames } from
 export { torchaudioMfcc, TorchaudioMfcc, MFCC_SETTINGS } from "./audio/mfcc.js";
 export { runExtraction, fingerprint, InterruptedError, type ExtractionSummary } from "./extract/run.js";
 export type { ProgressEvent, ProgressListener } from "./extract/progress.js";
-export { pool, POOLING_MODES, type PoolingMode } from "./pooling.js";
-export { readStore, readStoreMeta, type FeatureStore } from "./store/read.js";
+export { pool, poolLayers, framesOf, pooledWidth, POOLING_MODES, type PoolingMode } from "./pooling.js";
+export { resolveLayers, type LayerSpec } from "./models/layer-spec.js";
+export { planHiddenStates, hiddenStatesModel, type HiddenStatesPlan } from "./models/hidden-states.js";
+export { readStore, readStoreMeta, openSequenceStore, type FeatureStore, type SequenceStoreReader } from "./store/read.js";
 export { validateStores, type ValidationReport } from "./store/validate.js";
-export { encodeNpy, readNpy } from "./store/npy.js";
-export { STORE_FILES, STORE_FORMAT, type StoreMeta, type Failure, type ModelRecord, type BuiltinModelRecord } from "./store/meta.js";
+export { encodeNpy, readNpy, STORE_DTYPES, type StoreDtype } from "./store/npy.js";
+export { STORE_FILES, STORE_FORMAT, isSequenceStore, rowShape, type StoreMeta, type Failure, type ModelRecord, type BuiltinModelRecord } from "./store/meta.js";
 export { checkDevice, DEVICES, type Device } from "./backends/onnx.js";
 export { MODEL_DTYPES, type ModelDtype } from "./models/source.js";
 export {
@@ -48,4 +50,4 @@ export { summarizeRuns, formatSummary, type SummaryRow } from "./train/summarize
 export { readRunConfig, readRunMetrics, readHeadLabels, RUN_FILES, type RunConfig, type RunMetrics, type HeadLabels } from "./train/run-dir.js";
 export { GraphBuilder, type Tensor as GraphTensor } from "./train/graph/builder.js";
 export { Predictor, predict, type PredictInput, type Prediction, type PredictorOptions } from "./predict/predict.js";
-export { registerEncoderFactory, encoderForStore, type Encoder, type EncoderFactory } from "./predict/encoders.js";
+export { registerEncoderFactory, encoderForStore, type Encoder, type EncoderFactory, type EncodeResult, type SequenceResult } from "./predict/encoders.js";

@@ -2,14 +2,14 @@
  * Hub ids: a local HTTP server stands in for huggingface.co (same URL layout), so downloading, caching and
  * --offline reuse of the cache are tested without network access.
  */
-import { createReadStream, existsSync, statSync } from "node:fs";
+import { createReadStream, existsSync, readdirSync, statSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { env } from "../src/env.js";
 import { embedTexts } from "../src/extract/text.js";
-import { DEMO_MODEL, removeDir, tempDir } from "./helpers/paths.js";
+import { copiedModel, DEMO_MODEL, removeDir, tempDir } from "./helpers/paths.js";
 
 describe("models from a hub", () => {
   let server: http.Server;
@@ -21,7 +21,7 @@ describe("models from a hub", () => {
     cache = await tempDir("emofeat-cache-");
     server = http.createServer((req, res) => {
       requests.push(req.url!);
-      const m = /^\/test-org\/tiny-bert\/resolve\/main\/(.+)$/.exec(req.url!);
+      const m = /^\/test-org\/tiny-bert(?:-layers)?\/resolve\/main\/(.+)$/.exec(req.url!);
       const file = m ? path.join(DEMO_MODEL, decodeURIComponent(m[1])) : "";
       if (!m || !existsSync(file) || !statSync(file).isFile()) {
         res.writeHead(404).end("not found");
@@ -53,6 +53,15 @@ describe("models from a hub", () => {
     const offline = await embedTexts(texts, { model: "test-org/tiny-bert", offline: true });
     expect(requests.length).toBe(before); // nothing fetched
     expect(Array.from(offline.embeddings)).toEqual(Array.from(local.embeddings));
+  });
+
+  it("--layers on a hub id not downloaded yet: fetched first, the hidden-state model cached beside it", async () => {
+    const texts = ["Excuse me.", "I can't believe you did that!"];
+    const local = await embedTexts(texts, { model: await copiedModel(DEMO_MODEL, cache), offline: true, layers: "all" });
+    const online = await embedTexts(texts, { model: "test-org/tiny-bert-layers", layers: "all" });
+    expect(Array.from(online.embeddings)).toEqual(Array.from(local.embeddings));
+    const onnxDir = path.join(cache, "test-org/tiny-bert-layers/onnx");
+    expect(readdirSync(onnxDir).filter((f) => /^model\.hidden-states-v1-[0-9a-f]{16}\.onnx$/.test(f))).toHaveLength(1);
   });
 
   it("explains an unknown hub id", async () => {

@@ -15,6 +15,7 @@ import { existsSync, statSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AudioEncoder } from "../src/audio/encoder.js";
+import { env } from "../src/env.js";
 import { hiddenStatesModel, planHiddenStates } from "../src/models/hidden-states.js";
 import { resolveLayers } from "../src/models/layer-spec.js";
 import { TextEncoder } from "../src/text/encoder.js";
@@ -46,6 +47,10 @@ describe("layer boundaries in the ONNX graph", () => {
     const bert = await plan("tiny-bert-30522", 2);
     expect(bert.rule).toBe("post-ln-text");
     expect(bert.tensors).toEqual(["/embeddings/LayerNorm/Add_1_output_0", "/encoder/layer.0/output/LayerNorm/Add_1_output_0", "last_hidden_state"]);
+    // An export of a model inside another module (BertForSequenceClassification: /bert/encoder/...) works too.
+    const view = decodeModelView(await readFile(path.join(MODELS, "tiny-bert-30522", "onnx", "model.onnx")));
+    const prefixed = { ...view, nodes: view.nodes.map((n) => ({ ...n, name: n.name.startsWith("/") ? `/bert${n.name}` : n.name })) };
+    expect(planHiddenStates(prefixed, 2, "m")).toMatchObject({ prefix: "/bert/", tensors: bert.tensors });
     const roberta = await plan("tiny-roberta", 3);
     expect(roberta.rule).toBe("post-ln-text");
     expect(roberta.tensors.length).toBe(4);
@@ -94,6 +99,35 @@ describe("layer boundaries in the ONNX graph", () => {
     expect(view.outputs.map((o) => o.name)).toEqual(["last_hidden_state", "hidden_states.0", "hidden_states.1", "hidden_states.2", "hidden_states.3"]);
     expect(JSON.parse(view.metadata["emofeat.hidden_states"])).toMatchObject({ source_sha256: sha, rule: "post-ln-text" });
     expect(existsSync(first.file + ".json")).toBe(true);
+  });
+});
+
+describe("read-only model folders", () => {
+  // Root ignores permissions, so this can only run as another user (as in CI).
+  it.skipIf(process.getuid?.() === 0)("write the model with hidden states to the cache, with a copy of the external data", async () => {
+    const { chmod, cp } = await import("node:fs/promises");
+    const src = path.join(dir, "readonly", "tiny-roberta");
+    await cp(path.join(MODELS, "tiny-roberta"), src, { recursive: true });
+    await chmod(path.join(src, "onnx"), 0o555);
+    const saved = env.cacheDir;
+    env.cacheDir = path.join(dir, "cache");
+    try {
+      const onnx = path.join(src, "onnx", "model.onnx");
+      const sha = await sha256File(onnx);
+      const m = await hiddenStatesModel(onnx, sha, 3, "ro");
+      expect(m.file).toBe(path.join(dir, "cache", "hidden-states", sha, `model.hidden-states-v1-${sha.slice(0, 16)}.onnx`));
+      expect(existsSync(path.join(dir, "cache", "hidden-states", sha, "model.onnx_data"))).toBe(true);
+      const enc = await TextEncoder.load({ model: src, maxLen: 24, layers: "all", offline: true });
+      try {
+        expect(enc.hiddenStates?.file).toMatch(/cache\/hidden-states\//);
+        expect((await enc.embed(["hello"])).length).toBe(4 * 32);
+      } finally {
+        await enc.dispose();
+      }
+    } finally {
+      env.cacheDir = saved;
+      await chmod(path.join(src, "onnx"), 0o755);
+    }
   });
 });
 

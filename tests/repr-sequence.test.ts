@@ -6,8 +6,8 @@ import { execFileSync } from "node:child_process";
 import { cpSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { parse } from "csv-parse/sync";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BuiltinFrameExtractor } from "../src/audio/builtin.js";
 import { AudioEncoder } from "../src/audio/encoder.js";
 import { convOutputLength } from "../src/audio/preprocess.js";
 import { extractAudio } from "../src/extract/audio.js";
@@ -18,13 +18,13 @@ import { openSequenceStore, readStore } from "../src/store/read.js";
 import { validateStores } from "../src/store/validate.js";
 import { TextEncoder } from "../src/text/encoder.js";
 import { trainProbe } from "../src/train/probe.js";
+import { float16ToFloat32, float32ToFloat16 } from "../src/util/float16.js";
 import { sha256File } from "../src/util/fs.js";
 import { writeIndex } from "./helpers/csv.js";
-import { copiedModel, DEMO_INDEX, DEMO_MODEL, removeDir, ROOT, tempDir } from "./helpers/paths.js";
+import { demoAudio, demoModelCopies, demoRows, failedChecks } from "./helpers/repr-ref.js";
+import { DEMO_INDEX, removeDir, tempDir } from "./helpers/paths.js";
 
-const rows = parse(readFileSync(DEMO_INDEX), { columns: true }) as { utter_id: string; text: string; audio_path: string }[];
-const demoAudio = rows.map((r) => path.join(path.dirname(DEMO_INDEX), r.audio_path));
-const failedChecks = (r: Awaited<ReturnType<typeof validateStores>>) => r.stores.flatMap((s) => s.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.message}`));
+const rows = demoRows;
 const failedNames = (r: Awaited<ReturnType<typeof validateStores>>) => r.stores.flatMap((s) => s.checks.filter((c) => !c.ok).map((c) => c.name));
 
 let dir: string;
@@ -32,8 +32,7 @@ let textModel: string;
 let audioModel: string;
 beforeAll(async () => {
   dir = await tempDir("repr-seq-");
-  textModel = await copiedModel(DEMO_MODEL, dir);
-  audioModel = await copiedModel(path.join(ROOT, "models", "tiny-wavlm-demo"), dir);
+  ({ text: textModel, audio: audioModel } = await demoModelCopies(dir));
 });
 afterAll(() => removeDir(dir));
 
@@ -236,5 +235,25 @@ describe("audio sequence stores", () => {
       await r.close();
     }
     expect(failedChecks(await validateStores([out], csv))).toEqual([]);
+  });
+
+  it("builtin:fbank --pooling none: every clip's 100 Hz filterbank frames, as the extractor computes them", async () => {
+    const out = path.join(dir, "fbank-seq");
+    const s = await extractAudio({ csv: DEMO_INDEX, out, model: "builtin:fbank", pooling: "none", storeDtype: "float16" });
+    expect(s.meta).toMatchObject({ pooling: "none", d: 80, dtype: "float16" });
+    const f = await BuiltinFrameExtractor.load({ model: "builtin:fbank" });
+    const r = await openSequenceStore(out);
+    try {
+      const clip = await f.loadClip(demoAudio[3]);
+      const frames = f.frames(clip.samples);
+      expect(r.lengths[3]).toBe(frames.frames);
+      expect(Array.from((await r.read([3]))[0])).toEqual(Array.from(float16ToFloat32(float32ToFloat16(frames.data))));
+    } finally {
+      await r.close();
+    }
+    expect(failedChecks(await validateStores([out], DEMO_INDEX))).toEqual([]);
+    await expect(extractAudio({ csv: DEMO_INDEX, out: path.join(dir, "fbank-layers"), model: "builtin:fbank", layers: "all" })).rejects.toThrow(
+      /--layers all \(there are no encoder layers\)/,
+    );
   });
 });

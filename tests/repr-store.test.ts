@@ -13,21 +13,18 @@ import { embedTexts, extractText } from "../src/extract/text.js";
 import { readStore } from "../src/store/read.js";
 import { validateStores } from "../src/store/validate.js";
 import { trainProbe } from "../src/train/probe.js";
-import { copiedModel, DEMO_INDEX, DEMO_MODEL, FIXTURES, removeDir, ROOT, tempDir } from "./helpers/paths.js";
+import { demoAudio, demoModelCopies, demoRows, failedChecks } from "./helpers/repr-ref.js";
+import { DEMO_INDEX, FIXTURES, removeDir, tempDir } from "./helpers/paths.js";
 
-const DEMO_WAVLM = path.join(ROOT, "models", "tiny-wavlm-demo");
-const demoIds = readFileSync(DEMO_INDEX, "utf8").trim().split("\n").slice(1).map((l) => l.split(",")[0]);
-const demoAudio = readFileSync(DEMO_INDEX, "utf8").trim().split("\n").slice(1).map((l) => path.join(path.dirname(DEMO_INDEX), l.split(",")[2]));
+const demoIds = demoRows.map((r) => r.utter_id);
 
-const failedChecks = (r: Awaited<ReturnType<typeof validateStores>>) => r.stores.flatMap((s) => s.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.message}`));
 
 let dir: string;
 let textModel: string;
 let audioModel: string;
 beforeAll(async () => {
   dir = await tempDir("repr-store-");
-  textModel = await copiedModel(DEMO_MODEL, dir);
-  audioModel = await copiedModel(DEMO_WAVLM, dir);
+  ({ text: textModel, audio: audioModel } = await demoModelCopies(dir));
 });
 afterAll(() => removeDir(dir));
 
@@ -102,6 +99,15 @@ describe("layer stores", () => {
     await expect(
       trainProbe({ csv: DEMO_INDEX, features: `text=${path.join(dir, "text-layers")}`, head: "linear", out: path.join(dir, "run-layers"), settings: { epochs: 1 } }),
     ).rejects.toThrow(/holds 3 layers per utterance \(hidden_states 0, 1, 2; embeddings\.npy is \[N, 3, 32\]\)/);
+  });
+
+  it("a default extraction writes the same files and meta.json fields as the previous version", async () => {
+    const s = await extractText({ csv: DEMO_INDEX, out: path.join(dir, "text-default"), model: textModel, offline: true });
+    const v1 = JSON.parse(readFileSync(path.join(FIXTURES, "stores", "v1-text", "meta.json"), "utf8"));
+    expect(Object.keys(s.meta).sort()).toEqual(Object.keys(v1).sort());
+    expect(Object.keys(s.meta.settings).sort()).toEqual(Object.keys(v1.settings).sort());
+    const { readdirSync } = await import("node:fs");
+    expect(readdirSync(s.outDir).sort()).toEqual(readdirSync(path.join(FIXTURES, "stores", "v1-text")).sort());
   });
 
   it("default options add nothing to the fingerprint (stores made before keep resuming and being up to date)", () => {

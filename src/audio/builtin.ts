@@ -9,7 +9,7 @@
  * sequences. No model file, no onnxruntime: the numbers depend only on the parameters recorded in the store.
  */
 import { EmofeatError } from "../errors.js";
-import { pool, POOLING_MODES, type PoolingMode } from "../pooling.js";
+import { pool, pooledWidth, POOLING_MODES, type PoolingMode } from "../pooling.js";
 import type { BuiltinModelRecord } from "../store/meta.js";
 import { loadClip, type LoadedClip } from "./clip.js";
 import { AudioInputError } from "./errors.js";
@@ -100,9 +100,9 @@ export interface BuiltinOptions {
 
 export const BUILTIN_DEFAULTS = { maxSeconds: 10, pooling: "mean" } as const;
 
-/** Pooling modes that turn a clip's frames into one vector (`cls` is for text; sequence stores are not wired yet). */
-export type BuiltinPooling = Exclude<PoolingMode, "cls" | "none">;
-const UNUSABLE_POOLING = ["cls", "none"];
+/** Pooling modes for frames (`cls` is for text); `none` keeps the frames (a sequence store). */
+export type BuiltinPooling = Exclude<PoolingMode, "cls">;
+const UNUSABLE_POOLING = ["cls"];
 
 export class BuiltinFrameExtractor {
   readonly spec: BuiltinFeatureSpec;
@@ -110,8 +110,10 @@ export class BuiltinFrameExtractor {
   readonly targetSampleRate: number;
   readonly maxSeconds: number;
   readonly pooling: BuiltinPooling;
-  /** Width of one pooled vector (the store's d). */
+  /** Width of one pooled vector, or of one frame with pooling none (the store's d). */
   readonly dim: number;
+  /** No encoder layers: always the plain features (what `layers` is for an encoder). */
+  readonly layers = null;
   readonly device = "cpu";
   private readonly computer: { compute(wave: ArrayLike<number>): FeatureFrames };
 
@@ -123,7 +125,7 @@ export class BuiltinFrameExtractor {
     this.computer = spec.create();
     this.model = { id: spec.id, source: "builtin", reference: spec.reference, hidden_size: spec.frameDim, params: spec.params };
     // The pooled width, whatever the mode (mean+std doubles it).
-    this.dim = pool(pooling, new Float32Array(spec.frameDim), [1, 1, spec.frameDim], null).length;
+    this.dim = pooledWidth(pooling, spec.frameDim);
   }
 
   static async load(o: BuiltinOptions): Promise<BuiltinFrameExtractor> {
@@ -137,7 +139,7 @@ export class BuiltinFrameExtractor {
       o.dtype !== undefined && o.dtype !== "fp32" ? `--dtype ${o.dtype} (there is no model file)` : "",
       o.device !== undefined && o.device !== "cpu" ? `--device ${o.device} (it runs on the CPU)` : "",
       o.batching !== undefined && o.batching !== "exact" ? `--batching ${o.batching} (clips are never padded)` : "",
-      o.layers !== undefined && o.layers !== "last" ? `--layers (there are no encoder layers)` : "",
+      o.layers !== undefined && o.layers !== "last" ? `--layers ${String(o.layers)} (there are no encoder layers)` : "",
       o.compat ? `--compat ${o.compat} (there is no encoder to pad for)` : "",
     ].filter(Boolean);
     if (ignored.length > 0) throw new EmofeatError(`${spec.id} is a weight-free feature; these settings do not apply: ${ignored.join(", ")}`);
@@ -159,9 +161,15 @@ export class BuiltinFrameExtractor {
     return this.computer.compute(samples);
   }
 
-  /** One pooled vector of a prepared clip. */
+  /** Values per stored row: a pooled vector, or one frame with pooling none (the encoders' name for it). */
+  get rowSize(): number {
+    return this.dim;
+  }
+
+  /** One pooled vector of a prepared clip (with pooling none: its frames, [frames, frameDim]). */
   embed(samples: ArrayLike<number>): Float32Array {
     const f = this.frames(samples);
+    if (this.pooling === "none") return f.data;
     return pool(this.pooling, f.data, [1, f.frames, f.dim], null);
   }
 
@@ -173,9 +181,8 @@ export class BuiltinFrameExtractor {
     files: readonly string[],
     _batchSize?: number,
   ): Promise<{ vectors: (Float32Array | null)[]; lengths: number[]; clips: (LoadedClip | null)[]; errors: (Error | null)[] }> {
-    // Pooled stores only (sequence stores are refused at load): one row per clip, as AudioEncoder.embedFiles says.
-    const lengths = files.map(() => 1);
     const vectors: (Float32Array | null)[] = files.map(() => null);
+    const lengths: number[] = files.map(() => 0);
     const clips: (LoadedClip | null)[] = files.map(() => null);
     const errors: (Error | null)[] = files.map(() => null);
     for (let i = 0; i < files.length; i++) {
@@ -191,6 +198,7 @@ export class BuiltinFrameExtractor {
           continue;
         }
         vectors[i] = this.embed(clip.samples);
+        lengths[i] = vectors[i]!.length / this.dim;
       } catch (err) {
         if (!(err instanceof EmofeatError)) throw err;
         errors[i] = err;

@@ -19,10 +19,9 @@
  * alone, zero-padded to max_seconds before the encoder, the same mask, real frames kept.
  */
 import { Tensor } from "@huggingface/transformers";
-import { loadEncoderModel, loadHiddenStatesModel, type EncoderModel } from "../models/load.js";
+import { loadIfConfigMissing, openEncoder, type EncoderModel, type HiddenStatesInfo } from "../models/load.js";
 import { hiddenStateOutput } from "../models/hidden-states.js";
-import { resolveLayers, type LayerSpec } from "../models/layer-spec.js";
-import type { HiddenStatesInfo } from "../text/encoder.js";
+import type { LayerSpec } from "../models/layer-spec.js";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { env } from "../env.js";
@@ -31,7 +30,7 @@ import { EmofeatError } from "../errors.js";
 import { checkDtype, modelRecord, readModelConfig, resolveModel, type ModelDtype } from "../models/source.js";
 import { framesOf, poolLayers, pooledWidth, POOLING_MODES, type PoolingMode } from "../pooling.js";
 import type { ModelRecord } from "../store/meta.js";
-import { exists, sha256File } from "../util/fs.js";
+import { sha256File } from "../util/fs.js";
 import { loadClip, type LoadedClip } from "./clip.js";
 import { AudioInputError } from "./errors.js";
 import {
@@ -170,8 +169,8 @@ export class AudioEncoder {
     ];
     const resolved = await resolveModel(o.model, dtype, required, offline);
     const settings = { device, threads: o.threads, offline };
-    // A hub model's config.json arrives with its first load; otherwise the config is read before loading.
-    let session: EncoderModel | null = (await exists(path.join(resolved.dir, "config.json"))) ? null : await loadEncoderModel(resolved, settings, required);
+    const first = await loadIfConfigMissing(resolved, settings, required);
+    let session: EncoderModel | null = first;
     try {
       const config = await readModelConfig(resolved);
       const preprocessorFile = path.join(resolved.dir, "preprocessor_config.json");
@@ -190,19 +189,11 @@ export class AudioEncoder {
       }
       const dim = Number(config.hidden_size);
       if (!Number.isInteger(dim) || dim <= 0) throw new EmofeatError(`${resolved.id}: config.json has no valid hidden_size`);
-      const numLayers = Number(config.num_hidden_layers);
-      const layers = resolveLayers(o.layers, numLayers, resolved.id);
       const record = await modelRecord(resolved, config);
-      let hiddenStates: HiddenStatesInfo | null = null;
-      if (layers === null) session ??= await loadEncoderModel(resolved, settings, required);
-      else {
-        await session?.dispose();
-        session = null;
-        const stable = typeof config.do_stable_layer_norm === "boolean" ? config.do_stable_layer_norm : undefined;
-        const h = await loadHiddenStatesModel(resolved, settings, required, { numLayers, layers, sha256: record.sha256, stableLayerNorm: stable });
-        session = h.model;
-        hiddenStates = { num_hidden_layers: numLayers, rule: h.plan.rule, tensors: h.plan.tensors, file: path.relative(resolved.dir, h.file) };
-      }
+      session = null; // openEncoder takes over `first` (reuses or releases it)
+      const opened = await openEncoder(resolved, settings, required, { config, sha256: record.sha256, layers: o.layers, first });
+      session = opened.session;
+      const { layers, hiddenStates } = opened;
       const inputNames = session.sessions?.model?.inputNames ?? [];
       if (!inputNames.includes("input_values"))
         throw new EmofeatError(`${resolved.id}: the ONNX model has no input_values input (inputs: ${inputNames.join(", ") || "none"}); is it a speech encoder?`);

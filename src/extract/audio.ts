@@ -114,6 +114,7 @@ export async function extractAudio(o: ExtractAudioOptions): Promise<ExtractionSu
         batchCosts,
         processBatch,
         ...builtinStoreArgs(encoder, batchSize, index.sha256, dtype),
+        sequence,
         totals: audioTotals,
         recordsCsv: { file: STORE_FILES.clips, columns: [...CLIPS_COLUMNS] },
         ...storeRunArgs(o),

@@ -36,7 +36,7 @@ export function builtinStoreArgs(
       settings: {
         batch_size: batchSize,
         weights: "none: a fixed signal-processing feature (no model file)",
-        frames: `${f.spec.description}; 100 frames per second, ${f.spec.frameDim} values each, every clip alone; ${f.pooling} over its frames`,
+        frames: `${f.spec.description}; 100 frames per second, ${f.spec.frameDim} values each, every clip alone; ${f.pooling === "none" ? "every frame stored" : `${f.pooling} over its frames`}`,
         frame_dim: f.spec.frameDim,
         min_samples: f.spec.minSamples,
         preprocessing: CLIP_PREPROCESSING,

@@ -100,19 +100,16 @@ const FLOAT16_MAX_ROUNDED = 65520; // the smallest magnitude float16 rounds to I
 /** A float16 store cannot hold values beyond +-65504: stop at the first batch that has one, naming its row. */
 function checkFloat16Range(result: BatchResult, utterances: IndexManifest["utterances"]): void {
   const v = result.vectors;
-  for (let i = 0; i < v.length; i++) {
-    if (!(Math.abs(v[i]) >= FLOAT16_MAX_ROUNDED) || !Number.isFinite(v[i])) continue;
-    let rows = 0;
-    const per = v.length / Math.max(1, result.lengths ? result.lengths.reduce((a, b) => a + b, 0) : result.positions.length);
-    const row = Math.floor(i / per);
-    let k = 0;
-    for (; k < result.positions.length; k++) {
-      rows += result.lengths?.[k] ?? 1;
-      if (row < rows) break;
-    }
-    const u = utterances[result.positions[Math.min(k, result.positions.length - 1)]];
-    throw new EmofeatError(`row ${u.row} (${u.utterId}): the value ${v[i]} is beyond float16's range (+-65504); use --store-dtype float32`);
-  }
+  const bad = v.findIndex((x) => Math.abs(x) >= FLOAT16_MAX_ROUNDED && Number.isFinite(x));
+  if (bad < 0) return;
+  // Which position owns value `bad`: positions hold lengths[k] rows (1 each in pooled stores) of equal size.
+  const rowsOf = (k: number) => result.lengths?.[k] ?? 1;
+  const totalRows = result.positions.reduce((a, _, k) => a + rowsOf(k), 0);
+  const row = Math.floor(bad / (v.length / totalRows));
+  let k = 0;
+  for (let seen = rowsOf(0); seen <= row; seen += rowsOf(++k));
+  const u = utterances[result.positions[k]];
+  throw new EmofeatError(`row ${u.row} (${u.utterId}): the value ${v[bad]} is beyond float16's range (+-65504); use --store-dtype float32`);
 }
 
 export interface ExtractionSummary {

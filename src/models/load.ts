@@ -12,6 +12,7 @@ import { applyToTransformers } from "../env.js";
 import { EmofeatError } from "../errors.js";
 import { exists } from "../util/fs.js";
 import { hiddenStateOutput, hiddenStatesModel, type HiddenStatesPlan } from "./hidden-states.js";
+import { resolveLayers, type LayerSpec } from "./layer-spec.js";
 import { explainLoadError, type RequiredFile, type ResolvedModel } from "./source.js";
 
 /** Output tensors as the encoders use them (transformers.js Tensors and onnxruntime Tensors both fit). */
@@ -106,4 +107,49 @@ export async function loadHiddenStatesModel(m: ResolvedModel, s: LoadSettings, r
     sessions: { model: { inputNames: [...session.inputNames] } },
   }) as EncoderModel;
   return { model, plan, file };
+}
+
+/** Where the layer outputs came from (recorded in a store's meta.json as `hidden_states`). */
+export interface HiddenStatesInfo {
+  num_hidden_layers: number;
+  rule: HiddenStatesPlan["rule"];
+  tensors: string[];
+  /** The model file with the hidden-state outputs: relative to the model folder, or absolute when elsewhere. */
+  file: string;
+}
+
+/**
+ * A hub model's config.json arrives with its first load: load it now when the config is not there yet (the
+ * session is then reused or released by openEncoder); local folders were checked before.
+ */
+export async function loadIfConfigMissing(m: ResolvedModel, s: LoadSettings, required: RequiredFile[]): Promise<EncoderModel | null> {
+  return (await exists(path.join(m.dir, "config.json"))) ? null : loadEncoderModel(m, s, required);
+}
+
+/**
+ * The encoder session for `--layers`: the plain model (transformers.js) for `last`, else the model with
+ * hidden-state outputs fetching exactly those layers. `first` is a session loadIfConfigMissing made: it is
+ * returned or released here, also on errors.
+ */
+export async function openEncoder(
+  m: ResolvedModel,
+  s: LoadSettings,
+  required: RequiredFile[],
+  o: { config: Record<string, unknown>; sha256: string; layers: LayerSpec | undefined; first: EncoderModel | null },
+): Promise<{ session: EncoderModel; layers: number[] | null; hiddenStates: HiddenStatesInfo | null }> {
+  const numLayers = Number(o.config.num_hidden_layers);
+  let layers: number[] | null;
+  try {
+    layers = resolveLayers(o.layers, numLayers, m.id);
+  } catch (err) {
+    await o.first?.dispose();
+    throw err;
+  }
+  if (layers === null) return { session: o.first ?? (await loadEncoderModel(m, s, required)), layers, hiddenStates: null };
+  await o.first?.dispose();
+  const stable = typeof o.config.do_stable_layer_norm === "boolean" ? o.config.do_stable_layer_norm : undefined;
+  const h = await loadHiddenStatesModel(m, s, required, { numLayers, layers, sha256: o.sha256, stableLayerNorm: stable });
+  const rel = path.relative(m.dir, h.file);
+  const file = rel.startsWith("..") || path.isAbsolute(rel) ? h.file : rel;
+  return { session: h.model, layers, hiddenStates: { num_hidden_layers: numLayers, rule: h.plan.rule, tensors: h.plan.tensors, file } };
 }

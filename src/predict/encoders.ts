@@ -7,30 +7,52 @@
  * text uses the BERT-family TextEncoder and audio the speech AudioEncoder of the extraction commands (or, for
  * stores of the weight-free `builtin:*` features, their BuiltinFrameExtractor).
  * With audio stores made in "reference" batching mode a clip's vector depends on the clips batched with it,
- * so a prediction reproduces the stored vector only for the default "exact" mode.
+ * so a prediction reproduces the stored vector only for the default "exact" mode (and seq-reference, which runs
+ * every clip alone).
+ *
+ * The rebuilt encoder reproduces the store's representation too: the same hidden_states (`meta.layers`), the
+ * same pooling, and for sequence stores (pooling none) the same frames, through `encodeSequences`.
  */
 import { isBuiltinModel } from "../audio/builtin.js";
-import { AudioEncoder, type BatchingMode } from "../audio/encoder.js";
+import type { LoadedClip } from "../audio/clip.js";
+import { AudioEncoder, type AudioCompat, type BatchingMode } from "../audio/encoder.js";
 import type { Device } from "../backends/onnx.js";
 import { EmofeatError } from "../errors.js";
 import type { ModelDtype } from "../models/source.js";
 import type { PoolingMode } from "../pooling.js";
-import type { Modality, StoreMeta } from "../store/meta.js";
+import { isSequenceStore, type Modality, type StoreMeta } from "../store/meta.js";
 import { TextEncoder } from "../text/encoder.js";
 import { builtinExtractorForStore } from "./builtin.js";
 
 export interface EncodeResult {
-  /** Row-major [inputs.length, dim]; rows of failed inputs are zeros. */
+  /** Row-major [inputs.length, rowSize] ([inputs.length, layers, dim] for layer stores); rows of failed inputs are zeros. */
   embeddings: Float32Array;
   /** Per input: why it could not be encoded (e.g. an unreadable audio file), or null. */
   errors: (EmofeatError | null)[];
 }
 
+export interface SequenceResult {
+  /** Per input [T_i, rowSize] (token / frame states, as in the store's frames.npy), or null when it failed. */
+  sequences: (Float32Array | null)[];
+  /** T_i per input (0 for failed inputs). */
+  lengths: number[];
+  errors: (EmofeatError | null)[];
+}
+
 export interface Encoder {
   readonly modality: Modality;
+  /** The store's `d`: width of one layer's vector (2 x hidden for mean+std). */
   readonly dim: number;
-  /** Texts for text encoders, audio file paths for audio encoders. */
+  /** The store's hidden_states indices (meta.layers), or null for last-layer stores. */
+  readonly layers: number[] | null;
+  /** The store's pooling mode (none for sequence stores). */
+  readonly pooling: string;
+  /** Values per input (pooled stores) or per frame (sequence stores): (layers ?? 1) x dim. */
+  readonly rowSize: number;
+  /** Pooled stores: one vector per input (texts for text encoders, audio file paths for audio encoders). */
   encode(inputs: readonly string[]): Promise<EncodeResult>;
+  /** Sequence stores (pooling none): each input's frames. */
+  encodeSequences(inputs: readonly string[]): Promise<SequenceResult>;
   dispose(): Promise<void>;
 }
 
@@ -87,7 +109,7 @@ async function loadFor<T>(meta: StoreMeta, o: EncoderOptions, load: (model: stri
 }
 
 /** The loaded files must be the ones the store was made with, or predictions would not match the features. */
-function checkFiles(meta: StoreMeta, o: EncoderOptions, checks: { what: string; got: string; want: unknown }[], dim: number): void {
+function checkFiles(meta: StoreMeta, o: EncoderOptions, checks: { what: string; got: string; want: unknown }[], dim: number, layers: number[] | null): void {
   for (const c of checks) {
     if (typeof c.want !== "string" || c.got === c.want) continue;
     throw new EmofeatError(
@@ -96,10 +118,12 @@ function checkFiles(meta: StoreMeta, o: EncoderOptions, checks: { what: string; 
     );
   }
   if (dim !== meta.d) throw new EmofeatError(`${provenance(meta, o)}; the loaded model gives ${dim}-dim embeddings, the store has ${meta.d}`);
+  if (JSON.stringify(layers ?? null) !== JSON.stringify(meta.layers ?? null))
+    throw new EmofeatError(`${provenance(meta, o)} with hidden_states ${meta.layers?.join(",") ?? "last"}; the rebuilt encoder gives ${layers?.join(",") ?? "last"}`);
 }
 
 /** Loads the store's encoder and checks its files are the ones the store was made with (releasing it if not). */
-async function loadChecked<E extends { dim: number; dispose(): Promise<void> }>(
+async function loadChecked<E extends { layerWidth: number; layers: number[] | null; dispose(): Promise<void> }>(
   meta: StoreMeta,
   o: EncoderOptions,
   load: (model: string) => Promise<E>,
@@ -107,7 +131,7 @@ async function loadChecked<E extends { dim: number; dispose(): Promise<void> }>(
 ): Promise<E> {
   const enc = await loadFor(meta, o, load);
   try {
-    checkFiles(meta, o, files(enc), enc.dim);
+    checkFiles(meta, o, files(enc), enc.layerWidth, enc.layers);
   } catch (err) {
     await enc.dispose();
     throw err;
@@ -115,9 +139,61 @@ async function loadChecked<E extends { dim: number; dispose(): Promise<void> }>(
   return enc;
 }
 
+/** Load options every modality takes from the store's meta.json (and the caller's runtime settings). */
+function storeLoadOptions(meta: StoreMeta, o: EncoderOptions) {
+  return {
+    dtype: meta.model.dtype as ModelDtype,
+    pooling: meta.pooling as PoolingMode,
+    layers: meta.layers ?? "last",
+    offline: o.offline,
+    device: o.device,
+    threads: o.threads,
+  };
+}
+
 function batchSizeOf(meta: StoreMeta, fallback: number): number {
   const b = meta.settings?.batch_size;
   return typeof b === "number" && Number.isInteger(b) && b > 0 ? b : fallback;
+}
+
+/** Sequence results from per-input arrays of rows of `rowSize` values. */
+function sequenceResult(seqs: (Float32Array | null)[], rowSize: number, errors: (EmofeatError | null)[]): SequenceResult {
+  return { sequences: seqs, lengths: seqs.map((q) => (q ? q.length / rowSize : 0)), errors };
+}
+
+/** An Encoder for a store: `encode` for pooled stores, `encodeSequences` for sequence stores, the other refused. */
+function storeEncoder(
+  meta: StoreMeta,
+  o: EncoderOptions,
+  modality: Modality,
+  shape: Pick<Encoder, "dim" | "layers" | "pooling" | "rowSize">,
+  run: { pooled(inputs: readonly string[]): Promise<EncodeResult>; sequences(inputs: readonly string[]): Promise<SequenceResult>; dispose(): Promise<void> },
+): Encoder {
+  const sequence = isSequenceStore(meta);
+  return {
+    modality,
+    dim: shape.dim,
+    layers: shape.layers,
+    pooling: shape.pooling,
+    rowSize: shape.rowSize,
+    encode: async (inputs) => {
+      if (sequence) throw wrongKind(meta, o, "pooled");
+      return run.pooled(inputs);
+    },
+    encodeSequences: async (inputs) => {
+      if (!sequence) throw wrongKind(meta, o, "sequence");
+      return run.sequences(inputs);
+    },
+    dispose: run.dispose,
+  };
+}
+
+function wrongKind(meta: StoreMeta, o: EncoderOptions, want: "pooled" | "sequence"): EmofeatError {
+  return new EmofeatError(
+    want === "pooled"
+      ? `store "${o.storeName}" is a sequence store (pooling none): its encoder gives frames (encodeSequences), not one vector per input`
+      : `store "${o.storeName}" is a pooled store (pooling ${meta.pooling}): its encoder gives one vector per input (encode), not frames`,
+  );
 }
 
 registerEncoderFactory("text", async (meta, o) => {
@@ -125,64 +201,74 @@ registerEncoderFactory("text", async (meta, o) => {
     meta,
     o,
     (model) =>
-      TextEncoder.load({
-        model,
-        dtype: meta.model.dtype as ModelDtype,
-        maxLen: meta.max_len,
-        pooling: meta.pooling as PoolingMode,
-        offline: o.offline,
-        device: o.device,
-        threads: o.threads,
-      }),
+      TextEncoder.load({ model, maxLen: meta.max_len, ...storeLoadOptions(meta, o) }),
     (e) => [
       { what: "model file", got: e.model.sha256, want: meta.model.sha256 },
       { what: "tokenizer.json", got: e.tokenizerSha256, want: meta.settings?.tokenizer_sha256 },
     ],
   );
   const batchSize = batchSizeOf(meta, 64);
-  return {
-    modality: "text",
-    dim: enc.dim,
-    encode: async (texts) => ({ embeddings: await enc.embed(texts, batchSize), errors: texts.map(() => null) }),
+  return storeEncoder(meta, o, "text", { dim: enc.layerWidth, layers: enc.layers, pooling: enc.pooling, rowSize: enc.rowSize }, {
+    pooled: async (texts) => ({ embeddings: await enc.embed(texts, batchSize), errors: texts.map(() => null) }),
+    sequences: async (texts) => sequenceResult(await enc.sequences(texts, batchSize), enc.rowSize, texts.map(() => null)),
     dispose: () => enc.dispose(),
-  };
+  });
 });
 
-registerEncoderFactory("audio", async (meta, o) => {
-  const enc = isBuiltinModel(meta.model.id)
-    ? await builtinExtractorForStore(meta, o) // weight-free baselines: no model files to load or check
-    : await loadChecked(
-        meta,
-        o,
-        (model) =>
-          AudioEncoder.load({
-            model,
-            dtype: meta.model.dtype as ModelDtype,
-            targetSampleRate: meta.sr,
-            maxSeconds: meta.max_seconds,
-            batching: meta.batching as BatchingMode | undefined,
-            offline: o.offline,
-            device: o.device,
-            threads: o.threads,
-          }),
-        (e) => [
-          { what: "model file", got: e.model.sha256, want: meta.model.sha256 },
-          { what: "preprocessor_config.json", got: e.preprocessorSha256, want: meta.settings?.preprocessor_sha256 },
-        ],
-      );
+/** What the audio encoders (and the weight-free feature extractors) offer for prediction. */
+interface FileEncoder {
+  dim: number;
+  layers: number[] | null;
+  pooling: string;
+  rowSize: number;
+  embedFiles(files: readonly string[], batchSize: number): Promise<{ vectors: (Float32Array | null)[]; clips: (LoadedClip | null)[]; errors: (Error | null)[] }>;
+  dispose(): Promise<void>;
+}
+
+function audioEncoder(meta: StoreMeta, o: EncoderOptions, enc: FileEncoder): Encoder {
   const batchSize = batchSizeOf(meta, 16);
-  return {
-    modality: "audio",
-    dim: enc.dim,
-    encode: async (files) => {
+  const errorsOf = (errs: (Error | null)[]) => errs.map((e) => (e === null ? null : e instanceof EmofeatError ? e : new EmofeatError(e.message, { cause: e })));
+  return storeEncoder(meta, o, "audio", enc, {
+    pooled: async (files) => {
       const res = await enc.embedFiles(files, batchSize);
-      const embeddings = new Float32Array(files.length * enc.dim);
-      res.vectors.forEach((v, i) => v && embeddings.set(v, i * enc.dim));
-      return {
-        embeddings,
-        errors: res.errors.map((e) => (e === null ? null : e instanceof EmofeatError ? e : new EmofeatError(e.message, { cause: e }))),
-      };
+      const embeddings = new Float32Array(files.length * enc.rowSize);
+      res.vectors.forEach((v, i) => v && embeddings.set(v, i * enc.rowSize));
+      return { embeddings, errors: errorsOf(res.errors) };
+    },
+    sequences: async (files) => {
+      const res = await enc.embedFiles(files, batchSize);
+      return sequenceResult(res.vectors, enc.rowSize, errorsOf(res.errors));
     },
     dispose: () => enc.dispose(),
-  };
+  });
+}
+
+registerEncoderFactory("audio", async (meta, o) => {
+  // Weight-free baselines: no model files to load or check.
+  if (isBuiltinModel(meta.model.id)) return audioEncoder(meta, o, await builtinExtractorForStore(meta, o));
+  const enc = await loadChecked(
+    meta,
+    o,
+    (model) =>
+      AudioEncoder.load({
+        model,
+        targetSampleRate: meta.sr,
+        maxSeconds: meta.max_seconds,
+        batching: meta.compat ? undefined : (meta.batching as BatchingMode | undefined),
+        compat: meta.compat as AudioCompat | undefined,
+        ...storeLoadOptions(meta, o),
+      }),
+    (e) => [
+      { what: "model file", got: e.model.sha256, want: meta.model.sha256 },
+      { what: "preprocessor_config.json", got: e.preprocessorSha256, want: meta.settings?.preprocessor_sha256 },
+    ],
+  );
+  return audioEncoder(meta, o, {
+    dim: enc.layerWidth,
+    layers: enc.layers,
+    pooling: enc.pooling,
+    rowSize: enc.rowSize,
+    embedFiles: (files, batchSize) => enc.embedFiles(files, batchSize),
+    dispose: () => enc.dispose(),
+  });
 });

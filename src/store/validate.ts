@@ -159,6 +159,8 @@ async function validateOne(dir: string, index: IndexManifest): Promise<{ report:
 
 type Add = (name: string, ok: boolean, message: string) => void;
 
+const BIG_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 0;
+
 const rowName = (r: number, ids?: string[]) => `row ${r + 1}${ids?.[r] ? ` (${ids[r]})` : ""}`;
 
 /**
@@ -223,14 +225,20 @@ async function scanFloats(file: string, h: NpyHeader, rowValues: number, rowsPer
       pos += bytesRead;
       const bytes = block.subarray(0, bytesRead);
       hash.update(bytes);
+      // Typed views over the block (allocated aligned; rows are whole items); big-endian hosts swap a copy.
+      const le = BIG_ENDIAN ? Buffer.from(bytes) : bytes;
+      if (BIG_ENDIAN && itemSize === 2) le.swap16();
+      else if (BIG_ENDIAN) le.swap32();
+      const halves = itemSize === 2 ? new Uint16Array(le.buffer, le.byteOffset, le.length / 2) : null;
+      const floats = itemSize === 4 ? new Float32Array(le.buffer, le.byteOffset, le.length / 4) : null;
       for (let r = 0; r < rows; r++) {
         while (left === 0 && utt < n - 1) left = rowsPer(++utt);
         let finite = true;
-        const base = r * rowBytes;
-        if (itemSize === 2) {
-          for (let k = 0; k < rowValues && finite; k++) finite = (bytes.readUInt16LE(base + 2 * k) & 0x7c00) !== 0x7c00;
+        const base = r * rowValues;
+        if (halves) {
+          for (let k = base; k < base + rowValues && finite; k++) finite = (halves[k] & 0x7c00) !== 0x7c00;
         } else {
-          for (let k = 0; k < rowValues && finite; k++) finite = Number.isFinite(bytes.readFloatLE(base + 4 * k));
+          for (let k = base; k < base + rowValues && finite; k++) finite = Number.isFinite(floats![k]);
         }
         if (!finite && bad[bad.length - 1] !== utt) bad.push(utt);
         left--;

@@ -6,9 +6,9 @@
  * the encoder returns each text's token states (special tokens included) instead of one vector.
  */
 import { AutoTokenizer, Tensor } from "@huggingface/transformers";
-import { loadEncoderModel, loadHiddenStatesModel, pretrainedOptions, type EncoderModel } from "../models/load.js";
-import { hiddenStateOutput, type HiddenStatesPlan } from "../models/hidden-states.js";
-import { resolveLayers, type LayerSpec } from "../models/layer-spec.js";
+import { loadIfConfigMissing, openEncoder, pretrainedOptions, type EncoderModel, type HiddenStatesInfo } from "../models/load.js";
+import { hiddenStateOutput } from "../models/hidden-states.js";
+import type { LayerSpec } from "../models/layer-spec.js";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { env } from "../env.js";
@@ -25,7 +25,7 @@ import {
 } from "../models/source.js";
 import { framesOf, poolLayers, pooledWidth, POOLING_MODES, type PoolingMode } from "../pooling.js";
 import type { ModelRecord } from "../store/meta.js";
-import { exists, sha256File } from "../util/fs.js";
+import { sha256File } from "../util/fs.js";
 import { encodeTruncated, learnTemplate, type SpecialTemplate, type TokenizerLike, type TruncationSide } from "./tokenize.js";
 
 export interface TextModelOptions {
@@ -43,13 +43,7 @@ export interface TextModelOptions {
   layers?: LayerSpec;
 }
 
-/** Where the layer outputs came from (recorded in the store's meta.json). */
-export interface HiddenStatesInfo {
-  num_hidden_layers: number;
-  rule: HiddenStatesPlan["rule"];
-  tensors: string[];
-  file: string;
-}
+export type { HiddenStatesInfo };
 
 export const TEXT_DEFAULTS = { dtype: "fp32", device: "cpu", maxLen: 128, pooling: "mean", batchSize: 64 } as const;
 
@@ -123,10 +117,9 @@ export class TextEncoder {
       throw await explainLoadError(resolved, err, required);
     }
     const settings = { device, threads: o.threads, offline };
-    // A hub model's config.json arrives with its first load; otherwise the config is read before loading.
-    let session: EncoderModel | null = (await exists(path.join(resolved.dir, "config.json"))) ? null : await loadEncoderModel(resolved, settings, required);
-    let hiddenStates: HiddenStatesInfo | null = null;
-    let layers: number[] | null;
+    const first = await loadIfConfigMissing(resolved, settings, required);
+    let pending = first; // released here on errors until openEncoder takes it over
+    let opened: Awaited<ReturnType<typeof openEncoder>>;
     let dim: number;
     let record: ModelRecord;
     try {
@@ -136,21 +129,14 @@ export class TextEncoder {
         throw new EmofeatError(`--max-len ${maxLen} exceeds the model's max_position_embeddings (${maxPos})`);
       dim = Number(config.hidden_size);
       if (!Number.isInteger(dim) || dim <= 0) throw new EmofeatError(`${resolved.id}: config.json has no valid hidden_size`);
-      const numLayers = Number(config.num_hidden_layers);
-      layers = resolveLayers(o.layers, numLayers, resolved.id);
       record = await modelRecord(resolved, config);
-      if (layers === null) session ??= await loadEncoderModel(resolved, settings, required);
-      else {
-        await session?.dispose();
-        session = null;
-        const h = await loadHiddenStatesModel(resolved, settings, required, { numLayers, layers, sha256: record.sha256 });
-        session = h.model;
-        hiddenStates = { num_hidden_layers: numLayers, rule: h.plan.rule, tensors: h.plan.tensors, file: path.relative(resolved.dir, h.file) };
-      }
+      pending = null;
+      opened = await openEncoder(resolved, settings, required, { config, sha256: record.sha256, layers: o.layers, first });
     } catch (err) {
-      await session?.dispose();
+      await pending?.dispose();
       throw err;
     }
+    const { session, layers, hiddenStates } = opened;
     const tokConfig = await readJson(resolved, "tokenizer_config.json");
     const padId = tokenizer.pad_token_id ?? 0;
     return new TextEncoder({
@@ -166,7 +152,7 @@ export class TextEncoder {
       template: learnTemplate(tokenizer),
       truncationSide: tokConfig.truncation_side === "left" ? "left" : "right",
       padId,
-      session: session!,
+      session,
     });
   }
 

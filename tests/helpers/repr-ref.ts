@@ -4,8 +4,10 @@
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { parse } from "csv-parse/sync";
 import { readNpy } from "../../src/store/npy.js";
-import { FIXTURES } from "./paths.js";
+import type { ValidationReport } from "../../src/store/validate.js";
+import { copiedModel, DEMO_INDEX, DEMO_MODEL, FIXTURES, ROOT } from "./paths.js";
 
 export const REPR = path.join(FIXTURES, "reference", "repr");
 
@@ -70,4 +72,16 @@ export function concat(parts: readonly Float32Array[]): Float32Array {
     off += p.length;
   }
   return out;
+}
+
+/** The demo index's rows and audio files, in index order. */
+export const demoRows = parse(readFileSync(DEMO_INDEX), { columns: true }) as { utter_id: string; text: string; audio_path: string }[];
+export const demoAudio = demoRows.map((r) => path.join(path.dirname(DEMO_INDEX), r.audio_path));
+
+/** "check: message" of every failed check. */
+export const failedChecks = (r: ValidationReport) => r.stores.flatMap((s) => s.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.message}`));
+
+/** Copies of the demo models in `dir` (so --layers caches land there, not in the repository). */
+export async function demoModelCopies(dir: string): Promise<{ text: string; audio: string }> {
+  return { text: await copiedModel(DEMO_MODEL, dir), audio: await copiedModel(path.join(ROOT, "models", "tiny-wavlm-demo"), dir) };
 }
