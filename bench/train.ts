@@ -19,7 +19,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { encodeNpy } from "../src/store/npy.js";
 import { Evaluator, trainHead, type Dataset } from "../src/train/engine.js";
-import { HEAD_DEFAULTS, type HeadArch, type HeadName } from "../src/train/heads.js";
+import { headSettings, type HeadArch, type HeadName } from "../src/train/heads.js";
 import { Rng } from "../src/train/rng.js";
 
 const exec = promisify(execFile);
@@ -77,7 +77,7 @@ async function main(): Promise<void> {
         `ours with ${threads ?? os.availableParallelism()} onnxruntime thread(s); load average ${os.loadavg()[0].toFixed(2)} (other processes skew timings)`,
     );
     for (const head of heads) {
-      const s = HEAD_DEFAULTS[head];
+      const s = headSettings(head);
       const split = head.startsWith("concat-") ? [D / 2, D / 2] : [D];
       const arch: HeadArch = {
         head,

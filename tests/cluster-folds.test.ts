@@ -13,6 +13,7 @@ import { runEmofeat } from "./helpers/cli.js";
 import { removeDir, tempDir } from "./helpers/paths.js";
 import { writeProbeFixture, type ProbeFixture } from "./helpers/probe-data.js";
 import { loadSynth } from "./helpers/synth.js";
+import { loadLayerSynth, writeLayerFixture } from "./helpers/layer-data.js";
 
 let dir: string;
 let fx: ProbeFixture;
@@ -82,6 +83,21 @@ describe("folds as separate processes", () => {
     await trainProbe({ csv: fx.csv, features: `text=${fx.text}`, head: "mlp", out: foreign, protocol: { kind: "session-folds", val: "stratified" }, seeds: 2, settings: { epochs: 2 }, fold: 1 });
     await expect(mergeFolds({ out: foreign })).rejects.toThrow(/folds\/1: trained with other options than folds\/0/);
     expect(existsSync(path.join(foreign, "metrics.json"))).toBe(false);
+  });
+
+  it("weighted-layers: the layer weights (from every fold's parameters) and their plot equal the single process's", async () => {
+    const lx = await writeLayerFixture(path.join(dir, "layers"), await loadLayerSynth());
+    const base = { csv: lx.csv, features: `audio=${lx.layered}`, head: "weighted-layers" as const, protocol: { kind: "session-folds" as const, val: "stratified" as const }, seeds: 2, settings: { epochs: 2 } };
+    const out = path.join(dir, "wl-folds");
+    for (const fold of [0, 1, 2, 3]) await trainProbe({ ...base, out, fold });
+    await mergeFolds({ out });
+    const single = path.join(dir, "wl-single");
+    await trainProbe({ ...base, out: single });
+    const [a, b] = [json(out, "metrics.json"), json(single, "metrics.json")];
+    expect(a.layer_weights.mean.length).toBeGreaterThan(1);
+    for (const m of [a, b]) for (const s of m.seeds) delete s.seconds;
+    expect(a).toEqual(b);
+    expect(read(out, "layer_weights.svg")).toBe(read(single, "layer_weights.svg"));
   });
 
   it("--fold needs --folds session, and a fold number the data has", async () => {

@@ -7,7 +7,9 @@ import path from "node:path";
 import type ort from "onnxruntime-node";
 import type { Device } from "../backends/onnx.js";
 import { EmofeatError } from "../errors.js";
+import type { StoreMeta } from "../store/meta.js";
 import { createSession, floatTensor } from "../train/graph/session.js";
+import { gatherRows } from "../train/layer-select.js";
 import { readHeadLabels, readRunConfig, readRunStoreMeta, RUN_FILES, type HeadLabels, type RunConfig } from "../train/run-dir.js";
 import { exists } from "../util/fs.js";
 import { encoderForStore, type Encoder } from "./encoders.js";
@@ -45,6 +47,7 @@ export class Predictor {
     readonly head: HeadLabels,
     private readonly session: ort.InferenceSession,
     private readonly encoders: Encoder[],
+    private readonly storeMetas: StoreMeta[],
   ) {}
 
   get labels(): string[] {
@@ -66,13 +69,16 @@ export class Predictor {
       if (!head.inputs.some((i) => i.name === name))
         throw new EmofeatError(`--model ${name}=...: the run has no store named "${name}" (its stores: ${head.inputs.map((i) => i.name).join(", ")})`);
     const encoders: Encoder[] = [];
+    const metas: StoreMeta[] = [];
     try {
       for (const input of head.inputs) {
         const meta = await readRunStoreMeta(runDir, input.name);
+        checkLayers(meta, input);
+        metas.push(meta);
         encoders.push(await encoderForStore(meta, { storeName: input.name, model: o.models?.[input.name], offline: o.offline, device: o.device, threads: o.threads }));
       }
       const session = await createSession(await readFile(headFile), { threads: o.threads });
-      return new Predictor(runDir, config, head, session, encoders);
+      return new Predictor(runDir, config, head, session, encoders, metas);
     } catch (err) {
       await Promise.all(encoders.map((e) => e.dispose()));
       throw err;
@@ -102,7 +108,7 @@ export class Predictor {
       res.errors.forEach((e, i) => {
         if (e && errors[i] === null) errors[i] = e.message;
       });
-      feeds[input.name] = floatTensor(res.embeddings, [items.length, input.dim]);
+      feeds[input.name] = floatTensor(headInput(res.embeddings, items.length, this.storeMetas[k], input), [items.length, input.dim]);
     }
     const out = await this.session.run(feeds, ["probs"]);
     const probs = out.probs.data as Float32Array;
@@ -121,6 +127,35 @@ export class Predictor {
     await this.session.release();
     await Promise.all(this.encoders.map((e) => e.dispose()));
   }
+}
+
+/** A head input from a layer store must name layers that store holds. */
+function checkLayers(meta: StoreMeta, input: HeadLabels["inputs"][number]): void {
+  if (!input.layers) return;
+  const missing = input.layers.filter((l) => !meta.layers?.includes(l));
+  if (missing.length > 0)
+    throw new EmofeatError(
+      `store "${input.name}" of this run: the head takes hidden-state layer(s) ${input.layers.join(", ")}, but the store's meta.json ` +
+        `lists ${meta.layers ? `layers ${meta.layers.join(", ")}` : "no layers"}; the run directory is inconsistent`,
+    );
+}
+
+/**
+ * The head's input from an encoder's output. For a layer store the encoder gives every layer the store holds,
+ * row-major [n, L_store, D] as in embeddings.npy; the head takes its own selection of them (--layers at
+ * training time; one layer for a --per-layer run's layer), in its order.
+ */
+function headInput(embeddings: Float32Array, n: number, meta: StoreMeta, input: HeadLabels["inputs"][number]): Float32Array {
+  if (!input.layers) return embeddings;
+  const stored = meta.layers!;
+  if (embeddings.length !== n * stored.length * meta.d)
+    throw new EmofeatError(
+      `store "${input.name}" holds ${stored.length} encoder layers of ${meta.d} values per utterance, but its encoder gave ` +
+        `${embeddings.length / Math.max(n, 1)} values per utterance: this version of emofeat cannot run the encoder with the same layer outputs`,
+    );
+  const positions = input.layers.map((l) => stored.indexOf(l));
+  if (positions.length === stored.length && positions.every((p, i) => p === i)) return embeddings;
+  return gatherRows(embeddings, Int32Array.from({ length: n }, (_, i) => i), meta.d, stored.length, positions);
 }
 
 /** One-shot: loads the run, predicts, releases everything. */

@@ -13,6 +13,7 @@ import type { StoreMeta } from "../store/meta.js";
 import { readStore } from "../store/read.js";
 import { identityClasses, parseClasses, type ClassPlan } from "./classes.js";
 import type { HeadInput } from "./heads.js";
+import { formatLayers, gatherRows, parseLayerChoice, chooseLayers, type LayerChoice } from "./layer-select.js";
 
 export interface FeatureSpec {
   /** Input name (e.g. "text"). */
@@ -45,6 +46,8 @@ export interface LoadedStore {
   dir: string;
   meta: StoreMeta;
   d: number;
+  /** Layer stores: the hidden-state indices used (a selection of meta.layers, in this order). */
+  layers?: number[];
 }
 
 export interface JoinReport {
@@ -76,29 +79,33 @@ export interface ProbeData {
   stores: LoadedStore[];
   inputs: HeadInput[];
   rows: ProbeRow[];
-  /** One row-major [rows.length, d] matrix per store, rows aligned with `rows`. */
+  /**
+   * One row-major matrix per store, rows aligned with `rows`: [rows.length, d], or for layer stores
+   * [rows.length, layers.length, d] (the head input's `dim` is then layers.length * d).
+   */
   x: Float32Array[];
   report: JoinReport;
 }
 
 const EXAMPLES = 5;
 
-export async function loadProbeData(o: { csv: string; features: string | { name: string | null; dir: string }[]; classes?: string }): Promise<ProbeData> {
+export interface ProbeDataOptions {
+  csv: string;
+  features: string | { name: string | null; dir: string }[];
+  classes?: string;
+  /** Layers to use from layer stores (`--layers`; default all); [N, D] stores are not affected. */
+  layers?: string | LayerChoice;
+}
+
+export async function loadProbeData(o: ProbeDataOptions): Promise<ProbeData> {
   const index = await loadIndex(o.csv, { require: ["label"] });
   const specs = typeof o.features === "string" ? parseFeatureSpecs(o.features) : o.features;
   const loaded = await Promise.all(specs.map((s) => readStore(s.dir)));
-  // The heads here take one vector per utterance; a layer store holds several per row.
-  loaded.forEach((s) => {
-    if (s.layers && s.layers.length > 1)
-      throw new EmofeatError(
-        `${s.dir} holds ${s.layers.length} layers per utterance (hidden_states ${s.layers.join(", ")}; embeddings.npy is [N, ${s.layers.length}, ${s.d}]); ` +
-          `these heads take one vector per utterance: extract one layer (--layers 6) or use a head over layers`,
-      );
-  });
   const names = specs.map((s, i) => s.name ?? loaded[i].meta.modality);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup)
     throw new EmofeatError(`--features: two stores are named "${dup}"; name them explicitly, e.g. --features audio=DIR1,text=DIR2`);
+  const picks = pickLayers(loaded, names, o.layers);
 
   const classes = o.classes ? parseClasses(o.classes) : identityClasses(index.utterances.map((u) => u.label));
   if (o.classes) {
@@ -149,17 +156,13 @@ export async function loadProbeData(o: { csv: string; features: string | { name:
     return { store: names[k], count: extra.length, examples: extra.slice(0, EXAMPLES) };
   });
 
-  const x = loaded.map((s, k) => {
-    const d = s.d;
-    const out = new Float32Array(rows.length * d);
-    srcRows[k].forEach((i, r) => out.set(s.embeddings.subarray(i * d, i * d + d), r * d));
-    return out;
-  });
+  const x = loaded.map((s, k) => gatherRows(s.embeddings, srcRows[k], s.d, s.layers?.length ?? 1, picks[k]?.positions ?? [0]));
+  const widths = loaded.map((s, k) => s.d * (picks[k]?.layers.length ?? 1));
 
   for (let k = 0; k < loaded.length; k++) {
     const bad = firstNonFinite(x[k]);
     if (bad >= 0) {
-      const r = Math.floor(bad / loaded[k].d);
+      const r = Math.floor(bad / widths[k]);
       throw new EmofeatError(`${loaded[k].dir}: embedding of "${rows[r].utterId}" (index row ${rows[r].row}) holds a non-finite value; re-extract it or run emofeat validate`);
     }
   }
@@ -179,12 +182,37 @@ export async function loadProbeData(o: { csv: string; features: string | { name:
   return {
     index,
     classes,
-    stores: loaded.map((s, k) => ({ name: names[k], dir: path.resolve(specs[k].dir), meta: s.meta, d: s.d })),
-    inputs: loaded.map((s, k) => ({ name: names[k], dim: s.d })),
+    stores: loaded.map((s, k) => ({ name: names[k], dir: path.resolve(specs[k].dir), meta: s.meta, d: s.d, ...(picks[k] ? { layers: picks[k].layers } : {}) })),
+    inputs: loaded.map((s, k) => ({ name: names[k], dim: widths[k], ...(picks[k] ? { layers: picks[k].layers } : {}) })),
     rows,
     x,
     report,
   };
+}
+
+/** Per store: the layers used and their positions along the store's layer axis (undefined for [N, D] stores). */
+function pickLayers(
+  stores: { layers?: number[] }[],
+  names: string[],
+  spec: string | LayerChoice | undefined,
+): ({ layers: number[]; positions: number[] } | undefined)[] {
+  const sel = typeof spec === "string" ? parseLayerChoice(spec) : spec;
+  if (sel && !stores.some((s) => s.layers))
+    throw new EmofeatError(
+      `--layers: no feature store given has a layer axis (${names.join(", ")} hold one vector per utterance); ` +
+        `extract with --layers all to keep every encoder layer`,
+    );
+  const layered = stores.map((s, k) => ({ name: names[k], layers: s.layers })).filter((s) => s.layers);
+  if (layered.length > 1 && !sel) {
+    const first = layered[0];
+    const other = layered.find((s) => formatLayers(s.layers!) !== formatLayers(first.layers!));
+    if (other)
+      throw new EmofeatError(
+        `feature stores "${first.name}" and "${other.name}" hold different layers (${formatLayers(first.layers!)} vs ${formatLayers(other.layers!)}); ` +
+          `choose layers both hold with --layers`,
+      );
+  }
+  return stores.map((s, k) => (s.layers ? chooseLayers(sel ?? { kind: "all" }, s.layers, names[k]) : undefined));
 }
 
 function firstNonFinite(a: Float32Array): number {

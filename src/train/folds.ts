@@ -36,6 +36,8 @@ export interface FoldUnit {
   epochs: EpochRecord[];
   predictions: PredictionRow[];
   seconds: number;
+  /** The selected parameters (name -> base64 of little-endian float32), for heads that report on them (weighted-layers). */
+  params?: Record<string, string>;
 }
 
 /** The options of the train command that shape the numbers (the same for every fold of a run). */
@@ -44,6 +46,8 @@ export interface FoldOptions {
   features: { name: string | null; dir: string }[];
   head: string;
   classes: string | null;
+  /** --layers (layer stores). */
+  layers: unknown;
   protocol: unknown;
   seeds: number[];
   settings: unknown;
@@ -60,6 +64,22 @@ export interface FoldRecord {
   data: { index_sha256: string; stores: { name: string; embeddings_sha256: string }[]; folds: { name: string; train: number; val: number; test: number }[] };
   units: FoldUnit[];
   created: string;
+}
+
+/** Parameters as JSON-safe text: base64 of their float32 bytes (exact, and a third the size of decimal text). */
+export function encodeParams(p: ReadonlyMap<string, Float32Array>): Record<string, string> {
+  return Object.fromEntries([...p].map(([k, v]) => [k, Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64")]));
+}
+
+export function decodeParams(p: Record<string, string>): Map<string, Float32Array> {
+  return new Map(
+    Object.entries(p).map(([k, b64]) => {
+      const bytes = Buffer.from(b64, "base64");
+      const out = new Float32Array(bytes.length / 4);
+      new Uint8Array(out.buffer).set(bytes);
+      return [k, out];
+    }),
+  );
 }
 
 export function foldDir(out: string, index: number): string {

@@ -4,12 +4,22 @@
  * and an inference model (inputs -> logits, probabilities), with the parameters either as inputs (for
  * evaluation during training) or baked in as initializers (the exported head).
  */
-import { EmofeatError } from "../errors.js";
+import { EmofeatError, EXIT } from "../errors.js";
 import { GraphBuilder, type FloatType, type MaskSpec, type ParamSpec, type Tensor } from "./graph/builder.js";
 import type { OnnxModelSpec } from "./onnx/proto.js";
+import { formatLayers } from "./layer-select.js";
+import { headModule, moduleHeadNames, type ModuleHeadName } from "./heads/registry.js";
+// Heads in their own modules register themselves on import.
+import "./heads/weighted-layers.js";
 
 export const HEAD_NAMES = ["mlp", "linear", "concat-linear", "concat-mlp"] as const;
-export type HeadName = (typeof HEAD_NAMES)[number];
+type BuiltinHeadName = (typeof HEAD_NAMES)[number];
+export type HeadName = BuiltinHeadName | ModuleHeadName;
+
+/** Every head `--head` accepts: the built-in ones above and the registered head modules. */
+export function headNames(): HeadName[] {
+  return [...HEAD_NAMES, ...moduleHeadNames()];
+}
 
 /** Which checkpoint is evaluated: the epoch with the best validation macro-F1, or the last epoch. */
 export type Selection = "best-val-macro-f1" | "last";
@@ -25,20 +35,38 @@ export interface TrainSettings {
   dropoutIn: number;
   dropoutHidden: number;
   select: Selection;
+  /** weighted-layers: the classifier on the weighted sum of layers. */
+  base?: "linear" | "mlp";
+  /** weighted-layers: LayerNorm (no affine parameters) of each layer before the weighted sum. */
+  layerNorm?: boolean;
 }
 
 /** The reference's settings per head (the issue's table). */
-export const HEAD_DEFAULTS: Record<HeadName, TrainSettings> = {
+export const HEAD_DEFAULTS: Record<BuiltinHeadName, TrainSettings> = {
   mlp: { epochs: 50, batchSize: 256, lr: 1e-3, weightDecay: 0.01, hidden: 256, dropoutIn: 0.1, dropoutHidden: 0.3, select: "best-val-macro-f1" },
   linear: { epochs: 50, batchSize: 256, lr: 1e-3, weightDecay: 0.01, hidden: 0, dropoutIn: 0, dropoutHidden: 0, select: "best-val-macro-f1" },
   "concat-linear": { epochs: 10, batchSize: 64, lr: 1e-3, weightDecay: 1e-2, hidden: 0, dropoutIn: 0, dropoutHidden: 0, select: "last" },
   "concat-mlp": { epochs: 50, batchSize: 256, lr: 1e-3, weightDecay: 0.01, hidden: 256, dropoutIn: 0.1, dropoutHidden: 0.3, select: "best-val-macro-f1" },
 };
 
+/** A head's settings: its defaults with the user's overrides applied. */
+export function headSettings(head: HeadName, overrides: Partial<TrainSettings> = {}): TrainSettings {
+  const mod = headModule(head);
+  if (mod) return mod.defaults(overrides);
+  const base = HEAD_DEFAULTS[head as BuiltinHeadName];
+  if (!base) throw new EmofeatError(`unknown head "${head}" (choose one of ${headNames().join(", ")})`);
+  if (overrides.base !== undefined || overrides.layerNorm)
+    throw new EmofeatError(`--base and --layer-norm belong to --head weighted-layers, not --head ${head}`, { exitCode: EXIT.usage });
+  return { ...base, ...overrides };
+}
+
 export interface HeadInput {
   /** Feature store name as given on the command line (e.g. "text"); also the ONNX input name. */
   name: string;
+  /** Values per row: D, or L * D for L layers of a layer store (the row-major flattening of [L, D]). */
   dim: number;
+  /** Layer stores: the hidden-state indices this input holds, in order. */
+  layers?: number[];
 }
 
 /** Everything that fixes the head's graph. */
@@ -50,6 +78,9 @@ export interface HeadArch {
   hidden: number;
   dropoutIn: number;
   dropoutHidden: number;
+  /** weighted-layers options (see TrainSettings). */
+  base?: "linear" | "mlp";
+  layerNorm?: boolean;
 }
 
 export function isConcatHead(h: HeadName): boolean {
@@ -58,6 +89,14 @@ export function isConcatHead(h: HeadName): boolean {
 
 export function checkArch(a: HeadArch): void {
   if (a.inputs.length === 0) throw new EmofeatError("no feature stores given");
+  const mod = headModule(a.head);
+  if (mod) return mod.check(a);
+  for (const i of a.inputs)
+    if (i.layers && i.layers.length > 1)
+      throw new EmofeatError(
+        `feature store "${i.name}" holds ${i.layers.length} encoder layers (hidden states ${formatLayers(i.layers)}) and --head ${a.head} takes one vector per utterance: ` +
+          `pick a layer with --layers K, train one probe per layer with --per-layer, or learn a weighted sum of the layers with --head weighted-layers`,
+      );
   if (!isConcatHead(a.head) && a.inputs.length > 1)
     throw new EmofeatError(
       `--head ${a.head} takes one feature store, got ${a.inputs.length} (${a.inputs.map((i) => i.name).join(", ")}); ` +
@@ -69,7 +108,7 @@ export function checkArch(a: HeadArch): void {
 }
 
 /** torch.nn.Linear's default initialisation: kaiming_uniform(a=sqrt(5)) = U(+-1/sqrt(fan_in)) for weight and bias. */
-function linearParams(g: GraphBuilder, name: string, inDim: number, outDim: number): { w: Tensor; b: Tensor } {
+export function linearParams(g: GraphBuilder, name: string, inDim: number, outDim: number): { w: Tensor; b: Tensor } {
   const bound = 1 / Math.sqrt(inDim);
   return {
     w: g.param(`${name}.weight`, [outDim, inDim], { kind: "uniform", bound }),
@@ -79,6 +118,8 @@ function linearParams(g: GraphBuilder, name: string, inDim: number, outDim: numb
 
 /** The head's forward pass: inputs -> logits [N, C]. */
 export function buildHeadForward(g: GraphBuilder, arch: HeadArch, xs: Tensor[]): Tensor {
+  const mod = headModule(arch.head);
+  if (mod) return mod.forward(g, arch, xs);
   const x = g.concat(xs, 1);
   const d = arch.inputs.reduce((a, i) => a + i.dim, 0);
   if (arch.head === "linear" || arch.head === "concat-linear") {

@@ -24,6 +24,7 @@ export async function mergeFolds(o: MergeFoldsOptions): Promise<TrainProbeResult
     head: options.head as HeadName,
     out: o.out,
     classes: options.classes ?? undefined,
+    layers: (options.layers as string | undefined) ?? undefined,
     protocol: options.protocol as Protocol,
     seeds: options.seeds.length,
     seed: options.seeds[0],

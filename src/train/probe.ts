@@ -12,7 +12,9 @@ import { VERSION } from "../version.js";
 import { combineSplits, scalarStd, type SplitMetrics } from "./aggregate.js";
 import { describeJoin, loadProbeData, parseFeatureSpecs, type ProbeData } from "./data.js";
 import { Evaluator, trainHead, type Dataset, type EpochRecord, type Params } from "./engine.js";
-import { buildInferenceModel, checkArch, HEAD_DEFAULTS, type HeadArch, type HeadName, type TrainSettings } from "./heads.js";
+import { buildInferenceModel, checkArch, headSettings, type HeadArch, type HeadName, type TrainSettings } from "./heads.js";
+import { headModule, type HeadPlot } from "./heads/registry.js";
+import type { LayerChoice } from "./layer-select.js";
 import { encodeModel } from "./onnx/proto.js";
 import { confusionSvg, curvesSvg, renderPng, type CurveSeries } from "./plots.js";
 import {
@@ -28,7 +30,7 @@ import {
   type SeedResult,
 } from "./run-dir.js";
 import { planFolds, type Fold, type Protocol } from "./splits.js";
-import { checkFold, FOLD_FILE, FOLD_FORMAT, FOLDS_DIR, foldDir, requestedFold, type FoldRecord, type FoldUnit, type FoldUnits } from "./folds.js";
+import { checkFold, decodeParams, encodeParams, FOLD_FILE, FOLD_FORMAT, FOLDS_DIR, foldDir, requestedFold, type FoldRecord, type FoldUnit, type FoldUnits } from "./folds.js";
 
 export interface TrainProbeOptions {
   csv: string;
@@ -37,6 +39,8 @@ export interface TrainProbeOptions {
   head: HeadName;
   out: string;
   classes?: string;
+  /** Layers to use from layer stores (`--layers`: all, last, or a list such as 0,4-8,12; default all). */
+  layers?: string | LayerChoice;
   protocol?: Protocol;
   /** Number of seeds (default 1), starting at `seed` (default 0). */
   seeds?: number;
@@ -87,7 +91,7 @@ function checkSettings(s: TrainSettings): void {
   if (!(s.weightDecay >= 0 && Number.isFinite(s.weightDecay))) throw new EmofeatError(`--weight-decay must be >= 0, got ${s.weightDecay}`);
 }
 
-async function prepareOut(out: string, overwrite: boolean, keep: string[] = []): Promise<void> {
+export async function prepareOut(out: string, overwrite: boolean, keep: string[] = []): Promise<void> {
   let entries: string[];
   try {
     entries = (await readdir(out)).filter((e) => !keep.includes(e));
@@ -106,8 +110,7 @@ const pct = (x: number) => (100 * x).toFixed(2);
 
 export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult> {
   const log = o.log ?? (() => {});
-  const settings: TrainSettings = { ...HEAD_DEFAULTS[o.head], ...o.settings };
-  if (!HEAD_DEFAULTS[o.head]) throw new EmofeatError(`unknown head "${o.head}" (choose one of ${Object.keys(HEAD_DEFAULTS).join(", ")})`);
+  const settings: TrainSettings = headSettings(o.head, o.settings);
   checkSettings(settings);
   const nSeeds = o.seeds ?? 1;
   if (!(Number.isInteger(nSeeds) && nSeeds >= 1)) throw new EmofeatError(`--seeds must be a positive integer, got ${nSeeds}`);
@@ -122,7 +125,7 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
   const target = foldIndex !== null ? foldDir(o.out, foldIndex) : o.out;
   await prepareOut(target, o.overwrite ?? false, o.fromFolds ? [FOLDS_DIR] : []);
 
-  const data = await loadProbeData({ csv: o.csv, features: o.features, classes: o.classes });
+  const data = await loadProbeData({ csv: o.csv, features: o.features, classes: o.classes, layers: o.layers });
   for (const line of describeJoin(data.report)) log(`warning: ${line}`);
   const arch: HeadArch = {
     head: o.head,
@@ -131,6 +134,7 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
     hidden: settings.hidden,
     dropoutIn: settings.dropoutIn,
     dropoutHidden: settings.dropoutHidden,
+    ...(settings.base !== undefined ? { base: settings.base, layerNorm: settings.layerNorm ?? false } : {}),
   };
   if (o.head === "linear" || o.head === "concat-linear") arch.hidden = 0;
   checkArch(arch);
@@ -146,12 +150,15 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
     throw new EmofeatError(`the index, the stores or the folds changed since the folds were trained (folds/*/${FOLD_FILE} records them); retrain the folds`);
   const active = foldIndex !== null ? [folds[foldIndex]] : folds;
   const units: FoldUnit[] = [];
+  // Heads that report on their trained parameters (weighted-layers: the layer weights) need them from every fold.
+  const keepParams = headModule(o.head)?.report !== undefined;
 
   const seedResults: SeedResult[] = [];
   const epochRows: (string | number)[][] = [];
   const predictionRows: PredictionRow[] = [];
   const curves: CurveSeries[] = [];
   let exported: { params: Params; seed: number; selectedEpoch: number } | undefined;
+  const trained: Params[] = [];
   const evaluator = await Evaluator.create(arch, threads);
   try {
     for (const seed of seeds) {
@@ -161,12 +168,13 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
       for (const fold of active) {
         const where = folds.length > 1 ? `seed ${seed}, fold ${fold.name}` : `seed ${seed}`;
         const done = o.fromFolds?.get(fold.name, seed);
-        const u = done ?? (await trainUnit(fold, seed, where));
-        units.push(u);
+        const { unit: u, params } = done ? { unit: done, params: done.params ? decodeParams(done.params) : null } : await trainUnit(fold, seed, where);
+        units.push(keepParams && params ? { ...u, params: encodeParams(params) } : u);
         seconds += u.seconds;
         const m = u.metrics;
         predictionRows.push(...u.predictions);
         perFold.push({ ...m, fold: fold.name, selected_epoch: u.selected_epoch });
+        if (params) trained.push(params);
         for (const e of u.epochs)
           epochRows.push([
             seed,
@@ -198,7 +206,7 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
   }
 
   /** Trains one seed on one fold. */
-  async function trainUnit(fold: Fold, seed: number, where: string): Promise<FoldUnit> {
+  async function trainUnit(fold: Fold, seed: number, where: string): Promise<{ unit: FoldUnit; params: Params }> {
     const t0 = performance.now();
     const [train, val, test] = [fold.train, fold.val, fold.test].map((idx) => subset(data, idx));
     const res = await trainHead(arch, train, val, {
@@ -228,7 +236,8 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
       pred: labels[testPred[i]],
     }));
     if (!exported && protocol.kind === "split") exported = { params: res.params, seed, selectedEpoch: res.selectedEpoch };
-    return { seed, fold: fold.name, metrics: m, selected_epoch: res.selectedEpoch, epochs: res.epochs, predictions, seconds: (performance.now() - t0) / 1000 };
+    const unit = { seed, fold: fold.name, metrics: m, selected_epoch: res.selectedEpoch, epochs: res.epochs, predictions, seconds: (performance.now() - t0) / 1000 };
+    return { unit, params: res.params };
   }
 
   const mean = combineSplits(seedResults, "mean");
@@ -246,6 +255,9 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
     test_std: scalarStd(seedResults.map((s) => s.test)),
     seeds: seedResults,
   };
+  const title = `${o.head} on ${data.inputs.map((i) => i.name).join("+")}`;
+  const extra = headModule(o.head)?.report?.(arch, trained, title);
+  if (extra) Object.assign(metrics, extra.metrics);
 
   const config: RunConfig = {
     format: RUN_FORMAT,
@@ -265,6 +277,7 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
       ...(s.meta.sr !== undefined ? { sr: s.meta.sr } : {}),
       ...(s.meta.max_seconds !== undefined ? { max_seconds: s.meta.max_seconds } : {}),
       d: s.d,
+      ...(s.layers ? { layers: s.layers } : {}),
       n: s.meta.n,
       fingerprint: s.meta.fingerprint,
       embeddings_sha256: s.meta.embeddings_sha256,
@@ -300,6 +313,7 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
         features: (typeof o.features === "string" ? parseFeatureSpecs(o.features) : o.features).map((f) => ({ name: f.name, dir: path.resolve(f.dir) })),
         head: o.head,
         classes: o.classes ?? null,
+        layers: o.layers ?? null,
         protocol,
         seeds,
         settings: o.settings ?? {},
@@ -312,7 +326,7 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
     };
     extraFiles[FOLD_FILE] = JSON.stringify(record) + "\n";
   }
-  await writeRun(runDir, { config, metrics, epochRows, predictionRows, curves, data, arch, exported, extraFiles, title: `${o.head} on ${data.inputs.map((i) => i.name).join("+")}` });
+  await writeRun(runDir, { config, metrics, epochRows, predictionRows, curves, data, arch, exported, title, plots: extra?.plots ?? [], extraFiles });
 
   const std = nSeeds > 1 ? ` (+- ${pct(metrics.test_std.accuracy)} / ${pct(metrics.test_std.unweighted_accuracy)} / ${pct(metrics.test_std.macro_f1)} over ${nSeeds} seeds)` : "";
   const summary =
@@ -334,6 +348,8 @@ interface WriteRunInput {
   /** More files for the run folder (name -> content), written before metrics.json. */
   extraFiles?: Record<string, string>;
   title: string;
+  /** Head-specific plots (e.g. layer weights), written as NAME.svg and NAME.png. */
+  plots: HeadPlot[];
 }
 
 /** Writes the run into a temporary sibling folder and renames it into place, so a run folder is always whole. */
@@ -357,7 +373,13 @@ async function writeRun(runDir: string, w: WriteRunInput): Promise<void> {
       const labelsJson: HeadLabels = {
         labels: w.metrics.labels,
         head: w.arch.head,
-        inputs: w.data.stores.map((s) => ({ name: s.name, dim: s.d, modality: s.meta.modality, model_id: s.meta.model?.id })),
+        inputs: w.data.stores.map((s, k) => ({
+          name: s.name,
+          dim: w.data.inputs[k].dim,
+          modality: s.meta.modality,
+          model_id: s.meta.model?.id,
+          ...(s.layers ? { layers: s.layers } : {}),
+        })),
         outputs: { logits: "logits", probs: "probs" },
         seed: w.exported.seed,
         selected_epoch: w.exported.selectedEpoch,
@@ -377,6 +399,11 @@ async function writeRun(runDir: string, w: WriteRunInput): Promise<void> {
     const [cmPng, curvesPng] = await Promise.all([renderPng(cm), renderPng(curves)]);
     if (cmPng) await writeFile(path.join(tmp, RUN_FILES.confusionPng), cmPng);
     if (curvesPng) await writeFile(path.join(tmp, RUN_FILES.curvesPng), curvesPng);
+    for (const p of w.plots) {
+      await writeFile(path.join(tmp, `${p.name}.svg`), p.svg);
+      const png = await renderPng(p.svg);
+      if (png) await writeFile(path.join(tmp, `${p.name}.png`), png);
+    }
     for (const [name, content] of Object.entries(w.extraFiles ?? {})) await writeFile(path.join(tmp, name), content);
     // metrics.json marks a finished run; written last.
     await writeFile(path.join(tmp, RUN_FILES.metrics), json(w.metrics));

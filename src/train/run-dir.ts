@@ -52,6 +52,8 @@ export interface RunStoreRecord {
   sr?: number;
   max_seconds?: number;
   d: number;
+  /** Layer stores: the hidden-state indices used (a selection of the store's meta.layers). */
+  layers?: number[];
   n: number;
   fingerprint: string;
   embeddings_sha256: string;
@@ -84,6 +86,8 @@ export interface RunConfig {
   merged_folds?: number;
   /** Head export: the (seed, fold) whose parameters are in head.onnx, or why there is none. */
   export: { file: string; seed: number; selected_epoch: number } | { file: null; reason: string };
+  /** Per-layer runs: the layers probed, and each layer's run directory (relative). */
+  per_layer?: { layers: number[]; runs: string[] };
 }
 
 export interface SeedResult extends SplitMetrics {
@@ -107,13 +111,37 @@ export interface RunMetrics {
   val_std: ScalarStd;
   test_std: ScalarStd;
   seeds: SeedResult[];
+  /** weighted-layers runs: the softmax-normalised layer weights, mean and std over seeds x folds. */
+  layer_weights?: { layers: number[]; mean: number[]; std: number[] };
+  /**
+   * Per-layer runs (`--per-layer`): one probe per layer, test scores mean and std over seeds; the top-level
+   * train/val/test metrics are those of `best_layer` (chosen by validation macro-F1, never by test scores).
+   */
+  per_layer?: PerLayerEntry[];
+  best_layer?: { layer: number; by: string; run: string };
+}
+
+type Scores3 = { accuracy: number; unweighted_accuracy: number; macro_f1: number };
+
+export interface PerLayerEntry {
+  layer: number;
+  test: Scores3;
+  test_std: Scores3;
+  /** Validation scores (the best layer is chosen on them); optional in CONTRACTS' shape. */
+  val?: Scores3;
+  /** The layer's own run directory, relative to the per-layer run. */
+  run?: string;
 }
 
 export interface HeadLabels {
   labels: string[];
   head: HeadName;
   /** Head inputs in the model's order: ONNX input name = store name. */
-  inputs: { name: string; dim: number; modality: string; model_id: string }[];
+  /**
+   * `dim` = values per row the head takes. Inputs from layer stores list the hidden-state indices in `layers`:
+   * the encoder must give those layers, and the head takes them as [N, layers.length * D] (row-major [N, L, D]).
+   */
+  inputs: { name: string; dim: number; modality: string; model_id: string; layers?: number[] }[];
   outputs: { logits: "logits"; probs: "probs" };
   seed: number;
   selected_epoch: number;

@@ -33,7 +33,8 @@ export async function summarizeRuns(dirs: string[]): Promise<{ rows: SummaryRow[
     const shortModel = (id: string | undefined) => (id ? path.basename(id.replace(/\/+$/, "")) : "?");
     rows.push({
       run: dir,
-      model: m.head,
+      // A per-layer run's headline is its best layer (chosen on validation): say so.
+      model: m.best_layer ? `${m.head}, layer ${m.best_layer.layer} of --per-layer` : m.head,
       input: c.features.map((f) => `${f.name} (${shortModel(f.model_id)})`).join(" + "),
       protocol: c.protocol.kind === "split" ? "split" : `${c.protocol.folds.length}-fold LOSO`,
       seeds: m.seeds.length,

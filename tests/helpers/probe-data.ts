@@ -21,11 +21,13 @@ export async function writeStore(
   modality: "text" | "audio",
   indexSha = "",
   failures: { utterId: string; row: number; reason: string }[] = [],
+  /** A layer store: x is row-major [N, layers.length, d] and meta.json lists the hidden-state indices. */
+  layers?: number[],
 ): Promise<string> {
   await mkdir(dir, { recursive: true });
   if (failures.length > 0)
     await writeFile(path.join(dir, "failures.csv"), "utter_id,row,reason\n" + failures.map((f) => `${f.utterId},${f.row},${f.reason}\n`).join(""));
-  await writeFile(path.join(dir, "embeddings.npy"), encodeNpy(x, [ids.length, d]));
+  await writeFile(path.join(dir, "embeddings.npy"), encodeNpy(x, layers ? [ids.length, layers.length, d] : [ids.length, d]));
   await writeFile(path.join(dir, "ids.txt"), ids.map((i) => i + "\n").join(""));
   const meta: StoreMeta = {
     format: STORE_FORMAT,
@@ -37,6 +39,7 @@ export async function writeStore(
     ...(modality === "text" ? { max_len: 128 } : { sr: 16000, max_seconds: 10 }),
     settings: {},
     dtype: "float32",
+    ...(layers ? { layers } : {}),
     n: ids.length,
     d,
     embeddings_sha256: "test",

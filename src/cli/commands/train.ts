@@ -1,5 +1,8 @@
 import { Command, InvalidArgumentError, Option } from "commander";
-import { HEAD_DEFAULTS, HEAD_NAMES, type HeadName, type TrainSettings } from "../../train/heads.js";
+import { HEAD_DEFAULTS, HEAD_NAMES, headNames, type HeadName, type TrainSettings } from "../../train/heads.js";
+import { headModule } from "../../train/heads/registry.js";
+import { parseLayerChoice } from "../../train/layer-select.js";
+import { trainPerLayer } from "../../train/per-layer.js";
 import { trainProbe } from "../../train/probe.js";
 import type { Protocol } from "../../train/splits.js";
 import { intArg } from "../options.js";
@@ -28,11 +31,23 @@ function dropoutArg(v: string): [number, number] {
   return parts.length === 1 ? [parts[0], parts[0]] : [parts[0], parts[1]];
 }
 
+const HEAD_COL = Math.max(...headNames().map((h) => h.length));
 const defaultsTable = HEAD_NAMES.map((h) => {
   const s = HEAD_DEFAULTS[h];
   const arch = h.endsWith("mlp") ? `LayerNorm -> Dropout ${s.dropoutIn} -> Linear(D, ${s.hidden}) -> ReLU -> Dropout ${s.dropoutHidden} -> Linear(${s.hidden}, C)` : "Linear(D, C)";
-  return `  ${h.padEnd(14)} ${arch}; AdamW lr ${s.lr}, weight decay ${s.weightDecay}, batch ${s.batchSize}, ${s.epochs} epochs, tests ${s.select === "last" ? "the last epoch" : "the best validation macro-F1 epoch"}`;
-}).join("\n");
+  return `  ${h.padEnd(HEAD_COL)} ${arch}; AdamW lr ${s.lr}, weight decay ${s.weightDecay}, batch ${s.batchSize}, ${s.epochs} epochs, tests ${s.select === "last" ? "the last epoch" : "the best validation macro-F1 epoch"}`;
+})
+  .concat(headNames().flatMap((h) => { const m = headModule(h); return m ? [`  ${h.padEnd(HEAD_COL)} ${m.help()}`] : []; }))
+  .join("\n");
+
+function layersArg(v: string): string {
+  try {
+    parseLayerChoice(v);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+  return v;
+}
 
 export function registerTrain(program: Command): void {
   program
@@ -46,7 +61,11 @@ export function registerTrain(program: Command): void {
     .requiredOption("--csv <index.csv>", "the index CSV; labels from its label column, splits from its split column")
     .requiredOption("--features <stores>", "feature stores as name=folder, comma-separated, concatenated in this order (e.g. audio=features/audio,text=features/text); a bare folder is named after its modality")
     .requiredOption("--out <dir>", "run directory to write")
-    .addOption(new Option("--head <head>", "probe head (see below)").choices([...HEAD_NAMES]).default("mlp"))
+    .addOption(new Option("--head <head>", "probe head (see below; default mlp, or weighted-layers' base with --per-layer)").choices(headNames()))
+    .option("--layers <which>", "layer stores: the encoder layers to use, by hidden_states index: all (default), last, or a list such as 0,4-8,12", layersArg)
+    .option("--per-layer", "train the probe on each layer of a layer store alone; writes per_layer to metrics.json, per_layer.svg/png and one run per layer under layers/", false)
+    .addOption(new Option("--base <head>", "weighted-layers: the classifier on the weighted sum (linear: s3prl's projection + linear; mlp: the mlp head)").choices(["linear", "mlp"]))
+    .option("--layer-norm", "weighted-layers: LayerNorm each layer (no affine parameters) before the weighted sum, as s3prl's normalize option")
     .option("--classes <groups>", "labels to keep and merge, comma-separated; a+b merges (named a, or name=a+b); e.g. neutral,happy+excited,angry,sad")
     .addOption(new Option("--folds <by>", "leave-one-session-out cross-validation instead of the split column").choices(["session"]))
     .option(
@@ -68,7 +87,9 @@ export function registerTrain(program: Command): void {
     .option("--overwrite", "replace an existing run directory", false)
     .option("-v, --verbose", "print every epoch", false)
     .option("-q, --quiet", "no progress output (warnings are still printed)", false)
-    .addHelpText("after", `\nHeads and their reference settings:\n${defaultsTable}\n\nExamples:\n  emofeat train --csv data/index.csv --features text=features/text --head mlp --out runs/text-mlp\n  emofeat train --csv data/index.csv --features audio=features/audio,text=features/text --head concat-linear --out runs/concat\n  emofeat train --csv data/index.csv --features text=features/text --classes neutral,happy+excited,angry,sad --folds session --seeds 5 --out runs/text-loso`)
+    .addHelpText("after", `\nHeads and their reference settings:\n${defaultsTable}\n\nExamples:\n  emofeat train --csv data/index.csv --features text=features/text --head mlp --out runs/text-mlp\n  emofeat train --csv data/index.csv --features audio=features/audio,text=features/text --head concat-linear --out runs/concat\n  emofeat train --csv data/index.csv --features text=features/text --classes neutral,happy+excited,angry,sad --folds session --seeds 5 --out runs/text-loso
+  emofeat train --csv data/index.csv --features audio=features/audio-layers --head weighted-layers --out runs/superb
+  emofeat train --csv data/index.csv --features audio=features/audio-layers --per-layer --seeds 3 --out runs/layers`)
     .action(async (o) => {
       const settings: Partial<TrainSettings> = {};
       if (o.hidden !== undefined) settings.hidden = o.hidden;
@@ -78,11 +99,17 @@ export function registerTrain(program: Command): void {
       if (o.weightDecay !== undefined) settings.weightDecay = o.weightDecay;
       if (o.dropout !== undefined) [settings.dropoutIn, settings.dropoutHidden] = o.dropout;
       if (o.select !== undefined) settings.select = o.select;
+      if (o.base !== undefined) settings.base = o.base;
+      if (o.layerNorm) settings.layerNorm = true;
+      // --per-layer trains weighted-layers' base (s3prl's probe) on each layer unless another head is asked for,
+      // so its scores compare with a --head weighted-layers run on the same store.
+      const head = (o.head ?? (o.perLayer ? "weighted-layers" : "mlp")) as HeadName;
       const protocol: Protocol = o.folds === "session" ? { kind: "session-folds", val: o.foldVal } : { kind: "split" };
-      const res = await trainProbe({
+      const res = await (o.perLayer ? trainPerLayer : trainProbe)({
         csv: o.csv,
         features: o.features,
-        head: o.head as HeadName,
+        head,
+        layers: o.layers,
         out: o.out,
         classes: o.classes,
         protocol,
