@@ -83,9 +83,11 @@ export async function estimateExtraction(o: EstimateOptions): Promise<WorkEstima
       const batches = planByLength(tokenized.map((t) => t.length), batchSize);
       const costs = paddedTokenCosts(batches, tokenized.map((t) => t.length));
       const picks = sampleBatchIndices(costs, k);
-      await encoder.embedTokenized([tokenized[batches[picks[0]][0]]]); // warm-up: the first run optimises the graph
+      // Sequence stores (pooling none) keep every token's states; the encoder work is the same.
+      const run = (batch: number[][]) => (encoder.pooling === "none" ? encoder.sequencesTokenized(batch) : encoder.embedTokenized(batch));
+      await run([tokenized[batches[picks[0]][0]]]); // warm-up: the first run optimises the graph
       t0 = performance.now();
-      for (const b of picks) await encoder.embedTokenized(batches[b].map((p) => tokenized[p]));
+      for (const b of picks) await run(batches[b].map((p) => tokenized[p]));
       return finish(o, { unit: "padded tokens", rows: n, batches, costs, picks, sampleSeconds: seconds(t0), loadSeconds, threads, cores, dim: encoder.dim });
     } finally {
       await encoder.dispose();

@@ -102,8 +102,11 @@ async function buildJob(args: string[], o: CommonOpts, absolute: boolean, buildP
       dtype: opts.dtype as "fp32",
       device: opts.device as "cpu",
       offline: opts.offline as boolean,
+      // What the store keeps (--layers, --pooling) changes the encoder's outputs and so its time and memory.
+      ...(opts.layers !== undefined ? { layers: opts.layers as string } : {}),
+      ...(opts.pooling !== undefined ? { pooling: opts.pooling as "mean" } : {}),
       ...(modality === "text"
-        ? { maxLen: opts.maxLen as number, pooling: opts.pooling as "mean" }
+        ? { maxLen: opts.maxLen as number }
         : { targetSampleRate: opts.targetSr as number, maxSeconds: opts.maxSeconds as number, batching: opts.batching as "exact" }),
     },
     batchSize: opts.batchSize as number,
