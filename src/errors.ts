@@ -17,6 +17,33 @@ export class EmofeatError extends Error {
   }
 }
 
+/**
+ * User text quoted in a message, at most `max` characters, control characters escaped: a binary file given as
+ * a CSV must not echo kilobytes of bytes as its "header".
+ */
+export function capText(text: string, max = 120): string {
+  const cut = text.length > max ? text.slice(0, max) : text;
+  const named: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+  const shown = cut.replace(/[\u0000-\u001f\u007f]/g, (c) => named[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  return text.length > max ? `${shown}... (${text.length - max} more characters)` : shown;
+}
+
+/** The user stopped the work (Ctrl-C, SIGTERM); what was finished is kept. Exit 130. */
+export class InterruptedError extends EmofeatError {
+  constructor(message: string) {
+    super(message, { exitCode: EXIT.interrupted });
+    this.name = "InterruptedError";
+  }
+}
+
+/** A bad option value or combination: exit 1 (usage), like the option errors commander reports itself. */
+export class UsageError extends EmofeatError {
+  constructor(message: string) {
+    super(message, { exitCode: EXIT.usage });
+    this.name = "UsageError";
+  }
+}
+
 /** One problem found in an input file, located by data row (1-based, header excluded) and source line. */
 export interface InputProblem {
   row: number | null;
@@ -29,7 +56,7 @@ export function formatProblem(file: string, p: InputProblem): string {
   const where = [
     p.row !== null ? `row ${p.row}` : null,
     p.line !== undefined ? `line ${p.line}` : null,
-    p.column ? `column "${p.column}"` : null,
+    p.column ? `column "${capText(p.column, 60)}"` : null,
   ]
     .filter(Boolean)
     .join(", ");

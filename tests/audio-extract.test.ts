@@ -179,7 +179,7 @@ describe("bad rows", () => {
     expect(again.code).toBe(0);
     expect(again.stderr).toContain("resuming with 1 already done");
     expect(again.stderr).toContain("emofeat: warning: row 3 (empty): bad/empty.wav: audio: empty file (0 bytes)");
-    expect(again.stderr).toContain("8 row(s) failed, see");
+    expect(again.stderr).toContain("8 of 11 row(s) failed, see");
   });
 });
 

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 /**
  * The weight-free baselines as feature stores: `extract audio --model builtin:fbank|mfcc` on real files from
  * ../shared/data (pooled rows against torchaudio's mean over frames, fixtures/reference/baselines/shared.json),
@@ -129,7 +130,7 @@ describe("a probe on a builtin:fbank store, and predict", () => {
     for (const p of preds) {
       expect(p.error).toBeUndefined();
       const row = s.ids.indexOf(p.id!);
-      labels.forEach((l, j) => (maxDiff = Math.max(maxDiff, Math.abs(p.probs![l] - probs[row * labels.length + j]))));
+      labels.forEach((l, j) => (maxDiff = Math.max(maxDiff, Math.abs(p.probabilities![l] - probs[row * labels.length + j]))));
     }
     expect(maxDiff).toBeLessThan(1e-5);
   });
@@ -142,6 +143,11 @@ describe("a probe on a builtin:fbank store, and predict", () => {
     const meta = JSON.parse(await readFile(metaFile, "utf8"));
     meta.model.params.preemphasis_coefficient = 0.95;
     await writeFile(metaFile, JSON.stringify(meta));
+    // As a store from another version would be: its run's record of the file agrees (else predict refuses the edit itself).
+    const configFile = path.join(run, "config.json");
+    const config = JSON.parse(await readFile(configFile, "utf8"));
+    config.files["stores/audio.meta.json"] = createHash("sha256").update(JSON.stringify(meta)).digest("hex");
+    await writeFile(configFile, JSON.stringify(config));
     await expect(Predictor.load(run)).rejects.toThrow(/was made with builtin:fbank parameters .*"preemphasis_coefficient":0.95.*predictions would not match/);
   });
 });

@@ -6,10 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildProgram } from "../src/cli/program.js";
 import { writeIndex } from "./helpers/csv.js";
 import { DEMO_INDEX, DEMO_MODEL, ROOT, removeDir, tempDir } from "./helpers/paths.js";
-import { runEmofeat } from "./helpers/cli.js";
+import { runEmofeat, runEmofeatInProcess } from "./helpers/cli.js";
 
 
 const cli = (args: string[], env: Record<string, string> = {}) => runEmofeat(args, { env });
+// Where the process itself is not the point (messages, exit codes), in-process is a second faster per call.
+const inProcess = (args: string[]) => runEmofeatInProcess(args);
 
 function allCommands(cmd: Command): Command[] {
   return [cmd, ...cmd.commands.flatMap(allCommands)];
@@ -32,7 +34,7 @@ describe("CLI", () => {
   });
 
   it("--help exits 0 and explains the defaults", async () => {
-    const r = await cli(["extract", "text", "--help"]);
+    const r = await inProcess(["extract", "text", "--help"]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/--max-len <tokens>.*\(default: 128\)/s);
     expect(r.stdout).toMatch(/--pooling <mode>.*"mean", "cls"/s);
@@ -45,7 +47,7 @@ describe("CLI", () => {
       { utter_id: "c", text: "ok", split: "training" },
     ]);
     const out = path.join(dir, "never");
-    const r = await cli(["extract", "text", "--csv", csv, "--model", DEMO_MODEL, "--out", out, "-q"]);
+    const r = await inProcess(["extract", "text", "--csv", csv, "--model", DEMO_MODEL, "--out", out, "-q"]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`${csv}: invalid index: 2 problem(s)`);
     expect(r.stderr).toMatch(/row 2, line 3, column "text": empty text for "b"/);
@@ -58,11 +60,11 @@ describe("CLI", () => {
     const model = path.join(dir, "broken-model");
     await cp(DEMO_MODEL, model, { recursive: true });
     await rm(path.join(model, "tokenizer.json"));
-    const r = await cli(["extract", "text", "--csv", DEMO_INDEX, "--model", model, "--out", path.join(dir, "x"), "-q"]);
+    const r = await inProcess(["extract", "text", "--csv", DEMO_INDEX, "--model", model, "--out", path.join(dir, "x"), "-q"]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`model folder ${model} is missing:`);
     expect(r.stderr).toContain("tokenizer.json (the tokenizer)");
-    const q8 = await cli(["extract", "text", "--csv", DEMO_INDEX, "--model", DEMO_MODEL, "--dtype", "q8", "--out", path.join(dir, "x"), "-q"]);
+    const q8 = await inProcess(["extract", "text", "--csv", DEMO_INDEX, "--model", DEMO_MODEL, "--dtype", "q8", "--out", path.join(dir, "x"), "-q"]);
     expect(q8.stderr).toContain("onnx/model_quantized.onnx (the q8 ONNX weights (--dtype q8))");
   });
 
@@ -76,22 +78,22 @@ describe("CLI", () => {
   });
 
   it("--device cuda explains how to install the CUDA provider", async () => {
-    const r = await cli(["extract", "text", "--csv", DEMO_INDEX, "--model", DEMO_MODEL, "--device", "cuda", "--out", path.join(dir, "z"), "-q"]);
+    const r = await inProcess(["extract", "text", "--csv", DEMO_INDEX, "--model", DEMO_MODEL, "--device", "cuda", "--out", path.join(dir, "z"), "-q"]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/CUDA execution provider is not installed/);
-    expect(r.stderr).toContain("ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node");
+    expect(r.stderr).toContain("ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js");
   });
 
   it("extracts and validates end to end, printing plain progress lines off a terminal", async () => {
     const out = path.join(dir, "e2e");
     const r = await cli(["extract", "text", "--csv", DEMO_INDEX, "--model", DEMO_MODEL, "--out", out]);
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/extract text: 24\/24 rows \(100\.0%\), [\d.]+ rows\/s, ETA 0s, 0 failed, done/);
+    expect(r.stderr).toMatch(/extract text: 24\/24 rows \(100\.0%\), [\d.]+ rows\/s, 0 failed, done/);
     expect(r.stderr).toContain(`${out}: written: 24 x 32 float32`);
-    const v = await cli(["validate", out, "--csv", DEMO_INDEX]);
+    const v = await inProcess(["validate", out, "--csv", DEMO_INDEX]);
     expect(v.code).toBe(0);
     expect(v.stdout.trim().endsWith("valid")).toBe(true);
     await writeFile(path.join(out, "ids.txt"), "");
-    expect((await cli(["validate", out, "--csv", DEMO_INDEX])).code).toBe(1);
+    expect((await inProcess(["validate", out, "--csv", DEMO_INDEX])).code).toBe(2);
   });
 });

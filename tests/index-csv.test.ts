@@ -97,6 +97,25 @@ describe("index CSV parsing", () => {
     expect(ids.problems[0].message).toMatch(/utter_id "a\\nb" contains a line break/);
   });
 
+  it("quotes at most a short, escaped piece of a binary file given as the index (it used to echo 10 KB)", () => {
+    let x = 7;
+    const junk = Buffer.from(Array.from({ length: 10_000 }, () => ((x = (x * 75 + 74) % 65537) % 95) + 32).map((b) => (b === 44 || b === 34 ? 65 : b)));
+    junk[50] = 0x01; // a control character, shown escaped
+    const e = problemsOf(() => parseIndex(junk, { path: "binary.csv" }));
+    expect(e.message).toMatch(/header has: .{120,130}\.\.\. \(9880 more characters\)/s);
+    expect(e.message).toContain("\\x01");
+    expect(e.message.length).toBeLessThan(500);
+    const dupId = "z".repeat(5000);
+    const d = problemsOf(() => parseIndex(`${HEADER}\n${dupId},s,,t,l,train\n${dupId},s,,t,l,train\n`));
+    expect(d.message.length).toBeLessThan(400);
+  });
+
+  it("can require only some columns (predict --csv needs utter_id and what its stores use)", () => {
+    const m = parseIndex("utter_id,text\na,hello\n", { columns: ["utter_id", "text"], require: ["text"] });
+    expect(m.utterances[0]).toMatchObject({ utterId: "a", text: "hello", label: "", audioPath: "" });
+    expect(problemsOf(() => parseIndex("utter_id,label\na,x\n", { columns: ["utter_id", "text"] })).message).toMatch(/missing required column\(s\): text/);
+  });
+
   it("rejects empty files, header-only files and broken quoting", () => {
     expect(problemsOf(() => parseIndex("")).message).toMatch(/empty/);
     expect(problemsOf(() => parseIndex(HEADER + "\n")).message).toMatch(/no rows/);

@@ -53,7 +53,7 @@ describe("predict with runs trained on layer stores (demo corpus, tiny models)",
     let maxDiff = 0;
     for (const p of preds) {
       const row = text.ids.indexOf(p.id!);
-      Object.values(p.probs!).forEach((v, j) => (maxDiff = Math.max(maxDiff, Math.abs(v - want.probs[row * want.c + j]))));
+      Object.values(p.probabilities!).forEach((v, j) => (maxDiff = Math.max(maxDiff, Math.abs(v - want.probs[row * want.c + j]))));
     }
     console.log(`weighted-layers on ${text.layers!.length} text layers: predict vs head.onnx on the store, max |dp| ${maxDiff.toExponential(2)}`);
     expect(maxDiff).toBeLessThan(1e-5);
@@ -72,7 +72,7 @@ describe("predict with runs trained on layer stores (demo corpus, tiny models)",
     for (const p of preds) {
       expect(p.error).toBeUndefined();
       const row = audio.ids.indexOf(p.id!);
-      Object.values(p.probs!).forEach((v, j) => (maxDiff = Math.max(maxDiff, Math.abs(v - want.probs[row * want.c + j]))));
+      Object.values(p.probabilities!).forEach((v, j) => (maxDiff = Math.max(maxDiff, Math.abs(v - want.probs[row * want.c + j]))));
     }
     console.log(`per-layer run, layer ${layer} of ${audio.layers!.join(",")}: predict vs head.onnx on the store, max |dp| ${maxDiff.toExponential(2)}`);
     expect(maxDiff).toBeLessThan(1e-5);

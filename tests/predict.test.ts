@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { cp, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import ort from "onnxruntime-node";
@@ -8,13 +9,27 @@ import { loadIndex } from "../src/manifest/index-csv.js";
 import { Predictor, predict } from "../src/predict/predict.js";
 import { readStore } from "../src/store/read.js";
 import { trainProbe } from "../src/train/probe.js";
+import type { RunConfig } from "../src/train/run-dir.js";
+import type { StoreMeta } from "../src/store/meta.js";
 import { writeProbeFixture } from "./helpers/probe-data.js";
 import { DEMO_INDEX, DEMO_MODEL, removeDir, ROOT, tempDir } from "./helpers/paths.js";
 
 const DEMO_WAVLM = path.join(ROOT, "models", "tiny-wavlm-demo");
 import { loadSynth } from "./helpers/synth.js";
-import { runEmofeat } from "./helpers/cli.js";
+import { runEmofeat, runEmofeatInProcess } from "./helpers/cli.js";
 
+
+/** Edits a run's copy of a store meta the way a moved model would need, keeping config.json's record of it consistent. */
+async function editStoreMeta(runDir: string, edit: (meta: StoreMeta) => void): Promise<void> {
+  const rel = "stores/text.meta.json";
+  const meta = JSON.parse(await readFile(path.join(runDir, rel), "utf8")) as StoreMeta;
+  edit(meta);
+  const text = JSON.stringify(meta);
+  await writeFile(path.join(runDir, rel), text);
+  const config = JSON.parse(await readFile(path.join(runDir, "config.json"), "utf8")) as RunConfig;
+  config.files![rel] = createHash("sha256").update(text).digest("hex");
+  await writeFile(path.join(runDir, "config.json"), JSON.stringify(config));
+}
 
 describe("predict with trained runs (demo corpus, tiny models)", () => {
   let dir: string;
@@ -50,7 +65,7 @@ describe("predict with trained runs (demo corpus, tiny models)", () => {
     let maxDiff = 0;
     preds.forEach((p) => {
       const row = store.ids.indexOf(p.id!);
-      const pr = p.probs!;
+      const pr = p.probabilities!;
       labels.forEach((l, j) => (maxDiff = Math.max(maxDiff, Math.abs(pr[l] - probs[row * labels.length + j]))));
       const sum = Object.values(pr).reduce((a, b) => a + b, 0);
       expect(sum).toBeCloseTo(1, 5);
@@ -78,21 +93,18 @@ describe("predict with trained runs (demo corpus, tiny models)", () => {
     let maxDiff = 0;
     for (const p of preds.slice(0, -1)) {
       const row = audio.ids.indexOf(p.id!);
-      labels.forEach((l, j) => (maxDiff = Math.max(maxDiff, Math.abs(p.probs![l] - probs[row * labels.length + j]))));
+      labels.forEach((l, j) => (maxDiff = Math.max(maxDiff, Math.abs(p.probabilities![l] - probs[row * labels.length + j]))));
     }
     expect(maxDiff).toBeLessThan(1e-5);
     const broken = preds[preds.length - 1];
-    expect(broken).toMatchObject({ id: "broken", label: null, probs: null });
+    expect(broken).toMatchObject({ id: "broken", label: null, probabilities: null });
     expect(broken.error).toContain("missing.wav");
   });
 
   it("names the missing model and how to provide it; --model overrides it", async () => {
     const moved = path.join(dir, "runs", "moved");
     await cp(run, moved, { recursive: true });
-    const metaFile = path.join(moved, "stores", "text.meta.json");
-    const meta = JSON.parse(await readFile(metaFile, "utf8"));
-    meta.model.id = path.join(dir, "no-such-model");
-    await writeFile(metaFile, JSON.stringify(meta));
+    await editStoreMeta(moved, (meta) => (meta.model.id = path.join(dir, "no-such-model")));
     await expect(Predictor.load(moved, { offline: true })).rejects.toThrow(
       new RegExp(`store "text" of this run was extracted with model ".*no-such-model".*\\n.*--model text=FOLDER`, "s"),
     );
@@ -104,32 +116,93 @@ describe("predict with trained runs (demo corpus, tiny models)", () => {
   it("refuses a model whose files differ from the store's", async () => {
     const other = path.join(dir, "runs", "other");
     await cp(run, other, { recursive: true });
-    const metaFile = path.join(other, "stores", "text.meta.json");
-    const meta = JSON.parse(await readFile(metaFile, "utf8"));
-    meta.model.sha256 = "0".repeat(64);
-    await writeFile(metaFile, JSON.stringify(meta));
+    await editStoreMeta(other, (meta) => (meta.model.sha256 = "0".repeat(64)));
     await expect(Predictor.load(other, { offline: true })).rejects.toThrow(/model file found at .* differs \(sha256/);
   });
 
+  it("refuses a run whose head, labels or store meta were changed after training", async () => {
+    const edited = path.join(dir, "runs", "edited");
+    await cp(run, edited, { recursive: true });
+    const metaFile = path.join(edited, "stores", "text.meta.json");
+    const original = await readFile(metaFile, "utf8");
+    await writeFile(metaFile, original.replace(/"max_len": 128/, '"max_len": 64'));
+    await expect(Predictor.load(edited, { offline: true })).rejects.toThrow(/text\.meta\.json was changed after training \(sha256 [0-9a-f]{12}\.\.\., config\.json records/);
+    await writeFile(metaFile, original);
+    const head = await readFile(path.join(edited, "head.onnx"));
+    head[head.length - 5] ^= 1;
+    await writeFile(path.join(edited, "head.onnx"), head);
+    await expect(Predictor.load(edited, { offline: true })).rejects.toThrow(/head\.onnx was changed after training/);
+  });
+
   it("CLI: label and probabilities, JSON with --json; errors for a missing modality", async () => {
-    const cli = (args: string[]) => runEmofeat(args);
+    const cli = (args: string[]) => runEmofeatInProcess(args);
     const r = await cli(["predict", "--run", run, "--text", "I can't believe you did that", "--json", "--offline"]);
     expect(r.code).toBe(0);
     const p = JSON.parse(r.stdout);
-    expect(Object.keys(p.probs).sort()).toEqual(["angry", "happy", "neutral", "sad"]);
-    expect(p.probs[p.label]).toBe(Math.max(...(Object.values(p.probs) as number[])));
+    expect(Object.keys(p.probabilities).sort()).toEqual(["angry", "happy", "neutral", "sad"]);
+    expect(p.probabilities[p.label]).toBe(Math.max(...(Object.values(p.probabilities) as number[])));
     const bad = await cli(["predict", "--run", run, "--audio", "x.wav", "--offline"]);
-    expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain("no text given; this run's head needs text");
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("--audio: this run's head uses text only, so --audio would be ignored; leave it out");
     const wav = path.join(ROOT, "samples", "demo", "wav", "demo_s1_001.wav");
     const both = await cli(["predict", "--run", concat, "--audio", wav, "--text", "I can't believe you did that to me!", "--offline"]);
     expect(both.code).toBe(0);
     expect(both.stdout.split("\n")[0]).toMatch(/^(angry|happy|neutral|sad)$/);
     const many = await cli(["predict", "--run", concat, "--csv", DEMO_INDEX, "--offline"]);
     expect(many.code).toBe(0);
-    expect(many.stdout.split("\n")[0]).toBe("utter_id,true_label,predicted,p_angry,p_happy,p_neutral,p_sad,error");
+    expect(many.stdout.split("\n")[0]).toBe(
+      "utter_id,true_label,label,probabilities.angry,probabilities.happy,probabilities.neutral,probabilities.sad,error",
+    );
     expect(many.stdout.trim().split("\n")).toHaveLength(25);
-    expect(many.stderr).toMatch(/24 predictions; accuracy on the 24 rows with a known label: \d+\.\d\d%/);
+    expect(many.stderr).toMatch(/^24 rows: 24 predicted, 0 failed; accuracy on the 24 predicted rows with a known label: \d+\.\d\d%\n$/);
+  });
+
+  it("--csv needs only utter_id and the columns the run uses; JSON and CSV share field names; failures are counted apart", async () => {
+    const wav = path.join(ROOT, "samples", "demo", "wav", "demo_s1_001.wav");
+    const bare = path.join(dir, "new-data.csv");
+    await writeFile(bare, `utter_id,text,audio_path\nok1,I can't believe it,${wav}\nbad1,Hello there,${path.join(dir, "missing.wav")}\n`);
+    const csv = await runEmofeatInProcess(["predict", "--run", concat, "--csv", bare, "--offline"]);
+    expect(csv.code).toBe(0);
+    const lines = csv.stdout.trim().split("\n");
+    expect(lines[0]).toBe("utter_id,label,probabilities.angry,probabilities.happy,probabilities.neutral,probabilities.sad,error");
+    expect(lines[2]).toMatch(/^bad1,,,,,,.*missing\.wav/);
+    expect(csv.stderr).toMatch(/^emofeat: warning: 1 row\(s\) could not be encoded/);
+    expect(csv.stderr).toMatch(/\n2 rows: 1 predicted, 1 failed\n$/);
+    const json = await runEmofeatInProcess(["predict", "--run", concat, "--csv", bare, "--offline", "--json", "-q"]);
+    const rows = JSON.parse(json.stdout) as Record<string, unknown>[];
+    expect(Object.keys(rows[0])).toEqual(["utter_id", "label", "probabilities"]);
+    expect(Object.keys(rows[1])).toEqual(["utter_id", "label", "probabilities", "error"]);
+    expect(Object.keys(rows[0].probabilities as object).map((c) => `probabilities.${c}`)).toEqual(lines[0].split(",").slice(2, 6));
+    expect(json.stderr).not.toMatch(/rows:/); // -q
+    const out = path.join(dir, "limited.csv");
+    const limited = await runEmofeatInProcess(["predict", "--run", concat, "--csv", bare, "--offline", "--out", out, "--max-failures", "0"]);
+    expect(limited.code).toBe(3);
+    expect(limited.stderr).toMatch(/1 of 2 rows failed, more than --max-failures 0 allows/);
+    expect((await readFile(out, "utf8")).trim().split("\n")).toHaveLength(3); // written all the same
+    expect((await runEmofeatInProcess(["predict", "--run", concat, "--csv", bare, "--offline", "--out", out, "--max-failures", "50%"])).code).toBe(0);
+    const noText = path.join(dir, "no-text.csv");
+    await writeFile(noText, `utter_id,audio_path\nx,${wav}\n`);
+    const missing = await runEmofeatInProcess(["predict", "--run", concat, "--csv", noText, "--offline"]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/missing required column\(s\): text/);
+  });
+
+  it("--out: missing folders are created; a folder or someone else's file is refused before any prediction", async () => {
+    const out = path.join(dir, "new", "deeper", "p.csv");
+    const args = (o: string) => ["predict", "--run", run, "--csv", DEMO_INDEX, "--out", o, "--offline"];
+    const ok = await runEmofeatInProcess(args(out));
+    expect(ok.code).toBe(0);
+    expect((await readFile(out, "utf8")).trim().split("\n")).toHaveLength(25);
+    expect((await runEmofeatInProcess(args(out))).code).toBe(0); // its own earlier output may be replaced
+    const folder = await runEmofeatInProcess(args(path.join(dir, "new")));
+    expect(folder.code).toBe(2);
+    expect(folder.stderr).toMatch(/^emofeat: --out .*new: is a folder; give a file path/);
+    const theirs = path.join(dir, "theirs.csv");
+    await writeFile(theirs, "a,b\n1,2\n");
+    const refused = await runEmofeatInProcess(args(theirs));
+    expect(refused.code).toBe(2);
+    expect(refused.stderr.trim().split("\n")).toHaveLength(1); // stopped before predicting anything
+    expect(await readFile(theirs, "utf8")).toBe("a,b\n1,2\n");
   });
 });
 

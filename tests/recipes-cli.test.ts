@@ -58,7 +58,7 @@ describe("emofeat index", () => {
     expect(strict.code).toBe(2);
     expect(strict.stderr).toContain("emofeat: --strict: 13 problem(s) found (listed above); nothing written");
     expect(existsSync(out)).toBe(false);
-    expect(compat4.code).toBe(2);
+    expect(compat4.code).toBe(1); // a bad option combination is a usage error
     expect(compat4.stderr).toContain("only has the 6-class set");
     expect(noRoot.code).toBe(2);
     expect(noRoot.stderr).toMatch(/emofeat: URDU root .*missing: no such folder/);

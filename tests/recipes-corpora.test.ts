@@ -283,7 +283,7 @@ describe("writeIndexCsv", () => {
     const out = path.join(dir, "write-out");
     const first = await writeIndexCsv(b, out);
     expect(first).toEqual({ file: path.join(out, "index.csv"), replaced: false });
-    await writeFile(first.file, "old");
+    await writeFile(first.file, "utter_id,session,audio_path,text,label,split\nold,,,,x,train\n"); // an older index: replaceable
     const second = await writeIndexCsv(b, out + path.sep);
     expect(second).toEqual({ file: path.join(out, "index.csv"), replaced: true });
     expect(await readdir(out)).toEqual(["index.csv"]);

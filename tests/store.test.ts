@@ -82,7 +82,7 @@ print(json.dumps({"shape": list(a.shape), "dtype": str(a.dtype), "ids": len(ids)
     expect(r).toMatchObject({ shape: [24, 32], dtype: "float32", ids: 24, row5: true, one: [32], sha: true });
     expect(r.v).toBeCloseTo(store.embeddings[3 * 32 + 7], 6);
     // Nothing temporary is left behind.
-    expect(readdirSync(out).sort()).toEqual(["embeddings.npy", "ids.txt", "meta.json", "per_utterance"]);
+    expect(readdirSync(out).sort()).toEqual(["embeddings.npy", "ids.txt", "meta.json", "per_utterance", "texts.csv"]);
   });
 
   it("says up to date for the same command, and refuses to mix settings without --overwrite", async () => {
@@ -92,7 +92,9 @@ print(json.dumps({"shape": list(a.shape), "dtype": str(a.dtype), "ids": len(ids)
     const again = await extractText({ csv: DEMO_INDEX, out, model: DEMO_MODEL, offline: true });
     expect(again.status).toBe("up-to-date");
     expect(await readFile(path.join(out, "meta.json"), "utf8")).toBe(before);
-    await expect(extractText({ csv: DEMO_INDEX, out, model: DEMO_MODEL, offline: true, pooling: "cls" })).rejects.toThrow(/other settings.*--overwrite/s);
+    await expect(extractText({ csv: DEMO_INDEX, out, model: DEMO_MODEL, offline: true, pooling: "cls", maxLen: 64 })).rejects.toThrow(
+      /made with other settings: pooling mean -> cls, max_len 128 -> 64 \(model .*\).*--overwrite/s,
+    );
     const replaced = await extractText({ csv: DEMO_INDEX, out, model: DEMO_MODEL, offline: true, pooling: "cls", overwrite: true });
     expect(replaced.meta.pooling).toBe("cls");
   });
@@ -111,6 +113,9 @@ print(json.dumps({"shape": list(a.shape), "dtype": str(a.dtype), "ids": len(ids)
       },
     });
     await expect(run).rejects.toBeInstanceOf(InterruptedError);
+    await expect(extractText({ csv, out: part, model: DEMO_MODEL, offline: true, batchSize: 16 })).rejects.toThrow(
+      /unfinished extraction started .* with other settings: batch_size 8 -> 16\. Run that command again/,
+    );
     expect(existsSync(path.join(part, "meta.json"))).toBe(false);
     expect(existsSync(path.join(part, "embeddings.npy"))).toBe(false);
     let resumed = 0;

@@ -260,7 +260,7 @@ describe("probes over encoder layers", () => {
       const preds = await predict(run, ids.map((id) => ({ id, audio: id })));
       const want = await reference(run, [...positions]);
       let maxDiff = 0;
-      preds.forEach((p, i) => EMOTIONS.forEach((l, j) => (maxDiff = Math.max(maxDiff, Math.abs(p.probs![l] - want[i * 4 + j])))));
+      preds.forEach((p, i) => EMOTIONS.forEach((l, j) => (maxDiff = Math.max(maxDiff, Math.abs(p.probabilities![l] - want[i * 4 + j])))));
       expect(maxDiff).toBeLessThan(1e-6);
     }
     // An encoder that cannot give the layers (e.g. last layer only) is an error that says so, not a wrong answer.

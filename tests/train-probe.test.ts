@@ -107,7 +107,8 @@ describe("trainProbe and the run directory", () => {
   it("merges and picks classes with --classes, and counts the rows left out", async () => {
     const out = path.join(dir, "runs", "classes");
     const res = await trainProbe({ csv: fx.csv, features: `text=${fx.text}`, head: "linear", out, classes: "calm=neutral+sad,angry", settings: { epochs: 3 } });
-    expect(res.metrics.labels).toEqual(["angry", "calm"]);
+    expect(res.metrics.labels).toEqual(["calm", "angry"]); // the user's order, not sorted (it is the confusion matrix's)
+    expect(res.metrics.test.per_class.map((c) => c.label)).toEqual(["calm", "angry"]);
     expect(res.config.classes.map).toEqual({ neutral: "calm", sad: "calm", angry: "angry" });
     const happy = s.y.filter((y) => y === 1).length;
     expect(res.config.join.excludedLabels).toEqual({ happy });
@@ -182,7 +183,7 @@ describe("trainProbe and the run directory", () => {
     const out = path.join(dir, "runs", "text-mlp");
     await expect(trainProbe({ csv: fx.csv, features: `text=${fx.text}`, head: "linear", out })).rejects.toThrow(/already holds a run; pass --overwrite/);
     await expect(trainProbe({ csv: fx.csv, features: `text=${fx.text}`, head: "linear", out: path.join(dir, "features"), overwrite: true })).rejects.toThrow(
-      /not a run directory/,
+      /is not empty and is not an emofeat run/,
     );
   });
 

@@ -126,7 +126,7 @@ describe("validate", () => {
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.out).ok).toBe(true);
     const bad = await run(["validate", path.join(dir, "reordered"), "--csv", DEMO_INDEX]);
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(2);
     expect(bad.out).toMatch(/FAIL aligned with index/);
     expect(bad.out.trim().endsWith("INVALID")).toBe(true);
   });

@@ -26,7 +26,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { env } from "../env.js";
 import { checkDevice, tensorToFloat32, type Device } from "../backends/onnx.js";
-import { EmofeatError } from "../errors.js";
+import { EmofeatError, UsageError } from "../errors.js";
 import { checkDtype, modelRecord, readModelConfig, resolveModel, type ModelDtype } from "../models/source.js";
 import { framesOf, poolLayers, pooledWidth, POOLING_MODES, type PoolingMode } from "../pooling.js";
 import type { ModelRecord } from "../store/meta.js";
@@ -159,9 +159,9 @@ export class AudioEncoder {
       );
     const targetSampleRate = o.targetSampleRate ?? AUDIO_DEFAULTS.targetSampleRate;
     if (!Number.isInteger(targetSampleRate) || targetSampleRate <= 0)
-      throw new EmofeatError(`--target-sr must be a positive integer (got ${targetSampleRate})`);
+      throw new UsageError(`--target-sr must be a positive integer (got ${targetSampleRate})`);
     const maxSeconds = o.maxSeconds ?? AUDIO_DEFAULTS.maxSeconds;
-    if (!(maxSeconds > 0) || !Number.isFinite(maxSeconds)) throw new EmofeatError(`--max-seconds must be a number > 0 (got ${maxSeconds})`);
+    if (!(maxSeconds > 0) || !Number.isFinite(maxSeconds)) throw new UsageError(`--max-seconds must be a number > 0 (got ${maxSeconds})`);
     const offline = o.offline ?? env.offline;
     const required = [
       { file: "config.json", why: "the model configuration (conv_kernel, conv_stride, hidden_size)" },

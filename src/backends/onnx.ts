@@ -12,9 +12,9 @@ export const DEVICES = ["cpu", "cuda"] as const;
 export type Device = (typeof DEVICES)[number];
 
 export const CUDA_INSTALL_HINT =
-  "onnxruntime-node skips downloading its CUDA provider by default (it is large and needs the network). " +
-  "On a Linux x64 machine with CUDA 12 and cuDNN 9, install it with:\n" +
-  "  ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node\n" +
+  "emofeat's install skips onnxruntime-node's CUDA provider download (it is large and needs nuget.org; package.json " +
+  "allowScripts denies that install script). On a Linux x64 machine with CUDA 12 and cuDNN 9, fetch it once with:\n" +
+  "  ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js\n" +
   "then run again with --device cuda.";
 
 function ortBinaryDir(): string {

@@ -6,4 +6,4 @@
 import { buildProgram } from "./program.js";
 import { runCli } from "./run.js";
 
-await runCli(buildProgram(), process.argv);
+process.exitCode = await runCli(buildProgram(), process.argv);

@@ -7,6 +7,8 @@ import { STORE_DTYPES } from "../store/npy.js";
 import type { ProgressListener } from "../extract/progress.js";
 import { parseShard, type ShardSpec } from "../shards/array-task.js";
 import { recordShardFailure } from "../shards/record.js";
+import { LockedError } from "../util/lock.js";
+import os from "node:os";
 import { EmofeatError, EXIT } from "../errors.js";
 import { createReporter } from "./progress.js";
 
@@ -26,13 +28,59 @@ export function numberArg(name: string, min = 0): (v: string) => number {
   };
 }
 
+/** The one wording of --threads everywhere. */
+export const THREADS_HELP = `onnxruntime intra-op threads (default: one per CPU core, here ${os.availableParallelism()}; more are capped to that)`;
+
+/** --threads: a positive integer, capped to the cores with a warning (more threads than cores only slow down). */
+export function threadsArg(v: string): number {
+  const n = intArg("--threads")(v);
+  const cores = os.availableParallelism();
+  if (n > cores) {
+    process.stderr.write(`emofeat: warning: --threads ${n}: this machine has ${cores} CPU core(s); using ${cores}\n`);
+    return cores;
+  }
+  return n;
+}
+
+export const MAX_FAILURES_HELP =
+  "exit with status 3 when more rows than this fail: a count (0 = any failure) or a percentage of the rows such as 5% (default: no limit)";
+
+export interface MaxFailures {
+  count?: number;
+  percent?: number;
+  text: string;
+}
+
+/** --max-failures N | P% */
+export function maxFailuresArg(v: string): MaxFailures {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$/.exec(v);
+  if (!m) throw new InvalidArgumentError("--max-failures takes a count (e.g. 10) or a percentage (e.g. 5%)");
+  const x = Number(m[1]);
+  if (m[2] === "%") {
+    if (x > 100) throw new InvalidArgumentError("--max-failures: a percentage is at most 100%");
+    return { percent: x, text: `${x}%` };
+  }
+  if (!Number.isInteger(x)) throw new InvalidArgumentError("--max-failures: a count is a whole number");
+  return { count: x, text: String(x) };
+}
+
+/** Throws (exit 3) when `failed` of `total` rows exceed the limit; the work's output is already written. */
+export function checkMaxFailures(limit: MaxFailures | undefined, failed: number, total: number): void {
+  if (!limit) return;
+  const over = limit.percent !== undefined ? failed > (limit.percent / 100) * total : failed > limit.count!;
+  if (over)
+    throw new EmofeatError(`${failed} of ${total} rows failed, more than --max-failures ${limit.text} allows (the output is written; see the failed rows above)`, {
+      exitCode: EXIT.failures,
+    });
+}
+
 /** --model, --dtype, --device, --threads, --offline */
 export function addModelOptions(cmd: Command, example: string): Command {
   return cmd
     .requiredOption("--model <id-or-folder>", `hub id (e.g. ${example}) or a local folder in Hugging Face layout (config.json, tokenizer/preprocessor files, onnx/model.onnx)`)
     .addOption(new Option("--dtype <variant>", "model file variant: fp32 = onnx/model.onnx, fp16 = onnx/model_fp16.onnx, q8 = onnx/model_quantized.onnx").choices([...MODEL_DTYPES]).default("fp32"))
     .addOption(new Option("--device <device>", "where the encoder runs (cuda needs onnxruntime-node's CUDA provider; see README)").choices([...DEVICES]).default("cpu"))
-    .option("--threads <n>", "onnxruntime intra-op threads (default: one per physical core)", intArg("--threads"))
+    .option("--threads <n>", THREADS_HELP, threadsArg)
     .option("--offline", "never touch the network: hub ids must already be cached (also EMOFEAT_OFFLINE=1)", false);
 }
 
@@ -41,7 +89,9 @@ export function addStoreOptions(cmd: Command): Command {
   return cmd
     .requiredOption("--csv <index.csv>", "the index CSV (utter_id, session, audio_path, text, label, split)")
     .requiredOption("--out <dir>", "feature store folder to write (resumable: rerun the same command after an interruption)")
-    .option("--overwrite", "replace a store (or unfinished run) made with other settings", false)
+    .option("--overwrite", "replace a store (or unfinished run) made with other settings, or store files emofeat did not write (they are named first)", false)
+    .option("--max-failures <n|p%>", MAX_FAILURES_HELP, maxFailuresArg)
+    .option("--force-unlock", "remove the lock of another extraction into --out that is known to be gone (e.g. it ran on another machine)", false)
     .addOption(
       new Option("--layout <layout>", "matrix: the store's arrays only; per-utterance: also per_utterance/<utter_id>.npy (that row: (D,), (L, D), or (T_i, [L,] D) for sequences)")
         .choices(["matrix", "per-utterance"])
@@ -100,17 +150,21 @@ export async function noteShardFailure<T>(out: string, shard: ShardSpec | undefi
   try {
     return await work();
   } catch (err) {
-    if (shard) await recordShardFailure(out, shard, err).catch(() => {});
+    // Not for a second task refused by the running one's lock: that shard has not failed.
+    if (shard && !(err instanceof LockedError)) await recordShardFailure(out, shard, err).catch(() => {});
     throw err;
   }
 }
 
-/** Aborts on the first Ctrl-C (finished batches are kept); a second Ctrl-C exits at once. */
-export function interruptSignal(): { signal: AbortSignal; dispose(): void } {
+/**
+ * Aborts on the first Ctrl-C or SIGTERM (the work stops at the next safe point and keeps what is finished);
+ * a second signal exits at once (locks are still released by their exit hook).
+ */
+export function interruptSignal(what = "after the current batch"): { signal: AbortSignal; dispose(): void } {
   const ctrl = new AbortController();
-  const onSig = () => {
-    if (ctrl.signal.aborted) process.exit(130);
-    process.stderr.write("\nemofeat: stopping after the current batch (Ctrl-C again to quit at once)...\n");
+  const onSig = (sig: NodeJS.Signals) => {
+    if (ctrl.signal.aborted) process.exit(EXIT.interrupted);
+    process.stderr.write(`\nemofeat: ${sig}: stopping ${what} (a second Ctrl-C or SIGTERM quits at once)...\n`);
     ctrl.abort();
   };
   process.on("SIGINT", onSig);
@@ -136,6 +190,8 @@ export function storeAndModelArgs(o: Record<string, unknown>) {
     offline: o.offline as boolean,
     layout: o.layout as "matrix" | "per-utterance",
     overwrite: o.overwrite as boolean,
+    forceUnlock: o.forceUnlock as boolean,
+    log: (line: string) => process.stderr.write(`emofeat: ${line}\n`),
     layers: o.layers as string | undefined,
     pooling: o.pooling as "mean" | "cls" | "max" | "mean+std" | "none",
     storeDtype: o.storeDtype as "float32" | "float16",

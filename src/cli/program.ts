@@ -1,11 +1,13 @@
 import { Command } from "commander";
 import { VERSION } from "../version.js";
 import { registerIndex } from "./commands/index.js";
+import { registerSplit } from "./commands/split.js";
 import { registerExtract } from "./commands/extract.js";
 import { registerValidate } from "./commands/validate.js";
 import { registerTrain } from "./commands/train.js";
 import { registerRuns } from "./commands/runs.js";
 import { registerPredict } from "./commands/predict.js";
+import { registerStore } from "./commands/store.js";
 import { registerReport } from "./commands/report.js";
 import { registerMerge } from "./commands/merge.js";
 import { registerCluster } from "./commands/cluster.js";
@@ -19,11 +21,13 @@ export function buildProgram(): Command {
     .version(VERSION)
     .showHelpAfterError("(run with --help for usage)");
   registerIndex(program);
+  registerSplit(program);
   registerExtract(program);
   registerValidate(program);
   registerTrain(program);
   registerRuns(program);
   registerPredict(program);
+  registerStore(program);
   registerReport(program);
   registerMerge(program);
   registerCluster(program, buildProgram);

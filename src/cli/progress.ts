@@ -22,7 +22,8 @@ function ttyReporter(label: string, stream: NodeJS.WriteStream): Reporter {
   const bar = new cliProgress.SingleBar(
     {
       stream,
-      format: `${label} {bar} {percentage}% | {value}/{total} rows | {rate} rows/s | ETA {eta_formatted} | {failed} failed`,
+      // {etaText} is ours: cli-progress's {eta} guesses one from the first tick, before any row has finished.
+      format: `${label} {bar} {percentage}% | {value}/{total} rows | {rate} rows/s{etaText} | {failed} failed`,
       hideCursor: true,
       etaBuffer: 50,
       fps: 5,
@@ -43,12 +44,13 @@ function ttyReporter(label: string, stream: NodeJS.WriteStream): Reporter {
         t0 = Date.now();
         base = e.done;
         if (e.resumed > 0) stream.write(`${label}: resuming, ${e.resumed} of ${e.total} rows already done\n`);
-        bar.start(e.total, e.done, { rate: "-", failed: e.failed });
+        bar.start(e.total, e.done, { rate: "-", failed: e.failed, etaText: "" });
       }
       if (started) {
         const secs = (Date.now() - t0) / 1000;
-        const rate = secs > 0 ? ((e.done - base) / secs).toFixed(1) : "-";
-        bar.update(e.done, { rate, failed: e.failed });
+        const rows = e.done - base;
+        const rate = secs > 0 && rows > 0 ? rows / secs : 0;
+        bar.update(e.done, { rate: rate > 0 ? rate.toFixed(1) : "-", failed: e.failed, etaText: etaText(rate, e.total - e.done) });
       }
       if (e.phase === "done" && started) bar.stop();
     },
@@ -61,11 +63,19 @@ function ttyReporter(label: string, stream: NodeJS.WriteStream): Reporter {
   };
 }
 
-function lineReporter(label: string, stream: NodeJS.WriteStream, everyMs = 10_000): Reporter {
+/** " | ETA 1.5m" once rows have finished at a measurable rate; nothing before (a guess from no data misleads). */
+function etaText(rate: number, left: number): string {
+  return rate > 0 ? ` | ETA ${formatSeconds(left / rate)}` : "";
+}
+
+function formatSeconds(s: number): string {
+  return s >= 3600 ? `${(s / 3600).toFixed(1)}h` : s >= 60 ? `${(s / 60).toFixed(1)}m` : `${s.toFixed(0)}s`;
+}
+
+export function lineReporter(label: string, stream: NodeJS.WriteStream, everyMs = 10_000): Reporter {
   let t0 = 0;
   let base = 0;
   let last = 0;
-  const fmt = (s: number) => (s >= 3600 ? `${(s / 3600).toFixed(1)}h` : s >= 60 ? `${(s / 60).toFixed(1)}m` : `${s.toFixed(0)}s`);
   return {
     listener(e: ProgressEvent) {
       const now = Date.now();
@@ -83,9 +93,9 @@ function lineReporter(label: string, stream: NodeJS.WriteStream, everyMs = 10_00
       last = now;
       const secs = (now - t0) / 1000;
       const rate = secs > 0 ? (e.done - base) / secs : 0;
-      const eta = rate > 0 ? fmt((e.total - e.done) / rate) : "?";
+      const eta = rate > 0 && e.phase !== "done" ? `, ETA ${formatSeconds((e.total - e.done) / rate)}` : "";
       const pct = e.total ? ((100 * e.done) / e.total).toFixed(1) : "100";
-      stream.write(`${label}: ${e.done}/${e.total} rows (${pct}%), ${rate.toFixed(1)} rows/s, ETA ${eta}, ${e.failed} failed${e.phase === "done" ? ", done" : ""}\n`);
+      stream.write(`${label}: ${e.done}/${e.total} rows (${pct}%), ${rate.toFixed(1)} rows/s${eta}, ${e.failed} failed${e.phase === "done" ? ", done" : ""}\n`);
     },
     stop() {},
     log(line) {

@@ -2,11 +2,11 @@ import { AudioEncoder, AUDIO_DEFAULTS, type AudioModelOptions } from "../audio/e
 import { BuiltinFrameExtractor, isBuiltinModel } from "../audio/builtin.js";
 import { CLIP_PREPROCESSING, type ClipInfo } from "../audio/clip.js";
 import { AudioInputError } from "../audio/errors.js";
-import { EmofeatError } from "../errors.js";
+import { EmofeatError, UsageError } from "../errors.js";
 import { loadIndex, type Utterance } from "../manifest/index-csv.js";
 import { STORE_FILES, type Failure } from "../store/meta.js";
 import { audioTotals } from "../store/records.js";
-import type { BatchResult } from "../store/write.js";
+import { checkPerUtteranceIds, checkStoreOut, type BatchResult } from "../store/write.js";
 import { audioBatchCosts, clipSeconds } from "../shards/durations.js";
 import { builtinStoreArgs } from "./builtin-audio.js";
 import { checkStoreDtype, representationSettings, runExtraction, storeRunArgs, type ExtractionSummary, type StoreRunOptions } from "./run.js";
@@ -56,8 +56,10 @@ export function audioPlan(rows: number, batchSize: number): number[][] {
  */
 export async function extractAudio(o: ExtractAudioOptions): Promise<ExtractionSummary> {
   const index = await loadIndex(o.csv, { require: ["audio"] });
+  if (o.layout === "per-utterance") checkPerUtteranceIds(index.path, index.utterances);
+  await checkStoreOut(o.out, o.overwrite); // before the model loads: a bad --out fails in a second, not after minutes
   const batchSize = o.batchSize ?? AUDIO_DEFAULTS.batchSize;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new EmofeatError(`--batch-size must be a positive integer (got ${batchSize})`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`--batch-size must be a positive integer (got ${batchSize})`);
   const dtype = checkStoreDtype(o.storeDtype);
   o.onProgress?.({ phase: "load", done: 0, total: index.utterances.length, failed: 0, resumed: 0, message: `loading ${o.model}` });
   // Weight-free baselines (builtin:fbank|mfcc) share everything below except their store settings.

@@ -3,13 +3,15 @@
  * resumable parts, reports progress, stops cleanly on abort, and finalizes the feature store.
  */
 import { createHash } from "node:crypto";
-import { EmofeatError } from "../errors.js";
+import { EmofeatError, InterruptedError, UsageError } from "../errors.js";
 import type { IndexManifest } from "../manifest/index-csv.js";
 import { STORE_FORMAT, STORE_FORMAT_VERSION, type Modality, type StoreLayout, type StoreMeta } from "../store/meta.js";
 import { STORE_DTYPES, type StoreDtype } from "../store/npy.js";
 import { openStoreForWriting, type BatchResult, type FinalizeOptions, type StoreWriter } from "../store/write.js";
 import type { ShardSpec } from "../shards/array-task.js";
 import { runShard } from "../shards/extract.js";
+import { acquireLock } from "../util/lock.js";
+import { makeDir } from "../util/out.js";
 import { canonicalJson } from "../util/json.js";
 import { VERSION } from "../version.js";
 import type { ProgressListener } from "./progress.js";
@@ -40,6 +42,10 @@ export interface RunExtractionOptions {
   recordsCsv?: { file: string; columns: string[] };
   layout?: StoreLayout;
   overwrite?: boolean;
+  /** Remove another writer's lock on the folder (see util/lock.ts). */
+  forceUnlock?: boolean;
+  /** Notes for the user (a stale lock taken over, ...). */
+  log?: (line: string) => void;
   onProgress?: ProgressListener;
   signal?: AbortSignal;
   /** Flush finished batches to disk at least this often (rows / milliseconds / buffered values). */
@@ -60,6 +66,10 @@ export interface StoreRunOptions {
   out: string;
   layout?: StoreLayout;
   overwrite?: boolean;
+  /** Remove the lock another writer left on `out` (only when that writer is known to be gone). */
+  forceUnlock?: boolean;
+  /** Notes for the user (a stale lock taken over, ...). */
+  log?: (line: string) => void;
   onProgress?: ProgressListener;
   signal?: AbortSignal;
   /** Save finished batches to disk at least every this many rows (default 512); smaller loses less on a crash. */
@@ -72,13 +82,24 @@ export interface StoreRunOptions {
 
 /** The StoreRunOptions part of `o`, in the shape runExtraction takes. */
 export function storeRunArgs(o: StoreRunOptions) {
-  return { outDir: o.out, layout: o.layout, overwrite: o.overwrite, onProgress: o.onProgress, signal: o.signal, flushRows: o.flushRows, dtype: o.storeDtype, shard: o.shard };
+  return {
+    outDir: o.out,
+    layout: o.layout,
+    overwrite: o.overwrite,
+    forceUnlock: o.forceUnlock,
+    log: o.log,
+    onProgress: o.onProgress,
+    signal: o.signal,
+    flushRows: o.flushRows,
+    dtype: o.storeDtype,
+    shard: o.shard,
+  };
 }
 
 /** Checks a store dtype name (library callers pass strings too). */
 export function checkStoreDtype(dtype: string | undefined): StoreDtype {
   const d = dtype ?? "float32";
-  if (!(d in STORE_DTYPES)) throw new EmofeatError(`unknown --store-dtype "${d}" (expected one of: ${Object.keys(STORE_DTYPES).join(", ")})`);
+  if (!(d in STORE_DTYPES)) throw new UsageError(`unknown --store-dtype "${d}" (expected one of: ${Object.keys(STORE_DTYPES).join(", ")})`);
   return d as StoreDtype;
 }
 
@@ -122,12 +143,7 @@ export interface ExtractionSummary {
   shard?: { dir: string; spec: ShardSpec; rows: number; planRows: number };
 }
 
-export class InterruptedError extends EmofeatError {
-  constructor(message: string) {
-    super(message, { exitCode: 130 });
-    this.name = "InterruptedError";
-  }
-}
+export { InterruptedError };
 
 /** Stable hash of settings (keys sorted at every level). */
 export function fingerprint(settings: Record<string, unknown>): string {
@@ -136,6 +152,10 @@ export function fingerprint(settings: Record<string, unknown>): string {
     .digest("hex");
 }
 
+/**
+ * Runs the extraction holding the output folder's lock, so two writers never mix their parts; a shard
+ * (`o.shard`) is run by shards/extract.ts, holding its own folder's lock.
+ */
 export async function runExtraction(o: RunExtractionOptions): Promise<ExtractionSummary> {
   const utterances = o.index.utterances;
   const fp = fingerprint(o.fingerprintSettings);
@@ -161,7 +181,16 @@ export async function runExtraction(o: RunExtractionOptions): Promise<Extraction
     },
   };
   if (o.shard) return runShard(o, { fingerprint: fp, finalize, runBatches });
+  await makeDir(o.outDir);
+  const lock = await acquireLock(o.outDir, { forceUnlock: o.forceUnlock, log: o.log });
+  try {
+    return await runLocked(o, fp, finalize);
+  } finally {
+    await lock.release();
+  }
+}
 
+async function runLocked(o: RunExtractionOptions, fp: string, finalize: FinalizeOptions): Promise<ExtractionSummary> {
   const total = o.batches.reduce((a, b) => a + b.length, 0);
   const opened = await openStoreForWriting({
     outDir: o.outDir,

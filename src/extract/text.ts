@@ -1,6 +1,9 @@
-import { loadIndex } from "../manifest/index-csv.js";
+import { loadIndex, type Utterance } from "../manifest/index-csv.js";
+import { STORE_FILES } from "../store/meta.js";
+import { textTotals } from "../store/records.js";
 import { planByLength, TEXT_DEFAULTS, TextEncoder, type TextModelOptions } from "../text/encoder.js";
 import { paddedTokenCosts } from "../shards/partition.js";
+import { checkPerUtteranceIds, checkStoreOut } from "../store/write.js";
 import { checkStoreDtype, representationSettings, runExtraction, storeRunArgs, type ExtractionSummary, type StoreRunOptions } from "./run.js";
 
 export interface ExtractTextOptions extends TextModelOptions, StoreRunOptions {
@@ -10,12 +13,15 @@ export interface ExtractTextOptions extends TextModelOptions, StoreRunOptions {
 /** Embeds the `text` of every index row into a feature store (resumable; see store/write.ts). */
 export async function extractText(o: ExtractTextOptions): Promise<ExtractionSummary> {
   const index = await loadIndex(o.csv, { require: ["text"] });
+  if (o.layout === "per-utterance") checkPerUtteranceIds(index.path, index.utterances);
+  await checkStoreOut(o.out, o.overwrite); // before the model loads: a bad --out fails in a second, not after minutes
   const batchSize = o.batchSize ?? TEXT_DEFAULTS.batchSize;
   const dtype = checkStoreDtype(o.storeDtype);
   o.onProgress?.({ phase: "load", done: 0, total: index.utterances.length, failed: 0, resumed: 0, message: `loading ${o.model}` });
   const encoder = await TextEncoder.load(o);
   try {
-    const tokenized = index.utterances.map((u) => encoder.tokenize(u.text));
+    const counted = index.utterances.map((u) => encoder.tokenizeCounted(u.text));
+    const tokenized = counted.map((c) => c.ids);
     const batches = planByLength(tokenized.map((t) => t.length), batchSize);
     const sequence = encoder.pooling === "none";
     const { prefix, suffix } = encoder.specialTokens;
@@ -42,7 +48,8 @@ export async function extractText(o: ExtractTextOptions): Promise<ExtractionSumm
       special: sequence ? { prefix, suffix } : undefined,
       processBatch: async (positions) => {
         const batch = positions.map((p) => tokenized[p]);
-        if (!sequence) return { positions, vectors: await encoder.embedTokenized(batch), failures: [] };
+        const records = Object.fromEntries(positions.map((p) => [p, textRecord(index.utterances[p], counted[p])]));
+        if (!sequence) return { positions, vectors: await encoder.embedTokenized(batch), failures: [], records };
         const seqs = await encoder.sequencesTokenized(batch);
         const lengths = batch.map((ids) => ids.length);
         const vectors = new Float32Array(seqs.reduce((a, s) => a + s.length, 0));
@@ -56,7 +63,7 @@ export async function extractText(o: ExtractTextOptions): Promise<ExtractionSumm
           special.fill(1, row + lengths[k] - suffix.length, row + lengths[k]);
           row += lengths[k];
         });
-        return { positions, vectors, lengths, special, failures: [] };
+        return { positions, vectors, lengths, special, failures: [], records };
       },
       meta: {
         model: encoder.model,
@@ -73,11 +80,20 @@ export async function extractText(o: ExtractTextOptions): Promise<ExtractionSumm
           ...(sequence ? { sequences: "every token of each text, special tokens included (special.npy marks them)" } : {}),
         },
       },
+      totals: textTotals,
+      recordsCsv: { file: STORE_FILES.texts, columns: [...TEXTS_COLUMNS] },
       ...storeRunArgs(o),
     });
   } finally {
     await encoder.dispose();
   }
+}
+
+/** Columns of texts.csv, the per-row token record written beside a text store. */
+export const TEXTS_COLUMNS = ["utter_id", "row", "tokens", "kept_tokens", "truncated"] as const;
+
+function textRecord(u: Utterance, c: { ids: number[]; tokens: number }): Record<string, string | number | boolean> {
+  return { utter_id: u.utterId, row: u.row, tokens: c.tokens, kept_tokens: c.ids.length, truncated: c.tokens > c.ids.length ? "yes" : "no" };
 }
 
 export interface EmbedTextsResult {

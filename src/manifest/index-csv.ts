@@ -9,7 +9,7 @@ import { readFile } from "node:fs/promises";
 import { createHash } from "node:crypto";
 import path from "node:path";
 import { parse } from "csv-parse/sync";
-import { EmofeatError, InputFileError, type InputProblem } from "../errors.js";
+import { capText, EmofeatError, InputFileError, type InputProblem } from "../errors.js";
 
 export const INDEX_COLUMNS = ["utter_id", "session", "audio_path", "text", "label", "split"] as const;
 export type IndexColumn = (typeof INDEX_COLUMNS)[number];
@@ -50,6 +50,11 @@ export interface ParseIndexOptions {
   /** Display name / path of the CSV for messages. */
   path?: string;
   require?: IndexRequirement[];
+  /**
+   * Columns the CSV must have (default: all six). Others may be absent and read as ""; the split column's
+   * values are checked only when it is required. `predict --csv` needs utter_id plus what its stores use.
+   */
+  columns?: readonly IndexColumn[];
 }
 
 export function parseIndex(content: string | Buffer, options: ParseIndexOptions = {}): IndexManifest {
@@ -76,18 +81,19 @@ export function parseIndex(content: string | Buffer, options: ParseIndexOptions 
     }) as unknown as { record: string[]; info: { lines: number } }[];
   } catch (err) {
     const e = err as Error & { lines?: number };
-    throw new InputFileError(file, [{ row: null, line: e.lines, message: `not a readable CSV: ${e.message}` }]);
+    throw new InputFileError(file, [{ row: null, line: e.lines, message: `not a readable CSV: ${capText(e.message, 200)}` }]);
   }
   if (records.length === 0) throw new InputFileError(file, [{ row: null, message: "the file is empty (no header row)" }]);
 
   const header = records[0].record.map((h) => h.trim());
   const problems: InputProblem[] = [];
-  const missing = INDEX_COLUMNS.filter((c) => !header.includes(c));
+  const requiredCols = options.columns ?? INDEX_COLUMNS;
+  const missing = requiredCols.filter((c) => !header.includes(c));
   if (missing.length > 0) {
     problems.push({
       row: null,
       line: 1,
-      message: `missing required column(s): ${missing.join(", ")} (header has: ${header.join(", ")}; required: ${INDEX_COLUMNS.join(", ")})`,
+      message: `missing required column(s): ${missing.join(", ")} (header has: ${capText(header.join(", "))}; required: ${requiredCols.join(", ")})`,
     });
   }
   const seenHeader = new Set<string>();
@@ -111,7 +117,7 @@ export function parseIndex(content: string | Buffer, options: ParseIndexOptions 
       problems.push({ ...at, message: `has ${record.length} field(s), the header has ${header.length}` });
       continue;
     }
-    const get = (c: IndexColumn) => record[col[c]];
+    const get = (c: IndexColumn) => (col[c] >= 0 ? record[col[c]] : "");
     const utterId = get("utter_id").trim();
     const split = get("split").trim();
     const text = get("text");
@@ -121,18 +127,18 @@ export function parseIndex(content: string | Buffer, options: ParseIndexOptions 
     if (utterId === "") problems.push({ ...at, column: "utter_id", message: "empty utter_id" });
     // ids become lines of ids.txt and file names, so they may not hold line breaks or other control characters.
     else if (/[\u0000-\u001f\u007f]/.test(utterId))
-      problems.push({ ...at, column: "utter_id", message: `utter_id ${JSON.stringify(utterId)} contains a line break or control character` });
+      problems.push({ ...at, column: "utter_id", message: `utter_id "${capText(utterId, 80)}" contains a line break or control character` });
     else if (firstRowOfId.has(utterId))
-      problems.push({ ...at, column: "utter_id", message: `duplicate utter_id "${utterId}" (first seen at row ${firstRowOfId.get(utterId)})` });
+      problems.push({ ...at, column: "utter_id", message: `duplicate utter_id "${capText(utterId, 80)}" (first seen at row ${firstRowOfId.get(utterId)})` });
     else firstRowOfId.set(utterId, r);
-    if (!(SPLITS as readonly string[]).includes(split))
-      problems.push({ ...at, column: "split", message: `unknown split "${split}" (expected one of: ${SPLITS.join(", ")})` });
+    if (requiredCols.includes("split") && !(SPLITS as readonly string[]).includes(split))
+      problems.push({ ...at, column: "split", message: `unknown split "${capText(split, 40)}" (expected one of: ${SPLITS.join(", ")})` });
     if (required.has("text") && text.trim() === "")
-      problems.push({ ...at, column: "text", message: `empty text for "${utterId}" (text extraction needs a transcript on every row)` });
+      problems.push({ ...at, column: "text", message: `empty text for "${capText(utterId, 80)}" (text extraction needs a transcript on every row)` });
     if (required.has("audio") && audioPath === "")
-      problems.push({ ...at, column: "audio_path", message: `empty audio_path for "${utterId}"` });
+      problems.push({ ...at, column: "audio_path", message: `empty audio_path for "${capText(utterId, 80)}"` });
     if (required.has("label") && label === "")
-      problems.push({ ...at, column: "label", message: `empty label for "${utterId}"` });
+      problems.push({ ...at, column: "label", message: `empty label for "${capText(utterId, 80)}"` });
 
     utterances.push({
       row: r,

@@ -76,6 +76,11 @@ export function registerEncoderFactory(modality: Modality, factory: EncoderFacto
 }
 
 export async function encoderForStore(meta: StoreMeta, o: EncoderOptions): Promise<Encoder> {
+  if (meta.model?.source === "imported")
+    throw new EmofeatError(
+      `store "${o.storeName}" of this run was imported (emofeat store import: ${meta.model.id}, from ${String(meta.settings?.imported_from ?? meta.model.file)}); ` +
+        `emofeat cannot compute those features for new utterances, so this run can train and report but not predict`,
+    );
   const factory = factories.get(meta.modality);
   if (!factory)
     throw new EmofeatError(

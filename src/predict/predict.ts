@@ -2,16 +2,13 @@
  * Prediction with a trained run: the run's feature-store encoders (rebuilt from the stores' meta.json) turn
  * utterances into embeddings, and the exported head (head.onnx) turns those into class probabilities.
  */
-import { readFile } from "node:fs/promises";
-import path from "node:path";
 import type ort from "onnxruntime-node";
 import type { Device } from "../backends/onnx.js";
-import { EmofeatError } from "../errors.js";
+import { EmofeatError, UsageError } from "../errors.js";
 import type { StoreMeta } from "../store/meta.js";
 import { createSession, floatTensor } from "../train/graph/session.js";
 import { gatherRows } from "../train/layer-select.js";
-import { readHeadLabels, readRunConfig, readRunStoreMeta, RUN_FILES, type HeadLabels, type RunConfig } from "../train/run-dir.js";
-import { exists } from "../util/fs.js";
+import { readHeadLabels, readRunConfig, readRunFile, readRunStoreMeta, RUN_FILES, type HeadLabels, type RunConfig } from "../train/run-dir.js";
 import { encoderForStore, type Encoder } from "./encoders.js";
 
 export interface PredictInput {
@@ -27,7 +24,7 @@ export interface Prediction {
   /** The most probable class; null when the input could not be encoded (see `error`). */
   label: string | null;
   /** Probability per class, in the run's label order; null with `error`. */
-  probs: Record<string, number> | null;
+  probabilities: Record<string, number> | null;
   /** Why this input could not be encoded (e.g. an unreadable audio file). */
   error?: string;
 }
@@ -62,22 +59,21 @@ export class Predictor {
   static async load(runDir: string, o: PredictorOptions = {}): Promise<Predictor> {
     const config = await readRunConfig(runDir);
     if (config.export.file === null) throw new EmofeatError(`${runDir} has no trained head to predict with: ${config.export.reason}`);
-    const headFile = path.join(runDir, RUN_FILES.head);
-    if (!(await exists(headFile))) throw new EmofeatError(`${headFile}: missing (the run directory is incomplete)`);
-    const head = await readHeadLabels(runDir);
+    const headBytes = await readRunFile(runDir, RUN_FILES.head, "the run directory is incomplete", config);
+    const head = await readHeadLabels(runDir, config);
     for (const name of Object.keys(o.models ?? {}))
       if (!head.inputs.some((i) => i.name === name))
-        throw new EmofeatError(`--model ${name}=...: the run has no store named "${name}" (its stores: ${head.inputs.map((i) => i.name).join(", ")})`);
+        throw new UsageError(`--model ${name}=...: the run has no store named "${name}" (its stores: ${head.inputs.map((i) => i.name).join(", ")})`);
     const encoders: Encoder[] = [];
     const metas: StoreMeta[] = [];
     try {
       for (const input of head.inputs) {
-        const meta = await readRunStoreMeta(runDir, input.name);
+        const meta = await readRunStoreMeta(runDir, input.name, config);
         checkLayers(meta, input);
         metas.push(meta);
         encoders.push(await encoderForStore(meta, { storeName: input.name, model: o.models?.[input.name], offline: o.offline, device: o.device, threads: o.threads }));
       }
-      const session = await createSession(await readFile(headFile), { threads: o.threads });
+      const session = await createSession(headBytes, { threads: o.threads });
       return new Predictor(runDir, config, head, session, encoders, metas);
     } catch (err) {
       await Promise.all(encoders.map((e) => e.dispose()));
@@ -115,11 +111,11 @@ export class Predictor {
     const c = this.labels.length;
     return items.map((it, i) => {
       const id = it.id !== undefined ? { id: it.id } : {};
-      if (errors[i] !== null) return { ...id, label: null, probs: null, error: errors[i]! };
+      if (errors[i] !== null) return { ...id, label: null, probabilities: null, error: errors[i]! };
       const row = Array.from(probs.subarray(i * c, (i + 1) * c));
       let best = 0;
       for (let j = 1; j < c; j++) if (row[j] > row[best]) best = j;
-      return { ...id, label: this.labels[best], probs: Object.fromEntries(this.labels.map((l, j) => [l, row[j]])) };
+      return { ...id, label: this.labels[best], probabilities: Object.fromEntries(this.labels.map((l, j) => [l, row[j]])) };
     });
   }
 

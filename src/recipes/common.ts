@@ -2,12 +2,13 @@
  * What every corpus recipe shares: the row and problem types, the session-independent file walk, the
  * statistics table, WAV durations, and writing the index CSV.
  */
-import { mkdir, readdir } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { stringify } from "csv-stringify/sync";
 import { EmofeatError } from "../errors.js";
 import { INDEX_COLUMNS, SPLITS, parseIndex, type Split } from "../manifest/index-csv.js";
 import { exists, isDirectory, writeFileAtomic } from "../util/fs.js";
+import { makeDir, prepareOutFile } from "../util/out.js";
 import { mapLimit, readWavHeader } from "./wav-header.js";
 
 /** One index row: the schema columns plus the recipe's extra columns, all as CSV text. */
@@ -292,6 +293,28 @@ export function indexCsvText(build: Pick<IndexBuild, "columns" | "rows">): strin
   );
 }
 
+/** True when a file starts with an index CSV header (every schema column): emofeat wrote it, or it is one. */
+export function isIndexCsvHead(head: Buffer): boolean {
+  const first = head.toString("utf8").replace(/^\uFEFF/, "").split(/\r?\n/)[0];
+  const cols = first.split(",").map((c) => c.trim().replace(/^"|"$/g, ""));
+  return INDEX_COLUMNS.every((c) => cols.includes(c));
+}
+
+/**
+ * Checks `--out` of an index before any work and returns the CSV path: a path ending in .csv, or a folder
+ * (created when written) that receives index.csv. An existing file is replaced only when it is an index CSV; any other
+ * file is refused (emofeat never replaces what it did not create).
+ */
+export async function checkIndexOut(out: string, flag = "--out"): Promise<{ file: string; replaces: boolean }> {
+  const file = resolveIndexPath(out);
+  if (!out.toLowerCase().endsWith(".csv")) {
+    const st = await stat(out).catch(() => null);
+    if (st && !st.isDirectory())
+      throw new EmofeatError(`${flag} ${out}: is a file, not a folder; ${flag} takes a folder (which receives index.csv) or a path ending in .csv`);
+  }
+  return { file, ...(await prepareOutFile(file, { flag, what: "an index CSV", recognise: isIndexCsvHead })) };
+}
+
 /**
  * Writes the index CSV atomically (readers never see half a file). The text is parsed back with the
  * index loader first, so a recipe can never write an index that `loadIndex` rejects.
@@ -300,8 +323,8 @@ export async function writeIndexCsv(build: Pick<IndexBuild, "columns" | "rows">,
   const file = resolveIndexPath(out);
   const text = indexCsvText(build);
   parseIndex(text, { path: file });
-  await mkdir(path.dirname(file), { recursive: true });
-  const replaced = await exists(file);
+  const { replaces } = await checkIndexOut(out);
+  await makeDir(path.dirname(file));
   await writeFileAtomic(file, text);
-  return { file, replaced };
+  return { file, replaced: replaces };
 }

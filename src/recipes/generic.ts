@@ -9,7 +9,7 @@
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { parse } from "csv-parse/sync";
-import { EmofeatError, InputFileError } from "../errors.js";
+import { EmofeatError, InputFileError, UsageError } from "../errors.js";
 import { SPLITS, type Split } from "../manifest/index-csv.js";
 import { exists } from "../util/fs.js";
 import { firstOfId, isHidden, requireDirectory, schemaColumns, walkFiles, type IndexRow, type RecipeOutput, type RecipeProblem } from "./common.js";
@@ -59,7 +59,7 @@ export function normalizeSplit(value: string): Split | null {
 
 function defaultSplit(value: string | undefined): Split {
   const s = normalizeSplit(value ?? "train");
-  if (s === null) throw new EmofeatError(`--split must be one of ${SPLITS.join(", ")} (got ${JSON.stringify(value)})`);
+  if (s === null) throw new UsageError(`--split must be one of ${SPLITS.join(", ")} (got ${JSON.stringify(value)})`);
   return s;
 }
 

@@ -12,7 +12,7 @@
  */
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
-import { EmofeatError } from "../errors.js";
+import { EmofeatError, UsageError } from "../errors.js";
 import type { Split } from "../manifest/index-csv.js";
 import { comparePaths, isHidden, requireDirectory, schemaColumns, type CommonRecipeOptions, type IndexRow, type RecipeOutput, type RecipeProblem } from "./common.js";
 import { buildIemocapReference } from "./iemocap-reference.js";
@@ -235,13 +235,13 @@ async function readWdsegText(file: string, utt: string, problems: RecipeProblem[
 
 export async function buildIemocap(options: IemocapOptions): Promise<RecipeOutput> {
   const classes = options.classes ?? 6;
-  if (classes !== 4 && classes !== 6) throw new EmofeatError(`--classes must be 4 or 6 (got ${String(classes)})`);
+  if (classes !== 4 && classes !== 6) throw new UsageError(`--classes must be 4 or 6 (got ${String(classes)})`);
   if (options.compat === "reference") {
-    if (classes !== 6) throw new EmofeatError("--compat reference reproduces the reference builder, which only has the 6-class set; drop --classes 4");
+    if (classes !== 6) throw new UsageError("--compat reference reproduces the reference builder, which only has the 6-class set; drop --classes 4");
     return buildIemocapReference(options);
   }
   if (options.compat !== undefined && options.compat !== "none")
-    throw new EmofeatError(`--compat must be "reference" or left out (got ${JSON.stringify(options.compat)})`);
+    throw new UsageError(`--compat must be "reference" or left out (got ${JSON.stringify(options.compat)})`);
 
   const root = await requireDirectory(options.root, "IEMOCAP root");
   const classMap = IEMOCAP_CLASSES[classes];

@@ -13,6 +13,7 @@ import { buildGeneric, type GenericOptions } from "./generic.js";
 import { buildIemocap, type IemocapOptions } from "./iemocap.js";
 import { buildMeld, type MeldOptions } from "./meld.js";
 import { buildRavdess, type RavdessOptions } from "./ravdess.js";
+import { describeResplit, resplitRows, type ResplitOptions } from "./split.js";
 import { buildUrdu, type UrduOptions } from "./urdu.js";
 
 export interface RecipeOptionsMap {
@@ -42,9 +43,10 @@ export const CORPORA = Object.keys(RECIPES) as CorpusName[];
  * are collected in `problems`, never thrown; a missing root, an unusable option, or a corpus that yields no
  * row at all throws EmofeatError. With `durations` (default true) every WAV header is read: the statistics
  * get durations and, except in IEMOCAP's reference mode, rows get a `duration` column (seconds, 3 decimals;
- * empty where the header cannot be read). An index without any audio path gets neither.
+ * empty where the header cannot be read). An index without any audio path gets neither. With `extra.split`
+ * the split column is reassigned (speaker-independent by session, stratified, seeded; see recipes/split.ts).
  */
-export async function buildIndex<C extends CorpusName>(corpus: C, options: RecipeOptionsMap[C]): Promise<IndexBuild> {
+export async function buildIndex<C extends CorpusName>(corpus: C, options: RecipeOptionsMap[C], extra: { split?: ResplitOptions } = {}): Promise<IndexBuild> {
   const recipe = RECIPES[corpus] as ((o: RecipeOptionsMap[C]) => Promise<RecipeOutput>) | undefined;
   if (!recipe) throw new EmofeatError(`unknown corpus "${String(corpus)}" (recipes: ${CORPORA.join(", ")})`);
   const out = await recipe(options);
@@ -67,19 +69,25 @@ export async function buildIndex<C extends CorpusName>(corpus: C, options: Recip
       });
     }
   }
+  const notes = [...out.notes];
+  if (extra.split) {
+    // The recipe's split (if any) is replaced: every row gets a speaker-independent, stratified one.
+    notes.push(...resplitRows(out.rows, extra.split).map((l, i) => (i === 0 ? `${l} (replacing the recipe's split)` : l.trimStart())));
+  }
   return {
     corpus,
-    settings: { ...out.settings, durations: options.durations !== false },
+    settings: { ...out.settings, durations: options.durations !== false, ...(extra.split ? { split: describeResplit(extra.split) } : {}) },
     root,
     columns,
     rows: out.rows,
     problems,
-    notes: out.notes,
+    notes,
     stats: computeStats(out.rows, durations),
   };
 }
 
 export {
+  checkIndexOut,
   computeStats,
   countByReason,
   formatProblems,
@@ -93,4 +101,5 @@ export {
   type RecipeProblem,
 } from "./common.js";
 export { readWavHeader, WavHeaderError, type WavHeader } from "./wav-header.js";
+export { resplitRows, splitIndexFile, type ResplitOptions, type SplitIndexResult } from "./split.js";
 export type { CremadOptions, EmodbOptions, GenericOptions, IemocapOptions, MeldOptions, RavdessOptions, UrduOptions };

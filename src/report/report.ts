@@ -3,10 +3,11 @@
  * self-contained HTML page or markdown + PNG figures. The output is a pure function of the inputs and options
  * apart from the one generated-at line (SOURCE_DATE_EPOCH pins that too).
  */
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { EmofeatError } from "../errors.js";
 import { exists, tmpNameFor, writeFileAtomic } from "../util/fs.js";
+import { inspectOutDir, makeDir } from "../util/out.js";
 import { VERSION } from "../version.js";
 import type { ReportDoc, Section } from "./doc.js";
 import { GENERATOR_MARK, renderHtml } from "./html.js";
@@ -99,11 +100,24 @@ async function checkReplace(file: string, isOurs: (text: string) => boolean): Pr
 /** Builds and writes the report (atomically: a reader sees the old report or the whole new one). */
 export async function writeReport(o: ReportOptions): Promise<WrittenReport> {
   const format = o.format ?? "html";
-  const { doc, inputs } = await buildReport(o);
+  // --out is checked before the report is built (a bad path fails at once, not after the projections).
+  const htmlFile = /\.html?$/i.test(o.out) ? o.out : path.join(o.out, "report.html");
+  const mdFile = /\.md$/i.test(o.out) ? o.out : path.join(o.out, "report.md");
+  const outDir = path.dirname(path.resolve(format === "html" ? htmlFile : mdFile));
+  await inspectOutDir(outDir);
+  if (format === "html") await checkReplace(htmlFile, (t) => t.includes(GENERATOR_MARK));
+  const created = await makeDir(outDir); // one level at a time: recursive mkdir spins forever on /proc
+  let built: Awaited<ReturnType<typeof buildReport>>;
+  try {
+    built = await buildReport(o);
+  } catch (err) {
+    for (const d of created.reverse()) await rmdir(d).catch(() => {}); // a failed report leaves no empty folder
+    throw err;
+  }
+  const { doc, inputs } = built;
   if (format === "html") {
-    const file = /\.html?$/i.test(o.out) ? o.out : path.join(o.out, "report.html");
+    const file = htmlFile;
     await checkReplace(file, (t) => t.includes(GENERATOR_MARK));
-    await mkdir(path.dirname(path.resolve(file)), { recursive: true });
     const html = renderHtml(doc);
     await writeFileAtomic(file, html);
     return { file, bytes: Buffer.byteLength(html), figures: (html.match(/<figure /g) ?? []).length, doc, inputs };
@@ -113,7 +127,6 @@ export async function writeReport(o: ReportOptions): Promise<WrittenReport> {
   await checkReplace(file, (t) => t.includes(MD_MARK));
   if ((await exists(path.join(dir, "figures"))) && !(await exists(file)))
     throw new EmofeatError(`${path.join(dir, "figures")} exists but ${file} does not: not an earlier report's figures; refusing to replace them (choose another --out)`);
-  await mkdir(dir, { recursive: true });
   const { markdown, files } = await renderMarkdown(doc);
   // Figures go to a fresh folder renamed into place, so no figure of an earlier report lingers.
   const figures = path.join(dir, "figures");

@@ -5,7 +5,6 @@
  * them for `emofeat merge`, which finalizes all shards together (shards/merge.ts).
  */
 import { createHash } from "node:crypto";
-import { mkdir } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { EmofeatError } from "../errors.js";
@@ -14,9 +13,11 @@ import { STORE_FILES, type StoreMeta } from "../store/meta.js";
 import { readStoreMeta } from "../store/read.js";
 import { openStoreForWriting, type FinalizeOptions, type StoreWriter } from "../store/write.js";
 import { exists } from "../util/fs.js";
+import { acquireLock } from "../util/lock.js";
+import { makeDir } from "../util/out.js";
 import { canonicalJson } from "../util/json.js";
-import { shardName } from "./array-task.js";
-import { partitionBatches, planHash } from "./partition.js";
+import { shardName, type ShardSpec } from "./array-task.js";
+import { partitionBatches, planHash, type ShardRange } from "./partition.js";
 import { clearShardFailure, readShardRecord, shardDir, toRuns, writeShardRecord, type ShardRecord, type StoreSpec } from "./record.js";
 
 export interface ShardRunContext {
@@ -70,8 +71,33 @@ export async function runShard(o: RunExtractionOptions, x: ShardRunContext): Pro
   const planSha = planHash(o.batches);
   const total = planned.length;
   const dir = shardDir(out, spec);
-  const modelSha = (o.meta.model as { sha256?: string }).sha256 ?? null;
+  // One writer per shard: a second task on the same shard is refused; a task the scheduler restarted takes
+  // over the lock of its killed predecessor (util/lock.ts).
+  await makeDir(dir);
+  const lock = await acquireLock(dir, { forceUnlock: o.forceUnlock, log: o.log });
+  try {
+    return await shardLocked(o, x, { spec, name, dir, ranges, mine, batches, planned, planSha, total });
+  } finally {
+    await lock.release();
+  }
+}
 
+interface ShardPlan {
+  spec: ShardSpec;
+  name: string;
+  dir: string;
+  ranges: ShardRange[];
+  mine: ShardRange;
+  batches: number[][];
+  planned: number[];
+  planSha: string;
+  total: number;
+}
+
+async function shardLocked(o: RunExtractionOptions, x: ShardRunContext, p: ShardPlan): Promise<ExtractionSummary> {
+  const { spec, name, dir, ranges, mine, batches, planned, planSha, total } = p;
+  const out = o.outDir;
+  const modelSha = (o.meta.model as { sha256?: string }).sha256 ?? null;
   const existing = await readShardRecord(dir);
   if (existing && !o.overwrite && (existing.fingerprint !== x.fingerprint || existing.plan.sha256 !== planSha))
     throw new EmofeatError(
@@ -89,7 +115,6 @@ export async function runShard(o: RunExtractionOptions, x: ShardRunContext): Pro
     };
   }
 
-  await mkdir(dir, { recursive: true });
   // The shard's parts may only be resumed by the same shard of the same plan of the same store.
   const shardFp = createHash("sha256")
     .update(canonicalJson({ store: x.fingerprint, shard: name, plan: planSha, batches: [mine.from, mine.to] }))

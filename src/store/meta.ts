@@ -13,6 +13,7 @@
  *   meta.json        StoreMeta below; written last, so its presence means the store is complete
  *   failures.csv     utter_id,row,reason for rows that could not be processed (absent when none)
  *   clips.csv        audio only: per-row original duration and truncation
+ *   texts.csv        text only: per-row token counts and truncation by max_len
  *   per_utterance/   with --layout per-utterance: <utter_id>.npy, the utterance's row ((D,), (L, D), (T_i, D) or (T_i, L, D))
  */
 export const STORE_FORMAT = "emofeat.feature-store";
@@ -24,6 +25,7 @@ export const STORE_FILES = {
   meta: "meta.json",
   failures: "failures.csv",
   clips: "clips.csv",
+  texts: "texts.csv",
   perUtterance: "per_utterance",
   frames: "frames.npy",
   lengths: "lengths.npy",
@@ -45,9 +47,10 @@ export function rowShape(meta: Pick<StoreMeta, "layers" | "d">): number[] {
 export type StoreLayout = "matrix" | "per-utterance";
 
 export interface ModelRecord {
-  /** What the user passed: a hub id or a local folder. */
+  /** What the user passed: a hub id or a local folder (imported stores: what made the features). */
   id: string;
-  source: "local" | "hub";
+  /** "imported": features made by another tool (emofeat store import); no emofeat encoder can recompute them. */
+  source: "local" | "hub" | "imported";
   /** The ONNX file used, relative to the model folder. */
   file: string;
   /** sha256 of that ONNX file. */

@@ -4,6 +4,7 @@
  * Hand-written because the format is a 10-byte preamble plus a Python-dict header, and the store needs to
  * write a header first and then stream rows to known offsets (no npm package does positional writes).
  */
+import { createHash } from "node:crypto";
 import { open, type FileHandle } from "node:fs/promises";
 import { EmofeatError } from "../errors.js";
 import { float16ToFloat32 } from "../util/float16.js";
@@ -133,6 +134,11 @@ export async function openNpy(file: string, accept: readonly NpyDescr[]): Promis
 export async function readFloatRange(f: NpyFile, start: number, n: number): Promise<Float32Array> {
   const bytes = Buffer.alloc(n * f.itemSize);
   if (n > 0) await f.fh.read(bytes, 0, bytes.length, f.header.dataOffset + start * f.itemSize);
+  return decodeFloats(f, bytes, n);
+}
+
+/** `n` items of `f`'s dtype in file byte order as float32 (float16 widened); `bytes` may be swapped in place. */
+function decodeFloats(f: NpyFile, bytes: Buffer, n: number): Float32Array {
   if (BIG_ENDIAN) {
     if (f.itemSize === 2) bytes.swap16();
     else bytes.swap32();
@@ -142,11 +148,20 @@ export async function readFloatRange(f: NpyFile, start: number, n: number): Prom
   throw new Error(`readFloatRange: ${f.file} is ${f.descr}`);
 }
 
-/** Reads a whole float .npy file ('<f4', or '<f2' widened to float32). */
-export async function readNpy(file: string): Promise<{ data: Float32Array; shape: number[]; descr: NpyDescr }> {
+/**
+ * Reads a whole float .npy file ('<f4', or '<f2' widened to float32). With `hash`, also the sha256 of the file's
+ * bytes, computed from what was read (no second pass over the disk).
+ */
+export async function readNpy(file: string, o: { hash?: boolean } = {}): Promise<{ data: Float32Array; shape: number[]; descr: NpyDescr; sha256?: string }> {
   const f = await openNpy(file, ["<f4", "<f2"]);
   try {
-    return { data: await readFloatRange(f, 0, f.count), shape: f.header.shape, descr: f.descr };
+    if (!o.hash) return { data: await readFloatRange(f, 0, f.count), shape: f.header.shape, descr: f.descr };
+    const head = Buffer.alloc(f.header.dataOffset);
+    await f.fh.read(head, 0, head.length, 0);
+    const raw = Buffer.alloc(f.count * f.itemSize);
+    if (raw.length > 0) await f.fh.read(raw, 0, raw.length, f.header.dataOffset);
+    const sha256 = createHash("sha256").update(head).update(raw).digest("hex");
+    return { data: decodeFloats(f, raw, f.count), shape: f.header.shape, descr: f.descr, sha256 };
   } finally {
     await f.fh.close();
   }

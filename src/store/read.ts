@@ -18,6 +18,8 @@ export interface FeatureStore {
   /** Hugging Face hidden_states indices of the layer axis (meta.layers); absent for [n, d] stores. */
   layers?: number[];
   failures: Failure[];
+  /** sha256 of embeddings.npy as read (checked against meta.embeddings_sha256). */
+  sha256: string;
 }
 
 export async function readStoreMeta(dir: string): Promise<StoreMeta> {
@@ -58,8 +60,9 @@ export async function readFailures(dir: string): Promise<Failure[]> {
 }
 
 /**
- * Loads a pooled feature store into memory ([N, D] or [N, L, D]). Only basic consistency is checked here
- * (shape vs ids and meta); `validateStores` checks everything. Sequence stores are read with openSequenceStore.
+ * Loads a pooled feature store into memory ([N, D] or [N, L, D]). Checked here: embeddings.npy is the file
+ * meta.json describes (its sha256, hashed from the bytes read, no second pass) and its shape matches the ids and
+ * meta; `validateStores` checks everything else. Sequence stores are read with openSequenceStore.
  */
 export async function readStore(dir: string): Promise<FeatureStore> {
   const meta = await readStoreMeta(dir);
@@ -68,11 +71,16 @@ export async function readStore(dir: string): Promise<FeatureStore> {
       `${dir} is a sequence store (--pooling none: ${meta.total_frames ?? "?"} frames of ${meta.n} utterances in frames.npy), ` +
         `not one vector per utterance; read it with openSequenceStore, or extract again with a pooling mode (mean, max, mean+std...)`,
     );
-  const [{ data, shape }, ids, failures] = await Promise.all([
-    readNpy(path.join(dir, STORE_FILES.embeddings)),
+  const [{ data, shape, sha256 }, ids, failures] = await Promise.all([
+    readNpy(path.join(dir, STORE_FILES.embeddings), { hash: true }),
     readIds(dir),
     readFailures(dir),
   ]);
+  if (sha256 !== meta.embeddings_sha256)
+    throw new EmofeatError(
+      `${dir}: embeddings.npy is not the file its meta.json describes (sha256 ${sha256!.slice(0, 12)}..., meta.json records ` +
+        `${String(meta.embeddings_sha256).slice(0, 12)}...): it was changed after extraction. Re-extract the store (emofeat validate shows what differs).`,
+    );
   const want = meta.layers ? `[N, ${meta.layers.length}, ${meta.d}] (N, layers, D)` : "[N, D]";
   const shapeOk = meta.layers ? shape.length === 3 && shape[1] === meta.layers.length && shape[2] === meta.d : shape.length === 2;
   if (!shapeOk) throw new EmofeatError(`${dir}/embeddings.npy: shape (${shape.join(", ")}), meta.json describes ${want}`);
@@ -87,6 +95,7 @@ export async function readStore(dir: string): Promise<FeatureStore> {
     d: shape[shape.length - 1],
     ...(meta.layers ? { layers: [...meta.layers] } : {}),
     failures,
+    sha256: sha256!,
   };
 }
 

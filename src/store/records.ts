@@ -86,7 +86,20 @@ export function audioTotals(records: RowRecord[]): Record<string, number> {
   };
 }
 
+/** meta.json totals of a text store: how many texts --max-len cut, and how many tokens it removed. */
+export function textTotals(records: RowRecord[]): Record<string, number> {
+  let truncated = 0;
+  let removed = 0;
+  for (const r of records)
+    if (r.truncated === "yes") {
+      truncated++;
+      removed += Number(r.tokens) - Number(r.kept_tokens);
+    }
+  return { texts: records.length, truncated, tokens_removed_by_cut: removed };
+}
+
 /** The totals function of each record file (records in index order). */
 export const RECORD_TOTALS: Readonly<Record<string, TotalsFn>> = {
   [STORE_FILES.clips]: audioTotals,
+  [STORE_FILES.texts]: textTotals,
 };

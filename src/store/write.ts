@@ -12,8 +12,10 @@ import { createHash } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { stringify } from "csv-stringify/sync";
-import { EmofeatError } from "../errors.js";
+import { capText, EmofeatError, InputFileError, type InputProblem } from "../errors.js";
 import { exists, sha256File, tmpNameFor, writeFileAtomic } from "../util/fs.js";
+import { LOCK_FILE } from "../util/lock.js";
+import { inspectOutDir, makeDir } from "../util/out.js";
 import { STORE_FILES, type Failure, type StoreLayout, type StoreMeta } from "./meta.js";
 import { float32ToFloat16 } from "../util/float16.js";
 import { encodeNpy, littleEndian, npyHeader, NPY_ITEM_SIZE, readNpy, STORE_DTYPES, type NpyDescr, type StoreDtype } from "./npy.js";
@@ -54,6 +56,44 @@ interface PartialState {
   fingerprint: string;
   batches: number;
   started: string;
+  /** The settings behind the fingerprint (absent in parts written by older versions). */
+  settings?: Record<string, unknown>;
+}
+
+/** The fingerprint settings a finished store recorded, under the names extract uses for them. */
+function recordedSettings(meta: StoreMeta): Record<string, unknown> {
+  const scalars = Object.entries(meta).filter(([, v]) => v === null || typeof v !== "object" || Array.isArray(v));
+  return {
+    ...Object.fromEntries(scalars),
+    ...meta.settings,
+    modality: meta.modality,
+    model_sha256: meta.model?.sha256,
+    dtype: meta.model?.dtype,
+    device: meta.device,
+    pooling: meta.pooling,
+    max_len: meta.max_len,
+    sr: meta.sr,
+    max_seconds: meta.max_seconds,
+    batching: meta.batching,
+    index_sha256: meta.index?.sha256,
+  };
+}
+
+const SETTING_NAMES: Record<string, string> = {
+  model_sha256: "model file",
+  tokenizer_sha256: "tokenizer.json",
+  preprocessor_sha256: "preprocessor_config.json",
+  index_sha256: "index CSV",
+};
+
+/** "pooling mean -> cls, index CSV sha256 0a1b2c3d4e5f... -> ..." for the settings that differ. */
+export function describeDifferences(before: Record<string, unknown>, now: Record<string, unknown>): string {
+  const show = (k: string, v: unknown) =>
+    k.endsWith("sha256") && typeof v === "string" ? `sha256 ${v.slice(0, 12)}...` : v === undefined ? "(not set)" : JSON.stringify(v).replace(/^"|"$/g, "");
+  const diffs = Object.keys(now)
+    .filter((k) => before[k] !== undefined && JSON.stringify(before[k]) !== JSON.stringify(now[k]))
+    .map((k) => `${SETTING_NAMES[k] ?? k} ${show(k, before[k])} -> ${show(k, now[k])}`);
+  return diffs.length > 0 ? diffs.join(", ") : "settings that meta.json does not record differ (another emofeat version?)";
 }
 
 export type OpenResult =
@@ -69,6 +109,48 @@ export interface OpenOptions {
   overwrite?: boolean;
 }
 
+/** Files (and folders) a finalized store writes; an existing one without meta.json is not emofeat's. */
+const STORE_OUTPUTS = [
+  STORE_FILES.embeddings,
+  STORE_FILES.frames,
+  STORE_FILES.lengths,
+  STORE_FILES.special,
+  STORE_FILES.ids,
+  STORE_FILES.failures,
+  STORE_FILES.clips,
+  STORE_FILES.texts,
+  STORE_FILES.perUtterance,
+];
+
+/**
+ * Checks `outDir` before any work: it must be a folder or creatable, and the files a store writes may be
+ * replaced only when emofeat wrote them (a meta.json of a feature store, or an unfinished extraction), or
+ * with `overwrite`. Files of other names are never touched.
+ */
+export async function checkStoreOut(outDir: string, overwrite = false): Promise<void> {
+  const st = await inspectOutDir(outDir);
+  if (!st.exists || overwrite) return;
+  const entries = new Set(st.entries.filter((e) => e !== LOCK_FILE));
+  if (entries.has(STORE_FILES.meta)) {
+    try {
+      await readStoreMeta(outDir);
+      return;
+    } catch (err) {
+      throw new EmofeatError(
+        `--out ${outDir}: its meta.json is not an emofeat feature store's (${(err as Error).message}); emofeat does not replace files it did not write: ` +
+          `choose another --out, or pass --overwrite to replace the store files (${[STORE_FILES.meta, ...STORE_OUTPUTS.filter((f) => entries.has(f))].join(", ")})`,
+      );
+    }
+  }
+  if (await exists(path.join(outDir, STORE_FILES.partial, "state.json"))) return;
+  const foreign = STORE_OUTPUTS.filter((f) => entries.has(f));
+  if (foreign.length > 0)
+    throw new EmofeatError(
+      `--out ${outDir} holds ${foreign.join(", ")} without a meta.json: files emofeat did not write (or a store whose meta.json was removed). ` +
+        `emofeat does not replace them: choose another --out, or pass --overwrite to replace exactly these files (nothing else in the folder is touched).`,
+    );
+}
+
 /**
  * Opens `outDir` for an extraction with the given fingerprint: reports a complete store made with the same
  * settings, resumes an unfinished one, and refuses to mix results from different settings.
@@ -76,14 +158,15 @@ export interface OpenOptions {
 export async function openStoreForWriting(o: OpenOptions): Promise<OpenResult> {
   const partialDir = path.join(o.outDir, STORE_FILES.partial);
   const statePath = path.join(partialDir, "state.json");
-  await mkdir(o.outDir, { recursive: true });
+  await checkStoreOut(o.outDir, o.overwrite);
+  await makeDir(o.outDir);
 
   if (!o.overwrite && (await exists(path.join(o.outDir, STORE_FILES.meta))) && !(await exists(statePath))) {
     const meta = await readStoreMeta(o.outDir);
     if (meta.fingerprint === o.fingerprint) return { status: "complete", meta };
     throw new EmofeatError(
-      `${o.outDir} already holds a feature store made with other settings (model ${meta.model.id}, ${meta.modality}). ` +
-        `Pass --overwrite to replace it, or choose another --out.`,
+      `${o.outDir} already holds a feature store made with other settings: ${describeDifferences(recordedSettings(meta), o.settings)} ` +
+        `(model ${meta.model.id}, ${meta.modality}). Pass --overwrite to replace it, or choose another --out.`,
     );
   }
 
@@ -93,8 +176,9 @@ export async function openStoreForWriting(o: OpenOptions): Promise<OpenResult> {
     if (state.fingerprint === o.fingerprint && state.batches === o.totalBatches && !o.overwrite) resumed = true;
     else if (!o.overwrite)
       throw new EmofeatError(
-        `${o.outDir} holds an unfinished extraction started ${state.started} with other settings or another index. ` +
-          `Run that command again to finish it, or pass --overwrite to discard it.`,
+        `${o.outDir} holds an unfinished extraction started ${state.started} with other settings` +
+          (state.settings ? `: ${describeDifferences(state.settings, o.settings)}` : " or another index") +
+          `. Run that command again to finish it, or pass --overwrite to discard it.`,
       );
     else await rm(partialDir, { recursive: true, force: true });
   } else if (await exists(partialDir)) {
@@ -103,7 +187,7 @@ export async function openStoreForWriting(o: OpenOptions): Promise<OpenResult> {
 
   await mkdir(partialDir, { recursive: true });
   if (!resumed) {
-    const state: PartialState = { fingerprint: o.fingerprint, batches: o.totalBatches, started: new Date().toISOString() };
+    const state: PartialState = { fingerprint: o.fingerprint, batches: o.totalBatches, started: new Date().toISOString(), settings: o.settings };
     await writeFileAtomic(statePath, JSON.stringify(state, null, 2) + "\n");
   }
   const writer = new StoreWriter(o.outDir);
@@ -233,7 +317,18 @@ export class StoreWriter {
     this.pendingValues = 0;
   }
 
+  /** Assembles the store (see the module note). On any error, no temporary file is left in the folder. */
   async finalize(o: FinalizeOptions): Promise<StoreMeta> {
+    const temps: string[] = [];
+    try {
+      return await this.assemble(o, temps);
+    } catch (err) {
+      await Promise.all(temps.map((t) => rm(t, { force: true })));
+      throw err;
+    }
+  }
+
+  private async assemble(o: FinalizeOptions, temps: string[]): Promise<StoreMeta> {
     await this.flush();
     const shape = o.rowShape ?? [o.dim];
     const rowSize = shape.reduce((a, b) => a * b, 1);
@@ -282,6 +377,7 @@ export class StoreWriter {
     // The main array, assembled with positional writes, one part in memory at a time.
     const mainPath = path.join(this.outDir, o.sequence ? STORE_FILES.frames : STORE_FILES.embeddings);
     const mainTmp = tmpNameFor(mainPath);
+    temps.push(mainTmp);
     const header = npyHeader([o.sequence ? totalRows : n, ...shape], descr);
     const rowBytes = rowSize * itemSize;
     const special = o.special ? new Uint8Array(totalRows) : null;
@@ -311,6 +407,7 @@ export class StoreWriter {
 
     const failureList = [...failures.entries()].sort((a, b) => a[0] - b[0]).map(([, f]) => f);
     const idsTmp = tmpNameFor(path.join(this.outDir, STORE_FILES.ids));
+    temps.push(idsTmp);
     await writeFileAtomic(idsTmp, ids.map((id) => id + "\n").join(""));
     const extra: Partial<StoreMeta> = {};
     if (o.sequence) {
@@ -376,8 +473,8 @@ export class StoreWriter {
     const fh = await open(mainFile, "r");
     try {
       for (let i = 0; i < ids.length; i++) {
-        if (!isSafeFileName(ids[i]))
-          throw new EmofeatError(`--layout per-utterance: utter_id "${ids[i]}" cannot be used as a file name`);
+        if (fileNameProblem(ids[i]) !== null)
+          throw new EmofeatError(`--layout per-utterance: utter_id "${capText(ids[i], 80)}" cannot be used as a file name: ${fileNameProblem(ids[i])}`);
         const rows = lengthOf ? lengthOf(positions[i]) : 1;
         const body = Buffer.alloc(rows * rowBytes);
         await fh.read(body, 0, body.length, dataOffset + offset.get(positions[i])! * rowBytes);
@@ -399,6 +496,42 @@ function storeBytes(data: Float32Array, dtype: StoreDtype): Buffer {
   return littleEndian(Buffer.from(data.buffer, data.byteOffset, data.byteLength), 4);
 }
 
-function isSafeFileName(id: string): boolean {
-  return id !== "." && id !== ".." && !/[/\\\0]/.test(id) && id.length <= 200;
+const WINDOWS_RESERVED = new Set(["CON", "PRN", "AUX", "NUL", ...[1, 2, 3, 4, 5, 6, 7, 8, 9].flatMap((i) => [`COM${i}`, `LPT${i}`])]);
+
+/**
+ * Why `<id>.npy` cannot be a file name on every common file system (so per-utterance stores copy between
+ * Linux, macOS and Windows), or null.
+ */
+export function fileNameProblem(id: string): string | null {
+  if (id === "." || id === "..") return "a relative folder name";
+  if (/[/\\]/.test(id)) return "contains / or \\ (a path, not a name)";
+  if (/[<>:"|?*\u0000-\u001f]/.test(id)) return 'contains a character Windows forbids in file names (< > : " | ? * or a control character)';
+  if (/[. ]$/.test(id)) return "ends in a dot or space (Windows drops them)";
+  if (WINDOWS_RESERVED.has(id.split(".")[0].trimEnd().toUpperCase())) return "a reserved device name on Windows";
+  if (Buffer.byteLength(id + ".npy", "utf8") > 255) return "longer than 255 bytes as a file name";
+  return null;
+}
+
+/**
+ * `--layout per-utterance` writes per_utterance/<utter_id>.npy: checks every id when the index is loaded, before
+ * any work, and lists every offender (ids that differ only in case or Unicode normalisation collide on macOS
+ * and Windows).
+ */
+export function checkPerUtteranceIds(file: string, utterances: readonly { utterId: string; row: number }[]): void {
+  const problems: InputProblem[] = [];
+  const seen = new Map<string, { utterId: string; row: number }>();
+  for (const u of utterances) {
+    const why = fileNameProblem(u.utterId);
+    if (why) problems.push({ row: u.row, column: "utter_id", message: `"${capText(u.utterId, 80)}": ${why}` });
+    const key = u.utterId.normalize("NFC").toLowerCase();
+    const first = seen.get(key);
+    if (first)
+      problems.push({
+        row: u.row,
+        column: "utter_id",
+        message: `"${capText(u.utterId, 80)}" and "${capText(first.utterId, 80)}" (row ${first.row}) differ only in case or accents: the same file on case-insensitive file systems (macOS, Windows)`,
+      });
+    else seen.set(key, u);
+  }
+  if (problems.length > 0) throw new InputFileError(file, problems, "--layout per-utterance: utter_ids that cannot be file names");
 }

@@ -13,7 +13,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { env } from "../env.js";
 import { checkDevice, tensorToFloat32, type Device } from "../backends/onnx.js";
-import { EmofeatError } from "../errors.js";
+import { EmofeatError, UsageError } from "../errors.js";
 import {
   checkDtype,
   explainLoadError,
@@ -26,7 +26,7 @@ import {
 import { framesOf, poolLayers, pooledWidth, POOLING_MODES, type PoolingMode } from "../pooling.js";
 import type { ModelRecord } from "../store/meta.js";
 import { sha256File } from "../util/fs.js";
-import { encodeTruncated, learnTemplate, type SpecialTemplate, type TokenizerLike, type TruncationSide } from "./tokenize.js";
+import { encodeCounted, encodeTruncated, learnTemplate, type SpecialTemplate, type TokenizerLike, type TruncationSide } from "./tokenize.js";
 
 export interface TextModelOptions {
   /** Hub id (e.g. Xenova/bert-base-uncased) or a local folder in Hugging Face layout. */
@@ -102,7 +102,7 @@ export class TextEncoder {
     const pooling = o.pooling ?? TEXT_DEFAULTS.pooling;
     if (!(POOLING_MODES as readonly string[]).includes(pooling))
       throw new EmofeatError(`unknown pooling "${pooling}" (expected one of: ${POOLING_MODES.join(", ")})`);
-    if (!Number.isInteger(maxLen) || maxLen < 3) throw new EmofeatError(`--max-len must be an integer >= 3 (got ${maxLen})`);
+    if (!Number.isInteger(maxLen) || maxLen < 3) throw new UsageError(`--max-len must be an integer >= 3 (got ${maxLen})`);
     const offline = o.offline ?? env.offline;
     const required = [
       { file: "config.json", why: "the model configuration" },
@@ -126,7 +126,7 @@ export class TextEncoder {
       const config = await readModelConfig(resolved);
       const maxPos = typeof config.max_position_embeddings === "number" ? config.max_position_embeddings : Infinity;
       if (maxLen > maxPos)
-        throw new EmofeatError(`--max-len ${maxLen} exceeds the model's max_position_embeddings (${maxPos})`);
+        throw new UsageError(`--max-len ${maxLen} exceeds the model's max_position_embeddings (${maxPos})`);
       dim = Number(config.hidden_size);
       if (!Number.isInteger(dim) || dim <= 0) throw new EmofeatError(`${resolved.id}: config.json has no valid hidden_size`);
       record = await modelRecord(resolved, config);
@@ -174,6 +174,11 @@ export class TextEncoder {
   /** Token ids of one text, truncated to maxLen with the special tokens kept. */
   tokenize(text: string): number[] {
     return encodeTruncated(this.tokenizer, this.template, text, this.maxLen, this.truncationSide);
+  }
+
+  /** tokenize, plus the whole text's length in tokens (special tokens included), to count what the cut removes. */
+  tokenizeCounted(text: string): { ids: number[]; tokens: number } {
+    return encodeCounted(this.tokenizer, this.template, text, this.maxLen, this.truncationSide);
   }
 
   /** One model call on a batch padded to its longest member (or `padTo`): the kept layers' states [B, T, D] and the mask. */
@@ -256,7 +261,7 @@ export class TextEncoder {
 
 /** Batches of positions, sorted by length (ties by position) so neighbours pad little. Deterministic. */
 export function planByLength(lengths: readonly number[], batchSize: number): number[][] {
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new EmofeatError(`--batch-size must be a positive integer (got ${batchSize})`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`--batch-size must be a positive integer (got ${batchSize})`);
   const order = lengths.map((_, i) => i).sort((a, b) => lengths[a] - lengths[b] || a - b);
   const batches: number[][] = [];
   for (let i = 0; i < order.length; i += batchSize) batches.push(order.slice(i, i + batchSize));

@@ -4,7 +4,7 @@
  * content and keep the special tokens. So we encode without special tokens, truncate, and wrap with the
  * tokenizer's own single-sequence template (learned from the tokenizer, so RoBERTa's <s> ... </s> works too).
  */
-import { EmofeatError } from "../errors.js";
+import { EmofeatError, UsageError } from "../errors.js";
 
 export interface TokenizerLike {
   encode(text: string, options?: { add_special_tokens?: boolean }): number[];
@@ -46,9 +46,21 @@ export function encodeTruncated(
   maxLen: number,
   side: TruncationSide = "right",
 ): number[] {
+  return encodeCounted(tok, template, text, maxLen, side).ids;
+}
+
+/** encodeTruncated, plus the length of the whole text in tokens (special tokens included) before the cut. */
+export function encodeCounted(
+  tok: TokenizerLike,
+  template: SpecialTemplate,
+  text: string,
+  maxLen: number,
+  side: TruncationSide = "right",
+): { ids: number[]; tokens: number } {
   const room = maxLen - template.prefix.length - template.suffix.length;
-  if (room < 1) throw new EmofeatError(`--max-len ${maxLen} leaves no room for text between the special tokens`);
+  if (room < 1) throw new UsageError(`--max-len ${maxLen} leaves no room for text between the special tokens`);
   let ids = tok.encode(text, { add_special_tokens: false });
+  const tokens = ids.length + template.prefix.length + template.suffix.length;
   if (ids.length > room) ids = side === "right" ? ids.slice(0, room) : ids.slice(ids.length - room);
-  return [...template.prefix, ...ids, ...template.suffix];
+  return { ids: [...template.prefix, ...ids, ...template.suffix], tokens };
 }

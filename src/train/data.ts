@@ -7,7 +7,7 @@
  * config.json and to stderr.
  */
 import path from "node:path";
-import { EmofeatError } from "../errors.js";
+import { EmofeatError, UsageError } from "../errors.js";
 import { loadIndex, type IndexManifest, type Split, type Utterance } from "../manifest/index-csv.js";
 import type { StoreMeta } from "../store/meta.js";
 import { readStore } from "../store/read.js";
@@ -28,15 +28,15 @@ export function parseFeatureSpecs(spec: string): { name: string | null; dir: str
     .split(",")
     .map((p) => p.trim())
     .filter((p) => p !== "");
-  if (parts.length === 0) throw new EmofeatError(`--features "${spec}": no feature store given`);
+  if (parts.length === 0) throw new UsageError(`--features "${spec}": no feature store given`);
   return parts.map((p) => {
     const eq = p.indexOf("=");
     if (eq < 0) return { name: null, dir: p };
     const name = p.slice(0, eq).trim();
     const dir = p.slice(eq + 1).trim();
     if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(name))
-      throw new EmofeatError(`--features "${p}": the name "${name}" must be a letter followed by letters, digits or _`);
-    if (dir === "") throw new EmofeatError(`--features "${p}": no folder after "="`);
+      throw new UsageError(`--features "${p}": the name "${name}" must be a letter followed by letters, digits or _`);
+    if (dir === "") throw new UsageError(`--features "${p}": no folder after "="`);
     return { name, dir };
   });
 }
@@ -46,6 +46,8 @@ export interface LoadedStore {
   dir: string;
   meta: StoreMeta;
   d: number;
+  /** sha256 of embeddings.npy as read (verified against meta.json). */
+  sha256: string;
   /** Layer stores: the hidden-state indices used (a selection of meta.layers, in this order). */
   layers?: number[];
 }
@@ -104,7 +106,7 @@ export async function loadProbeData(o: ProbeDataOptions): Promise<ProbeData> {
   const names = specs.map((s, i) => s.name ?? loaded[i].meta.modality);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup)
-    throw new EmofeatError(`--features: two stores are named "${dup}"; name them explicitly, e.g. --features audio=DIR1,text=DIR2`);
+    throw new UsageError(`--features: two stores are named "${dup}"; name them explicitly, e.g. --features audio=DIR1,text=DIR2`);
   const picks = pickLayers(loaded, names, o.layers);
 
   const classes = o.classes ? parseClasses(o.classes) : identityClasses(index.utterances.map((u) => u.label));
@@ -182,7 +184,7 @@ export async function loadProbeData(o: ProbeDataOptions): Promise<ProbeData> {
   return {
     index,
     classes,
-    stores: loaded.map((s, k) => ({ name: names[k], dir: path.resolve(specs[k].dir), meta: s.meta, d: s.d, ...(picks[k] ? { layers: picks[k].layers } : {}) })),
+    stores: loaded.map((s, k) => ({ name: names[k], dir: path.resolve(specs[k].dir), meta: s.meta, d: s.d, sha256: s.sha256, ...(picks[k] ? { layers: picks[k].layers } : {}) })),
     inputs: loaded.map((s, k) => ({ name: names[k], dim: widths[k], ...(picks[k] ? { layers: picks[k].layers } : {}) })),
     rows,
     x,

@@ -52,6 +52,8 @@ export interface FoldOptions {
   seeds: number[];
   settings: unknown;
   threads: number | null;
+  /** --export-head: the merge exports it. */
+  export_head: string;
 }
 
 export interface FoldRecord {
@@ -106,6 +108,16 @@ export function checkFold(fold: number | "auto", index: number, folds: Fold[]): 
     autoTask({ count: folds.length, flag: "--fold", countFlag: "--folds", what: "folds", countSays: `the data has ${folds.length} folds (${folds.map((f) => f.name).join(", ")})` });
   if (index >= folds.length)
     throw new EmofeatError(`--fold ${index}: the data has ${folds.length} folds, numbered 0-${folds.length - 1} (${folds.map((f, i) => `${i}: ${f.name}`).join(", ")})`);
+}
+
+/** The record of the fold run in `dir`, or null (none, or unreadable). */
+export async function readFoldRecord(dir: string): Promise<FoldRecord | null> {
+  try {
+    const r = JSON.parse(await readFile(path.join(dir, FOLD_FILE), "utf8")) as FoldRecord;
+    return r.format === FOLD_FORMAT ? r : null;
+  } catch {
+    return null;
+  }
 }
 
 /** The units of every fold of `out`, checked to make one run; throws naming missing, unfinished or foreign folds. */

@@ -4,7 +4,7 @@
  * and an inference model (inputs -> logits, probabilities), with the parameters either as inputs (for
  * evaluation during training) or baked in as initializers (the exported head).
  */
-import { EmofeatError, EXIT } from "../errors.js";
+import { EmofeatError, EXIT, UsageError } from "../errors.js";
 import { GraphBuilder, type FloatType, type MaskSpec, type ParamSpec, type Tensor } from "./graph/builder.js";
 import type { OnnxModelSpec } from "./onnx/proto.js";
 import { formatLayers } from "./layer-select.js";
@@ -103,7 +103,7 @@ export function checkArch(a: HeadArch): void {
         `use --head concat-${a.head} to concatenate them`,
     );
   if (a.numClasses < 2) throw new EmofeatError(`need at least 2 classes to train a classifier, got ${a.numClasses}`);
-  if ((a.head === "mlp" || a.head === "concat-mlp") && !(a.hidden >= 1)) throw new EmofeatError(`--hidden must be a positive integer`);
+  if ((a.head === "mlp" || a.head === "concat-mlp") && !(a.hidden >= 1)) throw new UsageError(`--hidden must be a positive integer`);
   for (const p of [a.dropoutIn, a.dropoutHidden]) if (!(p >= 0 && p < 1)) throw new EmofeatError(`dropout must be in [0, 1), got ${p}`);
 }
 

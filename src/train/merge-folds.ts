@@ -4,7 +4,7 @@
  */
 import type { HeadName, TrainSettings } from "./heads.js";
 import { FoldUnits, readFoldRecords } from "./folds.js";
-import { trainProbe, type TrainProbeResult } from "./probe.js";
+import { trainProbe, type ExportHead, type TrainProbeResult } from "./probe.js";
 import type { Protocol } from "./splits.js";
 
 export interface MergeFoldsOptions {
@@ -30,6 +30,7 @@ export async function mergeFolds(o: MergeFoldsOptions): Promise<TrainProbeResult
     seed: options.seeds[0],
     settings: options.settings as Partial<TrainSettings>,
     threads: options.threads ?? undefined,
+    exportHead: options.export_head as ExportHead,
     overwrite: o.overwrite,
     log: o.log,
     command: single ?? undefined,

@@ -16,7 +16,7 @@
  * (Ctrl-C, an error): the same command again reuses every finished layer (a layer's run folder is complete
  * once it exists; trainProbe writes it atomically) if the inputs and settings are the same, else starts over.
  */
-import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { EmofeatError } from "../errors.js";
 import { readStoreMeta } from "../store/read.js";
@@ -26,7 +26,7 @@ import { headSettings } from "./heads.js";
 import { perLayerSvg, type LayerScores } from "./layer-plots.js";
 import { formatLayers, layerList, parseLayerChoice, chooseLayers } from "./layer-select.js";
 import { renderPng } from "./plots.js";
-import { prepareOut, trainProbe, type TrainProbeOptions, type TrainProbeResult } from "./probe.js";
+import { swapRunInto, trainProbe, withRunOut, type TrainProbeOptions, type TrainProbeResult } from "./probe.js";
 import { readRunConfig, readRunMetrics, RUN_FILES, type PerLayerEntry, type RunConfig, type RunMetrics } from "./run-dir.js";
 
 export const PER_LAYER_FILES = { dir: "layers", plot: "per_layer", state: "per-layer-state.json" } as const;
@@ -101,11 +101,15 @@ const scores = (m: { accuracy: number; unweighted_accuracy: number; macro_f1: nu
 const pct = (x: number) => (100 * x).toFixed(2);
 
 export async function trainPerLayer(o: TrainProbeOptions): Promise<TrainProbeResult & { perLayer: Required<PerLayerEntry>[]; bestLayer: number }> {
-  const log = o.log ?? (() => {});
   if (o.fold !== undefined || o.fromFolds)
     throw new EmofeatError("--per-layer runs every layer's cross-validation in one process: it cannot be combined with --fold (train each layer with --layers N --fold K instead)");
   const layers = await layersToProbe(o);
-  await prepareOut(o.out, o.overwrite ?? false);
+  // --out is checked and locked as for a single run (never replaces what emofeat did not make; one writer).
+  return withRunOut(o, () => perLayerLocked(o, layers));
+}
+
+async function perLayerLocked(o: TrainProbeOptions, layers: number[]): Promise<TrainProbeResult & { perLayer: Required<PerLayerEntry>[]; bestLayer: number }> {
+  const log = o.log ?? (() => {});
   const runDir = path.resolve(o.out);
   const tmp = partialDirFor(runDir);
   const resumed = await openPartial(tmp, await resumeKey(o, layers));
@@ -181,9 +185,7 @@ export async function trainPerLayer(o: TrainProbeOptions): Promise<TrainProbeRes
     await rm(path.join(tmp, PER_LAYER_FILES.state));
     // metrics.json marks a finished run; written last.
     await writeFile(path.join(tmp, RUN_FILES.metrics), json(metrics));
-    await rm(runDir, { recursive: true, force: true });
-    await mkdir(path.dirname(runDir), { recursive: true });
-    await rename(tmp, runDir);
+    await swapRunInto(tmp, runDir, o.overwrite ?? false);
 
     const range = (k: keyof LayerScores["test"]) => {
       const v = perLayer.map((e) => e.test[k]);

@@ -1,13 +1,16 @@
 /**
  * `trainProbe()`: feature stores + index -> a run directory (the library behind `emofeat train`).
  */
-import { mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { mkdir, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { stringify } from "csv-stringify/sync";
-import { EmofeatError } from "../errors.js";
+import { EmofeatError, InterruptedError, UsageError } from "../errors.js";
 import { exists, tmpNameFor } from "../util/fs.js";
 import { canonicalJson } from "../util/json.js";
+import { acquireLock, LOCK_FILE } from "../util/lock.js";
+import { inspectOutDir, makeDir } from "../util/out.js";
 import { VERSION } from "../version.js";
 import { combineSplits, scalarStd, type SplitMetrics } from "./aggregate.js";
 import { describeJoin, loadProbeData, parseFeatureSpecs, type ProbeData } from "./data.js";
@@ -19,9 +22,11 @@ import { encodeModel } from "./onnx/proto.js";
 import { confusionSvg, curvesSvg, renderPng, type CurveSeries } from "./plots.js";
 import {
   RUN_FILES,
+  readRunConfig,
+  readRunMetrics,
   RUN_FORMAT,
   RUN_FORMAT_VERSION,
-  isRunDir,
+  isRunFolder,
   PREDICTION_COLUMNS,
   type HeadLabels,
   type PredictionRow,
@@ -29,8 +34,8 @@ import {
   type RunMetrics,
   type SeedResult,
 } from "./run-dir.js";
-import { planFolds, type Fold, type Protocol } from "./splits.js";
-import { checkFold, decodeParams, encodeParams, FOLD_FILE, FOLD_FORMAT, FOLDS_DIR, foldDir, requestedFold, type FoldRecord, type FoldUnit, type FoldUnits } from "./folds.js";
+import { planFolds, splitWarnings, type Fold, type Protocol } from "./splits.js";
+import { checkFold, decodeParams, encodeParams, FOLD_FILE, FOLD_FORMAT, FOLDS_DIR, foldDir, requestedFold, readFoldRecord, type FoldOptions, type FoldRecord, type FoldUnit, type FoldUnits } from "./folds.js";
 
 export interface TrainProbeOptions {
   csv: string;
@@ -49,6 +54,16 @@ export interface TrainProbeOptions {
   settings?: Partial<TrainSettings>;
   threads?: number;
   overwrite?: boolean;
+  /**
+   * Which head goes to head.onnx: "first-seed" (the first seed's; the default without folds), "refit" (trained
+   * once more on every non-test row for the lower median of the tested epochs), "best-fold" (with folds: the first
+   * seed's fold with the best validation macro-F1), "none" (the default with folds).
+   */
+  exportHead?: ExportHead;
+  /** Remove the lock of another `train` into `out` that is known to be gone. */
+  forceUnlock?: boolean;
+  /** Stops training at the next epoch; nothing is written to `out`. */
+  signal?: AbortSignal;
   /** Progress and warnings (the CLI sends them to stderr). */
   log?: (line: string) => void;
   /** Per-epoch progress. */
@@ -61,6 +76,19 @@ export interface TrainProbeOptions {
   fold?: number | "auto";
   /** `runs merge`: every (seed, fold) from the fold records instead of training it (train/folds.ts). */
   fromFolds?: FoldUnits;
+}
+
+export const EXPORT_HEADS = ["first-seed", "refit", "best-fold", "none"] as const;
+export type ExportHead = (typeof EXPORT_HEADS)[number];
+
+interface Exported {
+  params: Params;
+  seed: number;
+  selectedEpoch: number;
+  method: ExportHead;
+  fold?: string;
+  valMacroF1?: number;
+  rows?: number;
 }
 
 export interface TrainProbeResult {
@@ -83,27 +111,81 @@ function subset(data: ProbeData, idx: number[]): Dataset {
 
 function checkSettings(s: TrainSettings): void {
   const posInt = (v: number, flag: string) => {
-    if (!(Number.isInteger(v) && v >= 1)) throw new EmofeatError(`${flag} must be a positive integer, got ${v}`);
+    if (!(Number.isInteger(v) && v >= 1)) throw new UsageError(`${flag} must be a positive integer, got ${v}`);
   };
   posInt(s.epochs, "--epochs");
   posInt(s.batchSize, "--batch-size");
-  if (!(s.lr > 0 && Number.isFinite(s.lr))) throw new EmofeatError(`--lr must be a positive number, got ${s.lr}`);
-  if (!(s.weightDecay >= 0 && Number.isFinite(s.weightDecay))) throw new EmofeatError(`--weight-decay must be >= 0, got ${s.weightDecay}`);
+  if (!(s.lr > 0 && Number.isFinite(s.lr))) throw new UsageError(`--lr must be a positive number, got ${s.lr}`);
+  if (!(s.weightDecay >= 0 && Number.isFinite(s.weightDecay))) throw new UsageError(`--weight-decay must be >= 0, got ${s.weightDecay}`);
 }
 
-export async function prepareOut(out: string, overwrite: boolean, keep: string[] = []): Promise<void> {
-  let entries: string[];
-  try {
-    entries = (await readdir(out)).filter((e) => !keep.includes(e));
-  } catch {
+/**
+ * Checks --out (see util/out.ts): nothing there, an empty folder, or (with --overwrite) a folder emofeat
+ * train made. Anything else is refused, --overwrite or not: emofeat never replaces what it did not create.
+ */
+export async function checkRunOut(out: string, overwrite: boolean, keep: readonly string[] = []): Promise<void> {
+  const st = await inspectOutDir(out);
+  if (!st.exists) return;
+  // `keep`: entries a run may have beside it (folds/ of a run merged from its folds).
+  const entries = st.entries.filter((e) => e !== LOCK_FILE && !keep.includes(e));
+  if (entries.length === 0) return;
+  if (await isRunFolder(out)) {
+    if (!overwrite) throw new EmofeatError(`--out ${out} already holds a run; pass --overwrite to replace it, or choose another --out`);
     return;
   }
-  if (entries.length === 0) return;
-  if (!overwrite)
-    throw new EmofeatError(
-      (await isRunDir(out)) ? `${out} already holds a run; pass --overwrite to replace it, or choose another --out` : `${out} exists and is not empty; choose another --out`,
-    );
-  if (!(await isRunDir(out))) throw new EmofeatError(`${out} is not empty and not a run directory; refusing to overwrite it`);
+  const shown = entries.slice(0, 5).join(", ") + (entries.length > 5 ? `, ... (${entries.length} entries)` : "");
+  throw new EmofeatError(
+    `--out ${out} is not empty and is not an emofeat run (no config.json of an emofeat run; it holds ${shown}). ` +
+      `emofeat only replaces folders it made${overwrite ? ", --overwrite included" : ""}: choose another --out`,
+  );
+}
+
+/** Older name of checkRunOut, for callers that only check. */
+export const prepareOut = checkRunOut;
+
+/**
+ * Puts the finished run folder `tmp` at `runDir`, which was checked again just before (empty, or a run that
+ * `overwrite` may replace): the old folder (with this process's lock) is moved aside, `tmp` renamed in, the old
+ * one removed. A run folder is never half old, half new.
+ */
+export async function swapRunInto(tmp: string, runDir: string, overwrite: boolean): Promise<void> {
+  await checkRunOut(runDir, overwrite, [FOLDS_DIR]);
+  const st = await inspectOutDir(runDir);
+  if (!st.exists) {
+    await makeDir(path.dirname(runDir));
+    await rename(tmp, runDir);
+    return;
+  }
+  const old = `${tmp}-old`;
+  await rename(runDir, old);
+  try {
+    await rename(tmp, runDir);
+  } catch (err) {
+    await rename(old, runDir).catch(() => {});
+    throw err;
+  }
+  await rm(old, { recursive: true, force: true }); // the replaced run (or empty folder) and this process's lock
+}
+
+/** Runs `work` holding --out's lock, in a folder made for it (removed again, if still empty, when work fails). */
+export async function withRunOut<T>(
+  o: Pick<TrainProbeOptions, "out" | "overwrite" | "forceUnlock" | "log">,
+  work: () => Promise<T>,
+  keep: readonly string[] = [],
+): Promise<T> {
+  const log = o.log ?? (() => {});
+  const overwrite = o.overwrite ?? false;
+  await checkRunOut(o.out, overwrite, keep);
+  const created = await makeDir(o.out);
+  const lock = await acquireLock(o.out, { forceUnlock: o.forceUnlock, log: (line) => log(`warning: ${line}`) });
+  try {
+    await checkRunOut(o.out, overwrite, keep); // again, holding the lock: another writer may have finished meanwhile
+    return await work();
+  } finally {
+    await lock.release();
+    // A run that did not finish leaves no trace: remove the folders made for it (only if still empty).
+    for (const d of created.reverse()) await rmdir(d).catch(() => {});
+  }
 }
 
 const pct = (x: number) => (100 * x).toFixed(2);
@@ -113,18 +195,64 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
   const settings: TrainSettings = headSettings(o.head, o.settings);
   checkSettings(settings);
   const nSeeds = o.seeds ?? 1;
-  if (!(Number.isInteger(nSeeds) && nSeeds >= 1)) throw new EmofeatError(`--seeds must be a positive integer, got ${nSeeds}`);
+  if (!(Number.isInteger(nSeeds) && nSeeds >= 1)) throw new UsageError(`--seeds must be a positive integer, got ${nSeeds}`);
   const seed0 = o.seed ?? 0;
-  if (!Number.isInteger(seed0) || seed0 < 0) throw new EmofeatError(`--seed must be a non-negative integer, got ${seed0}`);
+  if (!Number.isInteger(seed0) || seed0 < 0) throw new UsageError(`--seed must be a non-negative integer, got ${seed0}`);
   const seeds = Array.from({ length: nSeeds }, (_, i) => seed0 + i);
   const protocol = o.protocol ?? { kind: "split" };
+  const exportHead: ExportHead = o.exportHead ?? (protocol.kind === "split" ? "first-seed" : "none");
+  if (!(EXPORT_HEADS as readonly string[]).includes(exportHead))
+    throw new UsageError(`--export-head "${exportHead}": choose one of ${EXPORT_HEADS.join(", ")}`);
+  if (exportHead === "best-fold" && protocol.kind === "split")
+    throw new UsageError("--export-head best-fold needs cross-validation (--folds session); without folds use first-seed or refit");
   const threads = o.threads ?? os.availableParallelism();
-  if (o.fold !== undefined && protocol.kind !== "session-folds") throw new EmofeatError("--fold trains one cross-validation fold: it needs --folds session");
+  const overwrite = o.overwrite ?? false;
+  if (o.fold !== undefined && protocol.kind !== "session-folds") throw new UsageError("--fold trains one cross-validation fold: it needs --folds session");
   const foldIndex = o.fold !== undefined ? requestedFold(o.fold) : null;
-  // One fold goes to <out>/folds/K/; a run merged from folds keeps them beside it.
+  // One fold goes to <out>/folds/K/ (locked on its own, so the folds run at once); a run merged from its
+  // folds is written beside them.
   const target = foldIndex !== null ? foldDir(o.out, foldIndex) : o.out;
-  await prepareOut(target, o.overwrite ?? false, o.fromFolds ? [FOLDS_DIR] : []);
+  const foldOptions: FoldOptions = {
+    csv: path.resolve(o.csv),
+    features: (typeof o.features === "string" ? parseFeatureSpecs(o.features) : o.features).map((f) => ({ name: f.name, dir: path.resolve(f.dir) })),
+    head: o.head,
+    classes: o.classes ?? null,
+    layers: o.layers ?? null,
+    protocol,
+    seeds,
+    settings: o.settings ?? {},
+    threads: o.threads ?? null,
+    export_head: exportHead,
+  };
+  if (foldIndex !== null && !overwrite) {
+    // A task the scheduler reruns after it finished: the same fold with the same options is done already.
+    const done = await readFoldRecord(target);
+    if (done && canonicalJson(done.options) === canonicalJson(foldOptions)) {
+      const [config, metrics] = await Promise.all([readRunConfig(target), readRunMetrics(target)]);
+      return { runDir: path.resolve(target), config, metrics, summary: `${target}: fold ${foldIndex} (${done.fold.name}) is already trained with these options` };
+    }
+  }
+  const r: Resolved = { settings, seeds, protocol, threads, overwrite, exportHead, target, foldIndex, foldOptions };
+  return withRunOut({ ...o, out: target }, () => trainLocked(o, r), o.fromFolds ? [FOLDS_DIR] : []);
+}
 
+interface Resolved {
+  settings: TrainSettings;
+  seeds: number[];
+  protocol: Protocol;
+  threads: number;
+  overwrite: boolean;
+  exportHead: ExportHead;
+  /** The folder written: --out, or <out>/folds/K/ with --fold. */
+  target: string;
+  foldIndex: number | null;
+  foldOptions: FoldOptions;
+}
+
+async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProbeResult> {
+  const { settings, seeds, protocol, threads, foldIndex } = r;
+  const nSeeds = seeds.length;
+  const log = o.log ?? (() => {});
   const data = await loadProbeData({ csv: o.csv, features: o.features, classes: o.classes, layers: o.layers });
   for (const line of describeJoin(data.report)) log(`warning: ${line}`);
   const arch: HeadArch = {
@@ -140,24 +268,32 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
   checkArch(arch);
   const folds = planFolds(data.rows, protocol);
   const labels = data.classes.labels;
+  const warnings = splitWarnings(folds, data.rows, labels);
+  for (const w of warnings) log(`warning: ${w}`);
   if (foldIndex !== null) checkFold(o.fold!, foldIndex, folds);
   const dataRecord: FoldRecord["data"] = {
     index_sha256: data.index.sha256,
-    stores: data.stores.map((s) => ({ name: s.name, embeddings_sha256: s.meta.embeddings_sha256 })),
+    stores: data.stores.map((s) => ({ name: s.name, embeddings_sha256: s.sha256 })),
     folds: folds.map((f) => ({ name: f.name, train: f.train.length, val: f.val.length, test: f.test.length })),
   };
   if (o.fromFolds && canonicalJson(o.fromFolds.records[0].data) !== canonicalJson(dataRecord))
     throw new EmofeatError(`the index, the stores or the folds changed since the folds were trained (folds/*/${FOLD_FILE} records them); retrain the folds`);
   const active = foldIndex !== null ? [folds[foldIndex]] : folds;
   const units: FoldUnit[] = [];
-  // Heads that report on their trained parameters (weighted-layers: the layer weights) need them from every fold.
-  const keepParams = headModule(o.head)?.report !== undefined;
+  // A fold run exports no head of its own; the merge exports what the options ask for, from the units'
+  // parameters: every unit's for heads that report on them (weighted-layers), the first seed's for first-seed
+  // and best-fold.
+  const exportHead: ExportHead = foldIndex !== null ? "none" : r.exportHead;
+  const keepParams = (seed: number) =>
+    headModule(o.head)?.report !== undefined || (seed === seeds[0] && (r.exportHead === "first-seed" || r.exportHead === "best-fold"));
 
   const seedResults: SeedResult[] = [];
   const epochRows: (string | number)[][] = [];
   const predictionRows: PredictionRow[] = [];
   const curves: CurveSeries[] = [];
-  let exported: { params: Params; seed: number; selectedEpoch: number } | undefined;
+  let exported: Exported | undefined;
+  let bestFold: Exported | undefined;
+  const testedEpochs: number[] = [];
   const trained: Params[] = [];
   const evaluator = await Evaluator.create(arch, threads);
   try {
@@ -169,7 +305,7 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
         const where = folds.length > 1 ? `seed ${seed}, fold ${fold.name}` : `seed ${seed}`;
         const done = o.fromFolds?.get(fold.name, seed);
         const { unit: u, params } = done ? { unit: done, params: done.params ? decodeParams(done.params) : null } : await trainUnit(fold, seed, where);
-        units.push(keepParams && params ? { ...u, params: encodeParams(params) } : u);
+        units.push(params && keepParams(seed) ? { ...u, params: encodeParams(params) } : u);
         seconds += u.seconds;
         const m = u.metrics;
         predictionRows.push(...u.predictions);
@@ -190,6 +326,11 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
             e.epoch === u.selected_epoch ? 1 : 0,
           ]);
         curves.push({ name: where, epochs: u.epochs, selectedEpoch: u.selected_epoch });
+        testedEpochs.push(u.selected_epoch);
+        if (params && !exported && exportHead === "first-seed") exported = { params, seed, selectedEpoch: u.selected_epoch, method: "first-seed" };
+        // best-fold: the first seed's fold whose tested checkpoint scores best on its validation rows (never on test).
+        if (params && exportHead === "best-fold" && seed === seeds[0] && (!bestFold || m.val.macro_f1 > bestFold.valMacroF1!))
+          bestFold = { params, seed, selectedEpoch: u.selected_epoch, method: "best-fold", fold: fold.name, valMacroF1: m.val.macro_f1 };
         if (!done)
           log(`${where}: epoch ${u.selected_epoch} tested; test acc ${pct(m.test.accuracy)} UA ${pct(m.test.unweighted_accuracy)} macro-F1 ${pct(m.test.macro_f1)}`);
       }
@@ -214,10 +355,11 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
       seed,
       labels,
       threads,
-      onEpoch: o.verbose
-        ? (e: EpochRecord) =>
-            log(`  ${where} epoch ${e.epoch}/${settings.epochs}: train loss ${e.train_loss.toFixed(4)}, val loss ${e.val_loss.toFixed(4)}, val macro-F1 ${pct(e.val_macro_f1)} (${e.seconds.toFixed(2)} s)`)
-        : undefined,
+      onEpoch: (e: EpochRecord) => {
+        if (o.verbose)
+          log(`  ${where} epoch ${e.epoch}/${settings.epochs}: train loss ${e.train_loss.toFixed(4)}, val loss ${e.val_loss.toFixed(4)}, val macro-F1 ${pct(e.val_macro_f1)} (${e.seconds.toFixed(2)} s)`);
+        if (o.signal?.aborted) throw new InterruptedError(`interrupted at ${where}, epoch ${e.epoch}; nothing was written to ${r.target}`);
+      },
     });
     const testEval = await evaluator.evaluate(res.params, test, labels);
     const m: SplitMetrics = {
@@ -227,18 +369,19 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
     };
     // The test predictions, row by row, so two runs can be compared on the same utterances (report).
     const testPred = testEval.pred;
-    const predictions = fold.test.map((r, i) => ({
-      utter_id: data.rows[r].utterId,
+    const predictions = fold.test.map((row, i) => ({
+      utter_id: data.rows[row].utterId,
       split: "test",
       seed,
       fold: folds.length > 1 ? fold.name : "",
-      label: labels[data.rows[r].cls],
+      label: labels[data.rows[row].cls],
       pred: labels[testPred[i]],
     }));
-    if (!exported && protocol.kind === "split") exported = { params: res.params, seed, selectedEpoch: res.selectedEpoch };
     const unit = { seed, fold: fold.name, metrics: m, selected_epoch: res.selectedEpoch, epochs: res.epochs, predictions, seconds: (performance.now() - t0) / 1000 };
     return { unit, params: res.params };
   }
+  if (exportHead === "best-fold") exported = bestFold;
+  if (exportHead === "refit") exported = await refit(o, data, arch, folds, testedEpochs, r, log);
 
   const mean = combineSplits(seedResults, "mean");
   const metrics: RunMetrics = {
@@ -280,7 +423,7 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
       ...(s.layers ? { layers: s.layers } : {}),
       n: s.meta.n,
       fingerprint: s.meta.fingerprint,
-      embeddings_sha256: s.meta.embeddings_sha256,
+      embeddings_sha256: s.sha256, // hashed from the bytes trained on (and equal to meta.json's, or loading failed)
     })),
     head: o.head,
     arch,
@@ -294,31 +437,31 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
     seeds,
     threads,
     join: data.report,
+    warnings,
     ...(foldIndex !== null ? { fold: { index: foldIndex, name: folds[foldIndex].name } } : {}),
     ...(o.fromFolds ? { merged_folds: o.fromFolds.records.length } : {}),
     export: exported
-      ? { file: RUN_FILES.head, seed: exported.seed, selected_epoch: exported.selectedEpoch }
-      : { file: null, reason: "cross-validation runs train one head per fold; train on the split column to get a head for prediction" },
+      ? {
+          file: RUN_FILES.head,
+          method: exported.method,
+          seed: exported.seed,
+          selected_epoch: exported.selectedEpoch,
+          ...(exported.fold !== undefined ? { fold: exported.fold, val_macro_f1: exported.valMacroF1 } : {}),
+          ...(exported.rows !== undefined
+            ? { rows: exported.rows, note: `trained on all ${exported.rows} non-test rows for ${exported.selectedEpoch} epochs (the lower median of the tested epochs); metrics.json is the estimate from the runs above, the refit head has no held-out score` }
+            : {}),
+        }
+      : { file: null, reason: "cross-validation runs train one head per fold and export none by default; pass --export-head refit or best-fold" },
   };
 
-  const runDir = path.resolve(target);
+  const runDir = path.resolve(r.target);
   const extraFiles: Record<string, string> = {};
   if (foldIndex !== null) {
     const record: FoldRecord = {
       format: FOLD_FORMAT,
       format_version: 1,
       fold: { index: foldIndex, name: folds[foldIndex].name, count: folds.length },
-      options: {
-        csv: path.resolve(o.csv),
-        features: (typeof o.features === "string" ? parseFeatureSpecs(o.features) : o.features).map((f) => ({ name: f.name, dir: path.resolve(f.dir) })),
-        head: o.head,
-        classes: o.classes ?? null,
-        layers: o.layers ?? null,
-        protocol,
-        seeds,
-        settings: o.settings ?? {},
-        threads: o.threads ?? null,
-      },
+      options: r.foldOptions,
       command: o.command ?? null,
       data: dataRecord,
       units,
@@ -326,14 +469,38 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
     };
     extraFiles[FOLD_FILE] = JSON.stringify(record) + "\n";
   }
-  await writeRun(runDir, { config, metrics, epochRows, predictionRows, curves, data, arch, exported, title, plots: extra?.plots ?? [], extraFiles });
+  await writeRun(runDir, r.overwrite, { config, metrics, epochRows, predictionRows, curves, data, arch, exported, title, plots: extra?.plots ?? [], extraFiles });
 
   const std = nSeeds > 1 ? ` (+- ${pct(metrics.test_std.accuracy)} / ${pct(metrics.test_std.unweighted_accuracy)} / ${pct(metrics.test_std.macro_f1)} over ${nSeeds} seeds)` : "";
   const summary =
     `${path.basename(runDir)}: ${o.head} on ${data.inputs.map((i) => i.name).join("+")}, ${labels.length} classes, ` +
     `${protocol.kind === "split" ? "split" : foldIndex !== null ? `fold ${foldIndex} (${folds[foldIndex].name}) of ${folds.length}-fold session CV` : `${folds.length}-fold session CV${o.fromFolds ? ", merged from its folds" : ""}`}: ` +
-    `test acc ${pct(metrics.test.accuracy)} UA ${pct(metrics.test.unweighted_accuracy)} macro-F1 ${pct(metrics.test.macro_f1)}${std} -> ${target}`;
+    `test acc ${pct(metrics.test.accuracy)} UA ${pct(metrics.test.unweighted_accuracy)} macro-F1 ${pct(metrics.test.macro_f1)}${std} -> ${r.target}`;
   return { runDir, config, metrics, summary };
+}
+
+/**
+ * --export-head refit: one more head, the first seed, trained on every row no split tests (cross-validation:
+ * every row; the split column: train + val) for the lower median of the tested epoch counts, no checkpoint choice.
+ */
+async function refit(o: TrainProbeOptions, data: ProbeData, arch: HeadArch, folds: Fold[], testedEpochs: number[], r: Resolved, log: (l: string) => void): Promise<Exported> {
+  const tested = new Set(folds.length > 1 ? [] : folds[0].test);
+  const rows = data.rows.map((_, i) => i).filter((i) => !tested.has(i));
+  const sorted = testedEpochs.slice().sort((a, b) => a - b);
+  const epochs = Math.max(1, sorted[Math.floor((sorted.length - 1) / 2)]);
+  log(`refit: training the exported head on all ${rows.length} non-test rows for ${epochs} epochs (seed ${r.seeds[0]})`);
+  const res = await trainHead(arch, subset(data, rows), undefined, {
+    ...r.settings,
+    epochs,
+    select: "last",
+    seed: r.seeds[0],
+    labels: data.classes.labels,
+    threads: r.threads,
+    onEpoch: (e) => {
+      if (o.signal?.aborted) throw new InterruptedError(`interrupted while refitting the head (epoch ${e.epoch}); nothing was written to ${o.out}`);
+    },
+  });
+  return { params: res.params, seed: r.seeds[0], selectedEpoch: epochs, method: "refit", rows: rows.length };
 }
 
 interface WriteRunInput {
@@ -344,21 +511,30 @@ interface WriteRunInput {
   curves: CurveSeries[];
   data: ProbeData;
   arch: HeadArch;
-  exported?: { params: Params; seed: number; selectedEpoch: number };
-  /** More files for the run folder (name -> content), written before metrics.json. */
-  extraFiles?: Record<string, string>;
+  exported?: Exported;
   title: string;
   /** Head-specific plots (e.g. layer weights), written as NAME.svg and NAME.png. */
   plots: HeadPlot[];
+  /** More files for the run folder (name -> content), written before metrics.json. */
+  extraFiles?: Record<string, string>;
 }
 
-/** Writes the run into a temporary sibling folder and renames it into place, so a run folder is always whole. */
-async function writeRun(runDir: string, w: WriteRunInput): Promise<void> {
+/**
+ * Writes the run into a temporary sibling folder and swaps it into place, so a run folder is always whole.
+ * `runDir` (holding this process's lock) is checked again just before: empty, or a run it may replace.
+ */
+async function writeRun(runDir: string, overwrite: boolean, w: WriteRunInput): Promise<void> {
   const tmp = tmpNameFor(runDir);
   await mkdir(path.join(tmp, RUN_FILES.stores), { recursive: true });
+  let movedFolds = false;
   try {
     const json = (v: unknown) => JSON.stringify(v, null, 2) + "\n";
-    await writeFile(path.join(tmp, RUN_FILES.config), json(w.config));
+    // Files predict reads are recorded with their sha256 in config.json, so it can refuse edited ones.
+    const files: Record<string, string> = {};
+    const put = async (rel: string, data: string | Uint8Array) => {
+      await writeFile(path.join(tmp, rel), data);
+      files[rel] = createHash("sha256").update(data).digest("hex");
+    };
     await writeFile(
       path.join(tmp, RUN_FILES.epochs),
       stringify(w.epochRows, {
@@ -368,7 +544,7 @@ async function writeRun(runDir: string, w: WriteRunInput): Promise<void> {
       }),
     );
     await writeFile(path.join(tmp, RUN_FILES.predictions), stringify(w.predictionRows, { header: true, columns: [...PREDICTION_COLUMNS] }));
-    for (const s of w.data.stores) await writeFile(path.join(tmp, RUN_FILES.stores, `${s.name}.meta.json`), json(s.meta));
+    for (const s of w.data.stores) await put(`${RUN_FILES.stores}/${s.name}.meta.json`, json(s.meta));
     if (w.exported) {
       const labelsJson: HeadLabels = {
         labels: w.metrics.labels,
@@ -389,10 +565,22 @@ async function writeRun(runDir: string, w: WriteRunInput): Promise<void> {
         metadata: { labels: JSON.stringify(w.metrics.labels), inputs: JSON.stringify(labelsJson.inputs) },
         producerVersion: VERSION,
       });
-      await writeFile(path.join(tmp, RUN_FILES.head), encodeModel(model));
-      await writeFile(path.join(tmp, RUN_FILES.labels), json(labelsJson));
+      await put(RUN_FILES.head, encodeModel(model));
+      await put(RUN_FILES.labels, json(labelsJson));
     }
-    const cm = confusionSvg(w.metrics.test.confusion, w.metrics.labels, `${w.title}: test confusion${w.metrics.seeds.length > 1 ? " (mean over seeds)" : ""}`);
+    w.config.files = files;
+    await writeFile(path.join(tmp, RUN_FILES.config), json(w.config));
+    const nSeeds = w.metrics.seeds.length;
+    const nFolds = w.config.protocol.folds.length;
+    const note = [
+      nFolds > 1 ? `summed over ${nFolds} folds (each row tested once); the metrics are means over folds` : null,
+      nSeeds > 1 ? `cells and metrics: means over ${nSeeds} seeds` : null,
+    ].filter(Boolean).join("; ");
+    const cm = confusionSvg(w.metrics.test.confusion, w.metrics.labels, `${w.title}: test confusion`, {
+      n: w.metrics.test.confusion.flat().reduce((a, b) => a + b, 0),
+      metrics: w.metrics.test,
+      ...(note ? { note } : {}),
+    });
     const curves = curvesSvg(w.curves, `${w.title}: training curves`);
     await writeFile(path.join(tmp, RUN_FILES.confusionSvg), cm);
     await writeFile(path.join(tmp, RUN_FILES.curvesSvg), curves);
@@ -407,12 +595,14 @@ async function writeRun(runDir: string, w: WriteRunInput): Promise<void> {
     for (const [name, content] of Object.entries(w.extraFiles ?? {})) await writeFile(path.join(tmp, name), content);
     // metrics.json marks a finished run; written last.
     await writeFile(path.join(tmp, RUN_FILES.metrics), json(w.metrics));
-    // A run merged from its folds keeps them (they are moved, not copied: same file system).
-    if (await exists(path.join(runDir, FOLDS_DIR))) await rename(path.join(runDir, FOLDS_DIR), path.join(tmp, FOLDS_DIR));
-    await rm(runDir, { recursive: true, force: true });
-    await mkdir(path.dirname(runDir), { recursive: true });
-    await rename(tmp, runDir);
+    // A run merged from its folds keeps them: moved into the new folder (same file system), moved back on failure.
+    if (await exists(path.join(runDir, FOLDS_DIR))) {
+      await rename(path.join(runDir, FOLDS_DIR), path.join(tmp, FOLDS_DIR));
+      movedFolds = true;
+    }
+    await swapRunInto(tmp, runDir, overwrite);
   } catch (err) {
+    if (movedFolds) await rename(path.join(tmp, FOLDS_DIR), path.join(runDir, FOLDS_DIR)).catch(() => {});
     await rm(tmp, { recursive: true, force: true });
     throw err;
   }

@@ -4,12 +4,13 @@
  *   config.json        everything needed to repeat the run (index and store hashes, settings, seeds, folds)
  *   metrics.json       labels; train/val/test metrics (means over seeds), test_std, per-seed (and per-fold) results
  *   epochs.csv         per seed/fold/epoch: train loss, val loss and val metrics, which epoch was tested
- *   head.onnx          the trained head (inputs named after the stores -> logits, probs), split protocol only
+ *   head.onnx          the trained head (inputs named after the stores -> logits, probs); see --export-head
  *   labels.json        class names in output order and the head's inputs
  *   stores/NAME.meta.json  the feature stores' meta.json, so prediction can rebuild their encoders
  *   predictions.csv    per seed/fold/test row: utter_id,split,seed,fold,label,pred (class names)
  *   confusion.svg/png, curves.svg/png  plots (PNG when @resvg/resvg-js is available)
  */
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { EmofeatError } from "../errors.js";
@@ -84,8 +85,17 @@ export interface RunConfig {
   fold?: { index: number; name: string };
   /** A run assembled by `runs merge` from this many fold runs. */
   merged_folds?: number;
-  /** Head export: the (seed, fold) whose parameters are in head.onnx, or why there is none. */
-  export: { file: string; seed: number; selected_epoch: number } | { file: null; reason: string };
+  /** Splits too small or missing classes (also printed by train). */
+  warnings?: string[];
+  /** sha256 of the files predict reads (head.onnx, labels.json, stores/NAME.meta.json), as written. */
+  files?: Record<string, string>;
+  /**
+   * Head export: which head is in head.onnx (method first-seed | refit | best-fold; its seed, tested epoch or
+   * refit epoch count, fold and validation macro-F1 for best-fold, rows for refit), or why there is none.
+   */
+  export:
+    | { file: string; method?: string; seed: number; selected_epoch: number; fold?: string; val_macro_f1?: number; rows?: number; note?: string }
+    | { file: null; reason: string };
   /** Per-layer runs: the layers probed, and each layer's run directory (relative). */
   per_layer?: { layers: number[]; runs: string[] };
 }
@@ -147,10 +157,34 @@ export interface HeadLabels {
   selected_epoch: number;
 }
 
-async function readJson<T>(file: string, what: string): Promise<T> {
+/**
+ * Reads a file of run `dir`. With the run's config, a file whose sha256 config.json records must still have
+ * it: a head or store meta edited after training would silently give other predictions.
+ */
+export async function readRunFile(dir: string, rel: string, what: string, config?: RunConfig): Promise<Buffer> {
+  const file = path.join(dir, rel);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch {
+    throw new EmofeatError(`${file}: missing (${what})`);
+  }
+  const want = config?.files?.[rel];
+  if (want !== undefined) {
+    const got = createHash("sha256").update(bytes).digest("hex");
+    if (got !== want)
+      throw new EmofeatError(
+        `${file} was changed after training (sha256 ${got.slice(0, 12)}..., config.json records ${want.slice(0, 12)}...); ` +
+          `predictions would not be the trained run's. Restore the file or train the run again.`,
+      );
+  }
+  return bytes;
+}
+
+async function readJson<T>(file: string, what: string, bytes?: Buffer): Promise<T> {
   let text: string;
   try {
-    text = await readFile(file, "utf8");
+    text = bytes ? bytes.toString("utf8") : await readFile(file, "utf8");
   } catch {
     throw new EmofeatError(`${file}: missing (${what})`);
   }
@@ -161,8 +195,18 @@ async function readJson<T>(file: string, what: string): Promise<T> {
   }
 }
 
+/** A finished run (metrics.json is written last). */
 export async function isRunDir(dir: string): Promise<boolean> {
   return exists(path.join(dir, RUN_FILES.metrics));
+}
+
+/** A folder emofeat train made, finished or not: its config.json says so. */
+export async function isRunFolder(dir: string): Promise<boolean> {
+  try {
+    return (JSON.parse(await readFile(path.join(dir, RUN_FILES.config), "utf8")) as { format?: string }).format === RUN_FORMAT;
+  } catch {
+    return false;
+  }
 }
 
 export async function readRunConfig(dir: string): Promise<RunConfig> {
@@ -175,12 +219,17 @@ export async function readRunMetrics(dir: string): Promise<RunMetrics> {
   return readJson<RunMetrics>(path.join(dir, RUN_FILES.metrics), "not an emofeat run directory?");
 }
 
-export async function readHeadLabels(dir: string): Promise<HeadLabels> {
-  return readJson<HeadLabels>(path.join(dir, RUN_FILES.labels), "the run has no exported head");
+/** labels.json; with `config`, checked against the sha256 it records. */
+export async function readHeadLabels(dir: string, config?: RunConfig): Promise<HeadLabels> {
+  const what = "the run has no exported head";
+  return readJson<HeadLabels>(path.join(dir, RUN_FILES.labels), what, await readRunFile(dir, RUN_FILES.labels, what, config));
 }
 
-export async function readRunStoreMeta(dir: string, name: string): Promise<StoreMeta> {
-  return readJson<StoreMeta>(path.join(dir, RUN_FILES.stores, `${name}.meta.json`), `the meta.json of store "${name}"`);
+/** stores/NAME.meta.json; with `config`, checked against the sha256 it records. */
+export async function readRunStoreMeta(dir: string, name: string, config?: RunConfig): Promise<StoreMeta> {
+  const rel = `${RUN_FILES.stores}/${name}.meta.json`;
+  const what = `the meta.json of store "${name}"`;
+  return readJson<StoreMeta>(path.join(dir, rel), what, await readRunFile(dir, rel, what, config));
 }
 
 /** Columns of predictions.csv: one line per (seed, fold, test row); `fold` is empty without folds. */

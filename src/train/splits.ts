@@ -91,3 +91,30 @@ export function planFolds(rows: readonly ProbeRow[], protocol: Protocol): Fold[]
     return { name: s, test, val: h.held, train: h.keep, valSource: `stratified ${VAL_FRACTION * 100}% of the other sessions` };
   });
 }
+
+/** Below this many rows per class a split's metrics swing with single utterances; train says so. */
+export const MIN_ROWS_PER_CLASS = 5;
+
+/**
+ * Warnings about splits too small to trust or lacking classes: a test set of 3 rows with 2 of 7 classes
+ * reports numbers that mean nothing, and a class missing from train can never be predicted.
+ */
+export function splitWarnings(folds: readonly Fold[], rows: readonly ProbeRow[], labels: readonly string[]): string[] {
+  const out: string[] = [];
+  const min = MIN_ROWS_PER_CLASS * labels.length;
+  for (const f of folds) {
+    const where = folds.length > 1 ? `fold ${f.name}: ` : "";
+    for (const [name, idx] of [["train", f.train], ["val", f.val], ["test", f.test]] as const) {
+      const present = new Set(idx.map((i) => rows[i].cls));
+      const missing = labels.filter((_, c) => !present.has(c));
+      if (idx.length < min)
+        out.push(`${where}${name} has ${idx.length} row(s), fewer than ${MIN_ROWS_PER_CLASS} per class for ${labels.length} classes: its metrics are unreliable`);
+      if (missing.length > 0)
+        out.push(
+          `${where}${name} has no rows of ${missing.join(", ")}` +
+            (name === "train" ? " (the head can never predict them)" : name === "test" ? " (test metrics leave them out)" : " (checkpoint selection ignores them)"),
+        );
+    }
+  }
+  return out;
+}

@@ -5,6 +5,7 @@
 import path from "node:path";
 import { stringify } from "csv-stringify/sync";
 import { EmofeatError } from "../errors.js";
+import { exists, isDirectory } from "../util/fs.js";
 import { isRunDir, readRunConfig, readRunMetrics } from "./run-dir.js";
 
 export interface SummaryRow {
@@ -25,8 +26,12 @@ export async function summarizeRuns(dirs: string[]): Promise<{ rows: SummaryRow[
   const rows: SummaryRow[] = [];
   const skipped: { dir: string; reason: string }[] = [];
   for (const dir of dirs) {
+    if (!(await exists(dir))) {
+      skipped.push({ dir, reason: "does not exist" });
+      continue;
+    }
     if (!(await isRunDir(dir))) {
-      skipped.push({ dir, reason: "not a finished run (no metrics.json)" });
+      skipped.push({ dir, reason: (await isDirectory(dir)) ? "not a finished run (no metrics.json)" : "is a file, not a run folder" });
       continue;
     }
     const [m, c] = await Promise.all([readRunMetrics(dir), readRunConfig(dir)]);

@@ -16,16 +16,16 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array | 
   const tmp = tmpNameFor(file);
   const fh = await open(tmp, "w");
   try {
-    if (Array.isArray(data)) for (const chunk of data as readonly Uint8Array[]) await fh.write(chunk);
-    else await fh.writeFile(data as string | Uint8Array);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
+    try {
+      if (Array.isArray(data)) for (const chunk of data as readonly Uint8Array[]) await fh.write(chunk);
+      else await fh.writeFile(data as string | Uint8Array);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await rename(tmp, file);
   } catch (err) {
-    await rm(tmp, { force: true });
+    await rm(tmp, { force: true }); // a full disk or a failed rename leaves no temp file behind
     throw err;
   }
 }

@@ -27,7 +27,8 @@ export async function writeStore(
   await mkdir(dir, { recursive: true });
   if (failures.length > 0)
     await writeFile(path.join(dir, "failures.csv"), "utter_id,row,reason\n" + failures.map((f) => `${f.utterId},${f.row},${f.reason}\n`).join(""));
-  await writeFile(path.join(dir, "embeddings.npy"), encodeNpy(x, layers ? [ids.length, layers.length, d] : [ids.length, d]));
+  const npy = encodeNpy(x, layers ? [ids.length, layers.length, d] : [ids.length, d]);
+  await writeFile(path.join(dir, "embeddings.npy"), npy);
   await writeFile(path.join(dir, "ids.txt"), ids.map((i) => i + "\n").join(""));
   const meta: StoreMeta = {
     format: STORE_FORMAT,
@@ -42,7 +43,7 @@ export async function writeStore(
     ...(layers ? { layers } : {}),
     n: ids.length,
     d,
-    embeddings_sha256: "test",
+    embeddings_sha256: createHash("sha256").update(npy).digest("hex"),
     index: { path: "index.csv", sha256: indexSha, rows: ids.length },
     failures: failures.length,
     layout: "matrix",

@@ -2,7 +2,7 @@ import { Command, Option } from "commander";
 import { AUDIO_COMPAT_MODES, AUDIO_DEFAULTS, AUDIO_POOLING_MODES, BATCHING_MODES } from "../../audio/encoder.js";
 import { BUILTIN_FEATURES } from "../../audio/builtin.js";
 import { extractAudio } from "../../extract/audio.js";
-import { addModelOptions, addRepresentationOptions, addStoreOptions, intArg, noteShardFailure, numberArg, storeAndModelArgs, withProgress } from "../options.js";
+import { addModelOptions, addRepresentationOptions, addStoreOptions, checkMaxFailures, intArg, noteShardFailure, numberArg, storeAndModelArgs, withProgress } from "../options.js";
 import { printSummary } from "./extract.js";
 
 /** `emofeat extract audio`, registered under the `extract` command. */
@@ -77,5 +77,6 @@ export function registerExtractAudio(extract: Command): void {
           `  audio: ${t.clips} clips, ${t.seconds_total} s in total; the ${summary.meta.max_seconds} s cut shortened ${t.clips_truncated} ` +
             `clip(s), removing ${t.seconds_removed_by_cut} s (per clip: clips.csv)\n`,
         );
+      checkMaxFailures(o.maxFailures, summary.meta.failures, summary.shard?.rows ?? summary.meta.index.rows);
     });
 }

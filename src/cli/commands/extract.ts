@@ -2,7 +2,7 @@ import { Command } from "commander";
 import { POOLING_MODES } from "../../pooling.js";
 import { extractText } from "../../extract/text.js";
 import type { ExtractionSummary } from "../../extract/run.js";
-import { addModelOptions, addRepresentationOptions, addStoreOptions, intArg, noteShardFailure, storeAndModelArgs, withProgress } from "../options.js";
+import { addModelOptions, addRepresentationOptions, addStoreOptions, checkMaxFailures, intArg, noteShardFailure, storeAndModelArgs, withProgress } from "../options.js";
 import { registerExtractAudio } from "./extract-audio.js";
 
 export function registerExtract(program: Command): void {
@@ -37,6 +37,10 @@ export function registerExtract(program: Command): void {
         withProgress("extract text", o.quiet, (io) => extractText({ ...args, maxLen: o.maxLen, batchSize: o.batchSize, ...io })),
       );
       printSummary(summary, o.quiet);
+      const t = summary.meta.totals;
+      if (!o.quiet && t?.truncated !== undefined)
+        process.stderr.write(`  text: ${t.texts} texts; --max-len ${summary.meta.max_len} cut ${t.truncated} of them (per text: texts.csv)\n`);
+      checkMaxFailures(o.maxFailures, summary.meta.failures, summary.shard?.rows ?? summary.meta.index.rows);
     });
   registerExtractAudio(extract);
 }
@@ -56,8 +60,8 @@ export function printSummary(s: ExtractionSummary, quiet: boolean): void {
   const what = s.status === "up-to-date" ? "already up to date" : s.resumedRows > 0 ? `finished (resumed with ${s.resumedRows} rows done)` : "written";
   const shape = m.pooling === "none" ? `${m.total_frames ?? "?"} frames of ${m.n} rows` : `${m.n}`;
   process.stderr.write(
-    `${s.outDir}: ${what}: ${shape} x ${m.layers ? `${m.layers.length} layers x ` : ""}${m.d} ${m.dtype} (${m.modality}, ${m.model.id}, pooling ${m.pooling})` +
-      (m.failures > 0 ? `; ${m.failures} row(s) failed, see ${s.outDir}/failures.csv` : "") +
+    `${s.outDir}: ${what}: ${shape} x ${m.layers ? `${m.layers.length} layers x ` : ""}${m.d} ${m.dtype} (${m.modality}, ${m.model.id}, pooling ${m.pooling}); ` +
+      (m.failures > 0 ? `${m.failures} of ${m.index.rows} row(s) failed, see ${s.outDir}/failures.csv` : `0 of ${m.index.rows} rows failed`) +
       "\n",
   );
 }

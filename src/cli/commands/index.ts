@@ -1,10 +1,12 @@
 import { Command, Option } from "commander";
-import { EmofeatError } from "../../errors.js";
-import { buildIndex, formatProblems, formatStatsTable, writeIndexCsv, type CorpusName, type IndexBuild, type RecipeOptionsMap } from "../../recipes/index.js";
+import { EmofeatError, UsageError } from "../../errors.js";
+import { parseRatios } from "../../manifest/split.js";
+import { intArg } from "../options.js";
+import { buildIndex, checkIndexOut, formatProblems, formatStatsTable, writeIndexCsv, type CorpusName, type IndexBuild, type RecipeOptionsMap } from "../../recipes/index.js";
 
 const OUT_HELP =
   "where to write: a path ending in .csv is the index file itself; anything else is a folder " +
-  "(created if needed) that receives index.csv. An existing file is replaced atomically.";
+  "(created if needed) that receives index.csv. An existing index CSV is replaced atomically; any other file is refused.";
 
 interface CommonFlags {
   root?: string;
@@ -13,20 +15,30 @@ interface CommonFlags {
   strict?: boolean;
   verbose?: boolean;
   quiet?: boolean;
+  split?: string;
+  splitSeed: number;
 }
 
-function addCommon(cmd: Command, rootRequired = true): Command {
+const SPLIT_HELP =
+  "new train/val/test split with these ratios (e.g. 80/10/10), speaker-independent by session (no session in two " +
+  "splits), stratified by label, seeded by --split-seed; replaces the recipe's split";
+
+function addCommon(cmd: Command, rootRequired = true, splitOption = true): Command {
   if (rootRequired) cmd.requiredOption("--root <dir>", "the corpus folder");
+  if (splitOption) cmd.option("--split <ratios>", SPLIT_HELP);
   return cmd
     .requiredOption("--out <path>", OUT_HELP)
+    .option("--split-seed <n>", "seed of --split", intArg("--split-seed", 0), 0)
     .option("--no-durations", "do not read WAV headers (no duration column, no durations in the table)")
     .option("--strict", "write nothing and exit with status 2 if any problem was found")
     .option("--verbose", "list every problem (default: 5 examples per reason)")
-    .option("--quiet", "print nothing but errors");
+    .option("-q, --quiet", "print nothing but errors");
 }
 
 async function run<C extends CorpusName>(corpus: C, options: RecipeOptionsMap[C], flags: CommonFlags): Promise<void> {
-  const build = await buildIndex(corpus, { ...options, durations: flags.durations });
+  const split = flags.split !== undefined ? { ratios: parseRatios(flags.split, "--split"), seed: flags.splitSeed } : undefined;
+  await checkIndexOut(flags.out); // before reading the corpus, which can take minutes
+  const build = await buildIndex(corpus, { ...options, durations: flags.durations }, { split });
   report(build, flags);
   if (flags.strict && build.problems.length > 0)
     throw new EmofeatError(`--strict: ${build.problems.length} problem(s) found (listed above); nothing written`);
@@ -40,7 +52,7 @@ function report(build: IndexBuild, flags: CommonFlags): void {
     .map(([k, v]) => `${k} ${v}`)
     .join(", ");
   const out: string[] = [`${build.corpus} index from ${build.root} (${settings})`, "", formatStatsTable(build.stats), ""];
-  for (const n of build.notes) out.push(`note: ${n}`);
+  for (const n of build.notes) out.push(n.startsWith("warning:") ? n : `note: ${n}`);
   process.stdout.write(out.join("\n") + "\n");
   if (build.problems.length > 0)
     process.stderr.write(formatProblems(build.problems, build.root, flags.verbose ? Infinity : 5) + "\n");
@@ -155,6 +167,7 @@ export function registerIndex(program: Command): void {
           "test/testing. Other columns are kept as extra columns.",
       ),
     false,
+    false,
   )
     .option("--root <dir>", "folder mode: the corpus folder; CSV mode: the folder audio paths resolve against")
     .option("--csv <file>", "CSV mode: the source table")
@@ -164,10 +177,16 @@ export function registerIndex(program: Command): void {
     .option("--text-col <name>", "column with the transcript (default text)")
     .option("--session-col <name>", "column with the session or speaker (default session)")
     .option("--split-col <name>", "column with the split (default split)")
-    .option("--split <name>", "split for every row when there is no split column or split folders", "train")
-    .addHelpText("after", "\nExamples:\n  emofeat index generic --root my_corpus --out data/\n  emofeat index generic --csv meta.csv --id-col file --label-col emotion --audio-col path --split-col fold --out data/")
+    .option(
+      "--split <name-or-ratios>",
+      "train, val or test: the split of every row when there is no split column or split folders (default train); " +
+        "or ratios such as 80/10/10: " + SPLIT_HELP,
+    )
+    .addHelpText("after", "\nExamples:\n  emofeat index generic --root my_corpus --out data/\n  emofeat index generic --root my_corpus --split 80/10/10 --out data/\n  emofeat index generic --csv meta.csv --id-col file --label-col emotion --audio-col path --split-col fold --out data/")
     .action(async (o) => {
-      if (o.root === undefined && o.csv === undefined) throw new EmofeatError("generic: give --root DIR (a folder of <label>/*.wav) or --csv FILE");
+      if (o.root === undefined && o.csv === undefined)
+        throw new UsageError("generic: give --root DIR (a folder of <label>/*.wav) or --csv FILE");
+      const ratios = typeof o.split === "string" && o.split.includes("/");
       await run(
         "generic",
         {
@@ -179,9 +198,9 @@ export function registerIndex(program: Command): void {
           textCol: o.textCol,
           sessionCol: o.sessionCol,
           splitCol: o.splitCol,
-          split: o.split,
+          split: ratios ? "train" : (o.split ?? "train"),
         },
-        o,
+        { ...o, split: ratios ? o.split : undefined },
       );
     });
 }

@@ -1,11 +1,21 @@
-import { writeFile } from "node:fs/promises";
+import path from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { stringify } from "csv-stringify/sync";
 import { DEVICES, type Device } from "../../backends/onnx.js";
-import { EmofeatError } from "../../errors.js";
-import { loadIndex, type IndexRequirement } from "../../manifest/index-csv.js";
+import { EmofeatError, UsageError } from "../../errors.js";
+import { loadIndex, type IndexColumn, type IndexRequirement } from "../../manifest/index-csv.js";
+import { readHeadLabels, readRunConfig } from "../../train/run-dir.js";
 import { Predictor, type Prediction, type PredictInput } from "../../predict/predict.js";
-import { intArg } from "../options.js";
+import { writeFileAtomic } from "../../util/fs.js";
+import { makeDir, prepareOutFile } from "../../util/out.js";
+import { checkMaxFailures, MAX_FAILURES_HELP, maxFailuresArg, THREADS_HELP, threadsArg } from "../options.js";
+
+/** A file `predict --out` wrote before (CSV or JSON), which it may replace. */
+function isPredictionsHead(head: Buffer): boolean {
+  const t = head.toString("utf8").trimStart();
+  if (t.startsWith("[")) return t.replace(/\s/g, "") === "[]" || /^\[\s*\{\s*"(utter_id|id)"/.test(t);
+  return /^utter_id,(true_label,)?(label|predicted),/.test(t);
+}
 
 function modelOverride(v: string, prev: Record<string, string> = {}): Record<string, string> {
   const eq = v.indexOf("=");
@@ -33,62 +43,100 @@ export function registerPredict(program: Command): void {
     .option("--model <store=folder>", "use this model folder or hub id for a store (repeatable), when the recorded one is not available", modelOverride)
     .option("--offline", "never touch the network: hub models must already be cached", false)
     .addOption(new Option("--device <device>", "where the encoders run").choices([...DEVICES]).default("cpu"))
-    .option("--threads <n>", "onnxruntime intra-op threads", intArg("--threads"))
+    .option("--threads <n>", THREADS_HELP, threadsArg)
+    .option("--max-failures <n|p%>", MAX_FAILURES_HELP, maxFailuresArg)
+    .option("-q, --quiet", "no summary on stderr (warnings about failed rows are still printed)", false)
     .addHelpText(
       "after",
       '\nExamples:\n  emofeat predict --run runs/text-mlp --text "I can\'t believe you did that"\n' +
         '  emofeat predict --run runs/concat --audio clip.wav --text "I can\'t believe you did that" --json\n' +
-        "  emofeat predict --run runs/text-mlp --csv data/new.csv --out predictions.csv",
+        "  emofeat predict --run runs/text-mlp --csv data/new.csv --out predictions.csv\n\n" +
+        "Output fields (JSON and CSV alike): utter_id, true_label (when the CSV has a label column), label (the most " +
+        "probable class), probabilities (CSV: one column probabilities.<class> per class), error (why a row has no prediction).",
     )
     .action(async (o) => {
       const single = o.text !== undefined || o.audio !== undefined;
-      if (single === (o.csv !== undefined)) throw new EmofeatError("give either --text/--audio (one utterance) or --csv (many)");
-      if (o.out && !o.csv) throw new EmofeatError("--out goes with --csv");
+      if (single === (o.csv !== undefined)) throw new UsageError("give either --text/--audio (one utterance) or --csv (many)");
+      if (o.out && !o.csv) throw new UsageError("--out goes with --csv");
+      // Everything that can be checked is checked before the encoders load and any prediction is made.
+      const head = await readHeadLabels(o.run, await readRunConfig(o.run)).catch(() => null); // Predictor.load says why if this fails
+      const modalities = head ? [...new Set(head.inputs.map((i) => i.modality))] : [];
+      if (head && single)
+        for (const m of ["text", "audio"] as const)
+          if (o[m] !== undefined && !modalities.includes(m))
+            throw new UsageError(`--${m}: this run's head uses ${modalities.join(" and ")} only, so --${m} would be ignored; leave it out`);
+      const needs = modalities.filter((m): m is IndexRequirement => m === "text" || m === "audio");
+      const index = o.csv ? await loadIndex(o.csv, { require: needs, columns: ["utter_id", ...needs.map((m) => (m === "audio" ? "audio_path" : "text") as IndexColumn)] }) : null;
+      if (o.out) await prepareOutFile(o.out, { what: "a predictions file", recognise: isPredictionsHead });
       const predictor = await Predictor.load(o.run, { models: o.model, offline: o.offline, device: o.device as Device, threads: o.threads });
       try {
-        if (single) {
+        if (!index) {
           const [p] = await predictor.predict([{ text: o.text, audio: o.audio }]);
           if (p.error !== undefined) throw new EmofeatError(p.error);
           process.stdout.write(o.json ? JSON.stringify(p) + "\n" : formatOne(p));
           return;
         }
-        const needs = predictor.modalities.filter((m): m is IndexRequirement => m === "text" || m === "audio");
-        const index = await loadIndex(o.csv, { require: needs });
+        const labelled = index.columns.includes("label");
         const classMap = new Map(Object.entries(predictor.config.classes.map));
-        const results: (Prediction & { true_label: string | null })[] = [];
+        const results: Row[] = [];
         for (let i = 0; i < index.utterances.length; i += CHUNK) {
           const rows = index.utterances.slice(i, i + CHUNK);
           const items: PredictInput[] = rows.map((u) => ({ id: u.utterId, text: u.text, audio: u.audioFile }));
           const preds = await predictor.predict(items);
-          preds.forEach((p, k) => results.push({ ...p, true_label: classMap.get(rows[k].label) ?? null }));
+          preds.forEach((p, k) => {
+            const { id: _id, ...rest } = p;
+            results.push({ utter_id: rows[k].utterId, ...(labelled ? { true_label: classMap.get(rows[k].label) ?? null } : {}), ...rest });
+          });
         }
-        const text = o.json
-          ? JSON.stringify(results, null, 2) + "\n"
-          : stringify(
-              results.map((r) => [r.id, r.true_label ?? "", r.label ?? "", ...predictor.labels.map((l) => r.probs?.[l] ?? ""), r.error ?? ""]),
-              { header: true, columns: ["utter_id", "true_label", "predicted", ...predictor.labels.map((l) => `p_${l}`), "error"] },
-            );
-        if (o.out) await writeFile(o.out, text);
-        else process.stdout.write(text);
+        const text = o.json ? JSON.stringify(results, null, 2) + "\n" : predictionsCsv(results, predictor.labels, labelled);
+        if (o.out) {
+          await makeDir(path.dirname(path.resolve(o.out)));
+          await writeFileAtomic(o.out, text);
+        } else process.stdout.write(text);
         const failed = results.filter((r) => r.error !== undefined);
         if (failed.length > 0)
           process.stderr.write(
-            `warning: ${failed.length} row(s) could not be encoded and have no prediction (error column), e.g.\n` +
-              failed.slice(0, 5).map((r) => `  ${r.id}: ${r.error}`).join("\n") + "\n",
+            `emofeat: warning: ${failed.length} row(s) could not be encoded and have no prediction (error column), e.g.\n` +
+              failed.slice(0, 5).map((r) => `  ${r.utter_id}: ${r.error}`).join("\n") + "\n",
           );
-        const labelled = results.filter((r) => r.true_label !== null && r.error === undefined);
-        if (labelled.length > 0) {
-          const hits = labelled.filter((r) => r.true_label === r.label).length;
-          process.stderr.write(`${results.length} predictions${o.out ? ` -> ${o.out}` : ""}; accuracy on the ${labelled.length} rows with a known label: ${((100 * hits) / labelled.length).toFixed(2)}%\n`);
+        if (!o.quiet) {
+          const scored = results.filter((r) => r.true_label != null && r.error === undefined);
+          const hits = scored.filter((r) => r.true_label === r.label).length;
+          process.stderr.write(
+            `${results.length} rows: ${results.length - failed.length} predicted, ${failed.length} failed${o.out ? ` -> ${o.out}` : ""}` +
+              (scored.length > 0 ? `; accuracy on the ${scored.length} predicted rows with a known label: ${((100 * hits) / scored.length).toFixed(2)}%` : "") +
+              "\n",
+          );
         }
+        checkMaxFailures(o.maxFailures, failed.length, results.length);
       } finally {
         await predictor.dispose();
       }
     });
 }
 
+type Row = Omit<Prediction, "id"> & { utter_id: string; true_label?: string | null };
+
+/** The CSV form of the JSON rows: the same field names, probabilities flattened as probabilities.<class>. */
+function predictionsCsv(rows: Row[], labels: readonly string[], labelled: boolean): string {
+  const beta = (r: Row) => (r as { beta?: number }).beta; // gated fusion heads only
+  const extra = rows.some((r) => beta(r) !== undefined) ? ["beta"] : [];
+  const columns = ["utter_id", ...(labelled ? ["true_label"] : []), "label", ...labels.map((l) => `probabilities.${l}`), ...extra, "error"];
+  return stringify(
+    rows.map((r) => [
+      r.utter_id,
+      ...(labelled ? [r.true_label ?? ""] : []),
+      r.label ?? "",
+      ...labels.map((l) => r.probabilities?.[l] ?? ""),
+      ...extra.map(() => beta(r) ?? ""),
+      r.error ?? "",
+    ]),
+    { header: true, columns },
+  );
+}
+
 function formatOne(p: Prediction): string {
-  const probs = p.probs!;
+  const probs = p.probabilities!;
   const width = Math.max(...Object.keys(probs).map((l) => l.length));
   const lines = Object.entries(probs)
     .sort((a, b) => b[1] - a[1])

@@ -1,14 +1,14 @@
 import { Command, Option } from "commander";
 import { writeReport, REPORT_DEFAULTS, type ReportFormat } from "../../report/report.js";
 import type { ProjectionKind } from "../../report/sections/stores.js";
-import { EmofeatError } from "../../errors.js";
+import { UsageError } from "../../errors.js";
 import { intArg } from "../options.js";
 
 function projections(v: string): ProjectionKind[] {
   if (v === "none") return [];
   const list = v.split(",").map((s) => s.trim());
   const bad = list.filter((s) => s !== "pca" && s !== "umap");
-  if (bad.length) throw new EmofeatError(`--projection: unknown "${bad.join(", ")}" (use pca, umap, pca,umap or none)`);
+  if (bad.length) throw new UsageError(`--projection: unknown "${bad.join(", ")}" (use pca, umap, pca,umap or none)`);
   return list as ProjectionKind[];
 }
 

@@ -13,9 +13,10 @@ export function registerRuns(program: Command): void {
     )
     .argument("<runs...>", "run directories (e.g. runs/*)")
     .addOption(new Option("--format <format>", "output format").choices(["text", "markdown", "csv", "json"]).default("text"))
-    .action(async (dirs: string[], o: { format: SummaryFormat }) => {
+    .option("-q, --quiet", "do not list the folders that were skipped", false)
+    .action(async (dirs: string[], o: { format: SummaryFormat; quiet: boolean }) => {
       const { rows, skipped } = await summarizeRuns(dirs);
-      for (const s of skipped) process.stderr.write(`skipped ${s.dir}: ${s.reason}\n`);
+      if (!o.quiet) for (const s of skipped) process.stderr.write(`skipped ${s.dir}: ${s.reason}\n`);
       requireRows(rows, skipped);
       process.stdout.write(formatSummary(rows, o.format));
     });

@@ -3,9 +3,9 @@ import { HEAD_DEFAULTS, HEAD_NAMES, headNames, type HeadName, type TrainSettings
 import { headModule } from "../../train/heads/registry.js";
 import { parseLayerChoice } from "../../train/layer-select.js";
 import { trainPerLayer } from "../../train/per-layer.js";
-import { trainProbe } from "../../train/probe.js";
+import { EXPORT_HEADS, trainProbe } from "../../train/probe.js";
 import type { Protocol } from "../../train/splits.js";
-import { intArg } from "../options.js";
+import { intArg, interruptSignal, THREADS_HELP, threadsArg } from "../options.js";
 
 function positive(name: string): (v: string) => number {
   return (v: string) => {
@@ -73,6 +73,14 @@ export function registerTrain(program: Command): void {
       "with --folds session: train only fold K (0-based, in session order; auto: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX) into <out>/folds/K/; then emofeat runs merge <out>",
       (v: string) => (v === "auto" ? "auto" : intArg("--fold", 0)(v)),
     )
+    .addOption(
+      new Option(
+        "--export-head <how>",
+        "the head saved as head.onnx for predict: first-seed (default without folds), refit (train once more on every " +
+          "non-test row for the median tested epoch count), best-fold (with --folds: the fold with the best validation " +
+          "macro-F1), none (default with --folds)",
+      ).choices([...EXPORT_HEADS]),
+    )
     .addOption(new Option("--fold-val <source>", "validation in each fold: a stratified 10% of the training sessions, or the next session").choices(["stratified", "session"]).default("stratified"))
     .option("--seeds <n>", "train with this many seeds (seed, seed+1, ...) and report mean +- std", intArg("--seeds"), 1)
     .option("--seed <n>", "first seed (initialisation, shuffling, dropout)", intArg("--seed", 0), 0)
@@ -83,8 +91,9 @@ export function registerTrain(program: Command): void {
     .option("--weight-decay <wd>", "AdamW decoupled weight decay", nonNegative("--weight-decay"))
     .option("--dropout <p>", "mlp dropout: p for both, or pIn,pHidden", dropoutArg)
     .addOption(new Option("--select <which>", "checkpoint to test (default: the head's reference setting)").choices(["best-val-macro-f1", "last"]))
-    .option("--threads <n>", "onnxruntime intra-op threads (default: all cores)", intArg("--threads"))
-    .option("--overwrite", "replace an existing run directory", false)
+    .option("--threads <n>", THREADS_HELP, threadsArg)
+    .option("--overwrite", "replace an existing run directory (only a folder emofeat train made; anything else is refused)", false)
+    .option("--force-unlock", "remove the lock of another train into --out that is known to be gone", false)
     .option("-v, --verbose", "print every epoch", false)
     .option("-q, --quiet", "no progress output (warnings are still printed)", false)
     .addHelpText("after", `\nHeads and their reference settings:\n${defaultsTable}\n\nExamples:\n  emofeat train --csv data/index.csv --features text=features/text --head mlp --out runs/text-mlp\n  emofeat train --csv data/index.csv --features audio=features/audio,text=features/text --head concat-linear --out runs/concat\n  emofeat train --csv data/index.csv --features text=features/text --classes neutral,happy+excited,angry,sad --folds session --seeds 5 --out runs/text-loso
@@ -105,6 +114,7 @@ export function registerTrain(program: Command): void {
       // so its scores compare with a --head weighted-layers run on the same store.
       const head = (o.head ?? (o.perLayer ? "weighted-layers" : "mlp")) as HeadName;
       const protocol: Protocol = o.folds === "session" ? { kind: "session-folds", val: o.foldVal } : { kind: "split" };
+      const interrupt = interruptSignal("at the end of the current epoch; nothing is written");
       const res = await (o.perLayer ? trainPerLayer : trainProbe)({
         csv: o.csv,
         features: o.features,
@@ -119,12 +129,15 @@ export function registerTrain(program: Command): void {
         threads: o.threads,
         overwrite: o.overwrite,
         fold: o.fold,
+        exportHead: o.exportHead,
+        forceUnlock: o.forceUnlock,
+        signal: interrupt.signal,
         verbose: o.verbose,
         log: (line) => {
           if (!o.quiet || line.startsWith("warning")) process.stderr.write(line + "\n");
         },
         command: ["emofeat", ...process.argv.slice(2)],
-      });
+      }).finally(() => interrupt.dispose());
       process.stdout.write(res.summary + "\n");
     });
 }

@@ -1,0 +1,42 @@
+/** Provenance: what train and predict read is the data their records describe, or they refuse. */
+import { createHash } from "node:crypto";
+import { cp, open, readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readStore } from "../src/store/read.js";
+import { trainProbe } from "../src/train/probe.js";
+import type { RunConfig } from "../src/train/run-dir.js";
+import { writeProbeFixture, type ProbeFixture } from "./helpers/probe-data.js";
+import { removeDir, tempDir } from "./helpers/paths.js";
+import { loadSynth } from "./helpers/synth.js";
+
+const sha = async (f: string) => createHash("sha256").update(await readFile(f)).digest("hex");
+
+describe("store provenance", () => {
+  let dir: string;
+  let fx: ProbeFixture;
+  beforeAll(async () => {
+    dir = await tempDir("emofeat-prov-");
+    fx = await writeProbeFixture(dir, await loadSynth());
+  });
+  afterAll(() => removeDir(dir));
+
+  it("train records the sha256 of the bytes it read, and refuses a store edited after extraction", async () => {
+    const out = path.join(dir, "runs", "ok");
+    const res = await trainProbe({ csv: fx.csv, features: `text=${fx.text}`, head: "linear", out, settings: { epochs: 1 } });
+    const config = JSON.parse(await readFile(path.join(out, "config.json"), "utf8")) as RunConfig;
+    expect(config.features[0].embeddings_sha256).toBe(await sha(path.join(fx.text, "embeddings.npy")));
+    expect(res.config.files?.["head.onnx"]).toBe(await sha(path.join(out, "head.onnx")));
+
+    // Change one float in the data part: same shape and size, so only the hash can tell.
+    const edited = path.join(dir, "features", "edited");
+    await cp(fx.text, edited, { recursive: true });
+    const fh = await open(path.join(edited, "embeddings.npy"), "r+");
+    await fh.write(Buffer.from(new Float32Array([42]).buffer), 0, 4, 200);
+    await fh.close();
+    await expect(readStore(edited)).rejects.toThrow(/edited: embeddings\.npy is not the file its meta\.json describes \(sha256 [0-9a-f]{12}\.\.\., meta\.json records [0-9a-f]{12}\.\.\.\): it was changed after extraction/);
+    await expect(trainProbe({ csv: fx.csv, features: `text=${edited}`, head: "linear", out: path.join(dir, "runs", "bad"), settings: { epochs: 1 } })).rejects.toThrow(
+      /edited: embeddings\.npy is not the file its meta\.json describes/,
+    );
+  });
+});
