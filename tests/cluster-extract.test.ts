@@ -290,6 +290,8 @@ describe("Kubernetes", () => {
     expect(c.resources.requests.cpu).toBe("2");
     expect(c.resources.limits.memory).toMatch(/^\d+Gi$/);
     expect(c.env).toContainEqual({ name: "EMOFEAT_OFFLINE", value: "1" });
+    expect(c.env.find((e: { name: string }) => e.name === "EMOFEAT_JOB_UID").valueFrom.fieldRef.fieldPath).toBe("metadata.labels['batch.kubernetes.io/controller-uid']");
+    expect(job.spec.podReplacementPolicy).toBe("Failed");
     expect(c.command.slice(0, 3)).toEqual(["emofeat", "extract", "text"]);
     expect(c.command.join(" ")).toContain("--shard auto --shards 4 --threads 2");
     expect(merge.spec.template.spec.containers[0].command.slice(0, 4)).toEqual(["emofeat", "merge", out, "--wait"]);

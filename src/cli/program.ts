@@ -10,6 +10,7 @@ import { registerPredict } from "./commands/predict.js";
 import { registerStore } from "./commands/store.js";
 import { registerReport } from "./commands/report.js";
 import { registerMerge } from "./commands/merge.js";
+import { registerStatus } from "./commands/status.js";
 import { registerCluster } from "./commands/cluster.js";
 
 export function buildProgram(): Command {
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerStore(program);
   registerReport(program);
   registerMerge(program);
+  registerStatus(program);
   registerCluster(program, buildProgram);
   return program;
 }

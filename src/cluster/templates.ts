@@ -159,6 +159,8 @@ export function k8sManifests(job: ClusterJob, o: K8sOptions): string {
       completions: job.shards,
       parallelism: job.shards,
       backoffLimit: o.backoffLimit ?? 2 * job.shards,
+      // A failed pod's replacement starts only once it has stopped, so a shard never has two writers (Kubernetes >= 1.29).
+      podReplacementPolicy: "Failed",
       template: {
         metadata: { labels: meta(job.name).labels },
         spec: {
@@ -169,7 +171,8 @@ export function k8sManifests(job: ClusterJob, o: K8sOptions): string {
               image: o.image,
               workingDir: o.workdir ?? o.mountPath,
               command: ["emofeat", ...taskArgs(job, String(r.cpus))],
-              env,
+              // The Job's uid, so a replacement pod (same Job, same index) takes over the lock its predecessor left.
+              env: [...env, { name: "EMOFEAT_JOB_UID", valueFrom: { fieldRef: { fieldPath: "metadata.labels['batch.kubernetes.io/controller-uid']" } } }],
               resources: {
                 requests: { cpu: String(r.cpus), memory: `${r.memGiB}Gi` },
                 limits: { cpu: String(r.cpus), memory: `${r.memGiB}Gi` },
@@ -212,7 +215,7 @@ export function k8sManifests(job: ClusterJob, o: K8sOptions): string {
   first.commentBefore = [
     ...header(job, "Kubernetes").map((l) => ` ${l}`),
     ` Apply: kubectl apply -f job.yaml    Watch: emofeat status ${job.out} (on a machine that mounts the volume)`,
-    ` Pod K runs shard K (JOB_COMPLETION_INDEX); a failed pod is retried and resumes its shard.`,
+    ` Pod K runs shard K (JOB_COMPLETION_INDEX); a failed pod is retried and resumes its shard. Needs Kubernetes 1.29+ (podReplacementPolicy).`,
   ].join("\n");
   const second = new YAML.Document(merge);
   second.commentBefore = ` The merge Job waits (emofeat merge --wait) until every shard on the volume is finished, then writes the store.`;

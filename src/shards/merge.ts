@@ -14,8 +14,9 @@ import { STORE_FILES, type ShardsRecord, type StoreMeta } from "../store/meta.js
 import { readStoreMeta } from "../store/read.js";
 import { RECORD_TOTALS } from "../store/records.js";
 import { validateStores, type ValidationReport } from "../store/validate.js";
-import { StoreWriter } from "../store/write.js";
-import { exists } from "../util/fs.js";
+import { checkStoreOut, StoreWriter } from "../store/write.js";
+import { exists, isDirectory } from "../util/fs.js";
+import { acquireLock, type Lock } from "../util/lock.js";
 import { shardName } from "./array-task.js";
 import { describeRows, fromRuns, SHARDS_DIR, shardPartialDir, shardsRoot, type ShardRecord } from "./record.js";
 import { surveyShards, type ShardSurvey } from "./survey.js";
@@ -29,6 +30,8 @@ export interface MergeOptions {
   overwrite?: boolean;
   /** Remove `<out>/shards/` once the store is written and valid. */
   removeShards?: boolean;
+  /** Remove the lock of another writer of OUT that is known to be gone. */
+  forceUnlock?: boolean;
   log?: (line: string) => void;
 }
 
@@ -173,7 +176,22 @@ export async function checkShards(out: string, o: { indexSha256?: string } = {})
   return { n, ref, usable, problems };
 }
 
+/**
+ * Merges holding the lock of OUT (no other merge, no single-process extraction into it) and, while it reads
+ * them, the lock of every shard folder (no task rewrites a shard being merged).
+ */
 export async function mergeShards(o: MergeOptions): Promise<MergeSummary> {
+  if (!(await isDirectory(o.out))) throw new EmofeatError(`${o.out}: no such folder; run emofeat extract ... --shard K/N --out ${o.out} first`);
+  const locks: Lock[] = [];
+  try {
+    locks.push(await acquireLock(o.out, { forceUnlock: o.forceUnlock, log: o.log }));
+    return await mergeLocked(o, locks);
+  } finally {
+    for (const l of locks.reverse()) await l.release();
+  }
+}
+
+async function mergeLocked(o: MergeOptions, locks: Lock[]): Promise<MergeSummary> {
   const out = o.out;
   const log = o.log ?? (() => {});
   let index = o.csv ? await loadIndex(o.csv) : null;
@@ -207,6 +225,8 @@ export async function mergeShards(o: MergeOptions): Promise<MergeSummary> {
     throw new EmofeatError(
       `${out} holds an unfinished single-process extraction (${STORE_FILES.partial}/); finish it, or pass --overwrite to discard it and write the merged shards; nothing was written`,
     );
+  await checkStoreOut(out, o.overwrite); // store files emofeat did not write are never replaced
+  for (const s of usable) locks.push(await acquireLock(s.dir, { log }));
 
   const totals = ref.store.totals === null ? undefined : RECORD_TOTALS[ref.store.totals];
   if (ref.store.totals !== null && !totals) throw new Error(`internal: no totals function for ${ref.store.totals}`);

@@ -3,7 +3,6 @@
  * asked): per shard done / running (with its lock's host and pid) / not started / failed, rows and failures so
  * far, and an ETA from the finished shards' rates.
  */
-import os from "node:os";
 import path from "node:path";
 import { STORE_FILES } from "../store/meta.js";
 import { readStoreMeta } from "../store/read.js";
@@ -53,12 +52,15 @@ export interface StatusReport {
 }
 
 function stateOf(s: ShardSurvey | undefined, lock: LockHolder | null): { state: ShardState; detail: string } {
-  if (s?.record?.finished) return { state: "done", detail: `${s.record.attempt.host}, finished ${s.record.finished}` };
+  // A lock first: a finished shard may be being rewritten (--overwrite).
   if (lock) {
-    if (lock.host !== os.hostname()) return { state: "running", detail: `on ${lock.host}, pid ${lock.pid}, since ${lock.started}` };
-    if (holderAlive(lock)) return { state: "running", detail: `here, pid ${lock.pid}, since ${lock.started}` };
-    return { state: "failed", detail: `stopped: pid ${lock.pid} on this host is gone (killed, or out of time?); rerun the task to resume` };
+    const alive = holderAlive(lock);
+    if (alive === null) return { state: "running", detail: `on ${lock.host}, pid ${lock.pid}, since ${lock.started}` };
+    if (alive) return { state: "running", detail: `here, pid ${lock.pid}, since ${lock.started}` };
+    if (!s?.record?.finished)
+      return { state: "failed", detail: `stopped: pid ${lock.pid} on this host is gone (killed, or out of time?); rerun the task to resume` };
   }
+  if (s?.record?.finished) return { state: "done", detail: `${s.record.attempt.host}, finished ${s.record.finished}` };
   if (s?.failure) return { state: "failed", detail: `${s.failure.message} (${s.failure.host}, pid ${s.failure.pid}, ${s.failure.time})` };
   if (s && (s.record || s.positions.length > 0))
     return { state: "failed", detail: "stopped without finishing (killed, or out of time?); rerun the task to resume" };

@@ -96,6 +96,10 @@ export interface LockOptions {
   forceUnlock?: boolean;
   /** Told when a stale or forced lock is removed. */
   log?: (line: string) => void;
+  /** Lock file name inside `dir` (default LOCK_FILE): one lock per output file when several share a folder. */
+  name?: string;
+  /** What the lock guards, for messages (default `dir`). */
+  label?: string;
 }
 
 export class LockedError extends EmofeatError {
@@ -184,7 +188,8 @@ function installExitHook(): void {
 
 /** Takes the lock of `dir` (an existing folder), or throws LockedError naming the holder. */
 export async function acquireLock(dir: string, o: LockOptions = {}): Promise<Lock> {
-  const file = path.join(dir, LOCK_FILE);
+  const file = path.join(dir, o.name ?? LOCK_FILE);
+  const what = o.label ?? dir;
   const holder: LockHolder = {
     host: os.hostname(),
     pid: process.pid,
@@ -230,32 +235,32 @@ export async function acquireLock(dir: string, o: LockOptions = {}): Promise<Loc
       other = parseHolder(existing);
     }
     if (o.forceUnlock) {
-      o.log?.(`--force-unlock: removing the lock of ${other ? describeHolder(other) : "an unreadable lock file"} in ${dir}`);
+      o.log?.(`--force-unlock: removing the lock of ${other ? describeHolder(other) : "an unreadable lock file"} in ${what}`);
       await removeIfUnchanged(file, existing);
       continue;
     }
     if (other && other.host === os.hostname() && !pidAlive(other.pid)) {
-      o.log?.(`taking over the lock of ${dir} left by ${describeHolder(other)}: that process is no longer running`);
+      o.log?.(`taking over the lock of ${what} left by ${describeHolder(other)}: that process is no longer running`);
       await removeIfUnchanged(file, existing);
       continue;
     }
     // The scheduler restarted this very task (it never runs a task twice at once): its predecessor has ended.
     if (other?.task && other.task === holder.task && other.token !== holder.token) {
-      o.log?.(`taking over the lock of ${dir} left by ${describeHolder(other)}: the scheduler restarted this task (${other.task})`);
+      o.log?.(`taking over the lock of ${what} left by ${describeHolder(other)}: the scheduler restarted this task (${other.task})`);
       await removeIfUnchanged(file, existing);
       continue;
     }
     if (other?.task?.startsWith("slurm:") && other.host !== os.hostname()) {
       const job = await slurmJobLive(other.task.slice("slurm:".length));
       if (job && !job.live) {
-        o.log?.(`taking over the lock of ${dir} left by ${describeHolder(other)}: its Slurm job ${other.task.slice(6)} has ended (${job.state})`);
+        o.log?.(`taking over the lock of ${what} left by ${describeHolder(other)}: its Slurm job ${other.task.slice(6)} has ended (${job.state})`);
         await removeIfUnchanged(file, existing);
         continue;
       }
     }
-    throw new LockedError(dir, other);
+    throw new LockedError(what, other);
   }
-  throw new LockedError(dir, parseHolder((await readLockText(file)) ?? ""));
+  throw new LockedError(what, parseHolder((await readLockText(file)) ?? ""));
 }
 
 /** Runs `fn` holding the lock of `dir`, releasing it however `fn` ends. */

@@ -17,11 +17,12 @@ export function registerMerge(program: Command): void {
     .option("--csv <index.csv>", "the index CSV (default: the path the shards recorded)")
     .option("--overwrite", "replace a store in OUT made with other settings, or an unfinished single-process extraction there", false)
     .option("--remove-shards", "delete OUT/shards/ once the merged store is written and valid", false)
+    .option("--force-unlock", "remove the lock of another merge or extraction into OUT that is known to be gone (e.g. it ran on another machine)", false)
     .option("--wait [seconds]", "wait until every shard is finished, checking every 30 s, for at most this long (default 86400); for a merge job that starts with the shards")
     .option("--poll <seconds>", "with --wait: seconds between checks", intArg("--poll"), 30)
     .option("-q, --quiet", "no progress output", false)
     .addHelpText("after", "\nExamples:\n  emofeat merge features/audio\n  emofeat status features/audio    # what is done, running, missing")
-    .action(async (out: string, o: { csv?: string; overwrite: boolean; removeShards: boolean; wait?: string | boolean; poll: number; quiet: boolean }) => {
+    .action(async (out: string, o: { csv?: string; overwrite: boolean; removeShards: boolean; forceUnlock: boolean; wait?: string | boolean; poll: number; quiet: boolean }) => {
       const log = (line: string) => {
         if (!o.quiet) process.stderr.write(`emofeat merge: ${line}\n`);
       };
@@ -29,7 +30,7 @@ export function registerMerge(program: Command): void {
         const limit = o.wait === true ? 86_400 : Number(o.wait);
         await waitForShards(out, { timeoutS: limit, pollS: o.poll, log });
       }
-      const s = await mergeShards({ out, csv: o.csv, overwrite: o.overwrite, removeShards: o.removeShards, log });
+      const s = await mergeShards({ out, csv: o.csv, overwrite: o.overwrite, removeShards: o.removeShards, forceUnlock: o.forceUnlock, log });
       const m = s.meta;
       if (!o.quiet)
         process.stderr.write(
