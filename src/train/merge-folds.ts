@@ -11,6 +11,8 @@ export interface MergeFoldsOptions {
   out: string;
   /** Replace a run merged before. */
   overwrite?: boolean;
+  /** Remove the lock of another writer of OUT that is known to be gone. */
+  forceUnlock?: boolean;
   log?: (line: string) => void;
 }
 
@@ -32,6 +34,7 @@ export async function mergeFolds(o: MergeFoldsOptions): Promise<TrainProbeResult
     threads: options.threads ?? undefined,
     exportHead: options.export_head as ExportHead,
     overwrite: o.overwrite,
+    forceUnlock: o.forceUnlock,
     log: o.log,
     command: single ?? undefined,
     fromFolds: new FoldUnits(records),

@@ -31,12 +31,14 @@ export function registerRuns(program: Command): void {
     )
     .argument("<out>", "the --out of the fold runs")
     .option("--overwrite", "replace a run merged before", false)
+    .option("--force-unlock", "remove the lock of another process writing OUT that is known to be gone", false)
     .option("-q, --quiet", "no progress output", false)
     .addHelpText("after", "\nExample (Slurm, 5 sessions):\n  sbatch --array=0-4 --wrap 'emofeat train --csv data/index.csv --features text=features/text --folds session --seeds 5 --fold auto --out runs/loso'\n  emofeat runs merge runs/loso")
-    .action(async (out: string, o: { overwrite: boolean; quiet: boolean }) => {
+    .action(async (out: string, o: { overwrite: boolean; forceUnlock: boolean; quiet: boolean }) => {
       const res = await mergeFolds({
         out,
         overwrite: o.overwrite,
+        forceUnlock: o.forceUnlock,
         log: (line) => {
           if (!o.quiet || line.startsWith("warning")) process.stderr.write(line + "\n");
         },
