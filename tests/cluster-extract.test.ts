@@ -14,6 +14,8 @@ import { extractAudio } from "../src/extract/audio.js";
 import { extractText } from "../src/extract/text.js";
 import { mergeShards } from "../src/shards/merge.js";
 import { cliCommand, runEmofeat } from "./helpers/cli.js";
+import { exitOf, killAfterParts } from "./helpers/kill-child.js";
+import { texts } from "./helpers/texts.js";
 import { writeIndex } from "./helpers/csv.js";
 import { DEMO_INDEX, DEMO_MODEL, ROOT, removeDir, tempDir, tinyBert30522 } from "./helpers/paths.js";
 
@@ -139,56 +141,19 @@ describe("Slurm", () => {
   });
 });
 
-const WORDS = "i you we they really never always why what no yes please stop wait love hate this that right now here there so very sorry".split(" ");
-function texts(n: number): string[] {
-  let s = 777;
-  const rnd = () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-  return Array.from({ length: n }, () => Array.from({ length: 1 + Math.floor(rnd() * 40) }, () => WORDS[Math.floor(rnd() * WORDS.length)]).join(" ") + ".");
-}
-
-describe("sequence stores", () => {
-  it("a text sequence store of every layer in float16, per utterance too: four concurrent Slurm tasks, merged, equal a single run", async () => {
-    const out = path.join(dir, "seq-sharded");
-    const opts = ["--csv", DEMO_INDEX, "--model", DEMO_MODEL, "--batch-size", "4", "--offline", "--threads", "1", "--pooling", "none", "--layers", "all", "--store-dtype", "float16", "--layout", "per-utterance"];
-    const tasks = await Promise.all([0, 1, 2, 3].map((k) => runEmofeat(["extract", "text", ...opts, "--out", out, "--shard", "auto", "-q"], { env: slurmEnv(k, 4) })));
-    tasks.forEach((t, k) => expect(t.code, `task ${k}: ${t.stderr}`).toBe(0));
-    const merged = await mergeShards({ out });
-    expect(merged.meta).toMatchObject({ pooling: "none", dtype: "float16", n: 24 });
-    expect(merged.meta.layers!.length).toBeGreaterThan(1);
-    const single = path.join(dir, "seq-single");
-    await extractText({ csv: DEMO_INDEX, out: single, model: DEMO_MODEL, offline: true, batchSize: 4, threads: 1, pooling: "none", layers: "all", storeDtype: "float16", layout: "per-utterance" });
-    await expectSameStore(out, single, 4);
-  });
-});
-
 describe("a shard killed and rerun", () => {
   it("an unfinished shard stops the merge (naming its rows); rerun, it resumes and the merge equals a single run", async () => {
-    const csv = await writeIndex(dir, texts(600).map((text, i) => ({ utter_id: `t${i}`, text })), "kill.csv");
+    const csv = await writeIndex(dir, texts(600, { seed: 777, maxWords: 40 }).map((text, i) => ({ utter_id: `t${i}`, text })), "kill.csv");
     const out = path.join(dir, "kill-sharded");
     const child = () =>
       spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "tests/helpers/extract-child.ts"), csv, out, DEMO_MODEL, "2", "2", "0/2"], {
         cwd: ROOT,
         stdio: ["ignore", "pipe", "inherit"],
       });
-    const finish = (p: ReturnType<typeof child>) => new Promise<number | null>((res) => p.on("exit", (code) => res(code)));
-    const partial = path.join(out, "shards", "0-of-2", ".partial");
     const p = child();
     p.stdout!.resume();
-    await new Promise<void>((res, rej) => {
-      const t0 = Date.now();
-      const poll = setInterval(() => {
-        const parts = existsSync(partial) ? readdirSync(partial).filter((n) => n.startsWith("part-") && n.endsWith(".json")) : [];
-        if (parts.length >= 3) {
-          clearInterval(poll);
-          p.kill("SIGKILL");
-          res();
-        } else if (Date.now() - t0 > 60_000) {
-          clearInterval(poll);
-          rej(new Error("the shard never wrote 3 parts"));
-        }
-      }, 5);
-    });
-    await finish(p);
+    await killAfterParts(p, path.join(out, "shards", "0-of-2", ".partial"));
+    await exitOf(p);
     await extractText({ csv, out, model: DEMO_MODEL, offline: true, batchSize: 2, threads: 1, shard: { k: 1, n: 2 } });
     const err = await mergeShards({ out }).catch((e: Error) => e);
     expect(String(err)).toMatch(/cannot merge .*: 1 problem\(s\); nothing was written\n {2}- shards\/0-of-2: unfinished: \d+ of \d+ rows done \(rows? [\d, -]+.* not yet\); last started .* by pid \d+/);
@@ -197,7 +162,7 @@ describe("a shard killed and rerun", () => {
     const q = child();
     let log = "";
     q.stdout!.on("data", (d) => (log += d));
-    expect(await finish(q)).toBe(0);
+    expect(await exitOf(q)).toBe(0);
     expect(Number(/progress extract (\d+)\//.exec(log)![1])).toBeGreaterThan(0); // resumed, not restarted
     await mergeShards({ out });
     const single = path.join(dir, "kill-single");
