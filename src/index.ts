@@ -7,8 +7,8 @@ export { embedTexts, extractText, type ExtractTextOptions, type EmbedTextsResult
 export { AudioEncoder, AUDIO_DEFAULTS, AUDIO_COMPAT_MODES, AUDIO_POOLING_MODES, BATCHING_MODES, type AudioCompat, type AudioModelOptions, type BatchingMode } from "./audio/encoder.js";
 export { embedAudio, extractAudio, CLIPS_COLUMNS, type ExtractAudioOptions, type EmbedAudioResult } from "./extract/audio.js";
 export { AudioInputError } from "./audio/errors.js";
-export { openAudio, decodeAudioFile, mixToMono, type AudioStream, type AudioInfo, type DecodedAudio } from "./audio/decode.js";
-export { loadClip, type LoadedClip, type ClipInfo, type ClipOptions } from "./audio/clip.js";
+export { openAudio, openAudioBytes, pcmStream, decodeAudioFile, mixToMono, type AudioStream, type AudioInfo, type DecodedAudio } from "./audio/decode.js";
+export { loadClip, ClipBuilder, type LoadedClip, type ClipInfo, type ClipOptions } from "./audio/clip.js";
 export { resample, SincResampler } from "./audio/resample.js";
 export { BuiltinFrameExtractor, BUILTIN_FEATURES, isBuiltinModel, type BuiltinFeatureSpec, type BuiltinOptions } from "./audio/builtin.js";
 export { kaldiFbank, KaldiFbank, KALDI_FBANK_DEFAULTS, type FeatureFrames } from "./audio/kaldi-fbank.js";
@@ -49,5 +49,15 @@ export { planFolds, type Protocol, type Fold } from "./train/splits.js";
 export { summarizeRuns, formatSummary, type SummaryRow } from "./train/summarize.js";
 export { readRunConfig, readRunMetrics, readHeadLabels, RUN_FILES, type RunConfig, type RunMetrics, type HeadLabels } from "./train/run-dir.js";
 export { GraphBuilder, type Tensor as GraphTensor } from "./train/graph/builder.js";
-export { Predictor, predict, type PredictInput, type Prediction, type PredictorOptions } from "./predict/predict.js";
-export { registerEncoderFactory, encoderForStore, type Encoder, type EncoderFactory, type EncodeResult, type SequenceResult } from "./predict/encoders.js";
+export {
+  Predictor,
+  predict,
+  openAudioInput,
+  type PredictInput,
+  type Prediction,
+  type PredictorOptions,
+  type AudioInput,
+  type Classification,
+  type PreparedAudio,
+} from "./predict/predict.js";
+export { registerEncoderFactory, encoderForStore, type Encoder, type EncoderFactory, type ClipEncoding, type EncodeResult, type SequenceResult } from "./predict/encoders.js";

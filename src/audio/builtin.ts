@@ -12,6 +12,7 @@ import { EmofeatError } from "../errors.js";
 import { pool, pooledWidth, POOLING_MODES, type PoolingMode } from "../pooling.js";
 import type { BuiltinModelRecord } from "../store/meta.js";
 import { loadClip, type LoadedClip } from "./clip.js";
+import type { AudioStream } from "./decode.js";
 import { AudioInputError } from "./errors.js";
 import { KALDI_FBANK_DEFAULTS, KALDI_FBANK_MIN_SAMPLES, KaldiFbank, type FeatureFrames } from "./kaldi-fbank.js";
 import { MFCC_MIN_SAMPLES, MFCC_SETTINGS, TorchaudioMfcc } from "./mfcc.js";
@@ -151,9 +152,22 @@ export class BuiltinFrameExtractor {
     return new BuiltinFrameExtractor(spec, sr, maxSeconds, pooling as BuiltinPooling);
   }
 
-  /** Decodes, resamples, peak-normalises and cuts one file exactly as for the encoders. */
-  loadClip(file: string): Promise<LoadedClip> {
-    return loadClip(file, { targetSampleRate: this.targetSampleRate, maxSeconds: this.maxSeconds });
+  /** Decodes, resamples, peak-normalises and cuts one file (or in-memory stream) exactly as for the encoders. */
+  loadClip(input: string | AudioStream): Promise<LoadedClip> {
+    return loadClip(input, { targetSampleRate: this.targetSampleRate, maxSeconds: this.maxSeconds });
+  }
+
+  /** One prepared clip's vector (serve); an AudioInputError when it is too short for one frame. */
+  async embedClip(clip: LoadedClip): Promise<Float32Array> {
+    if (clip.samples.length < this.spec.minSamples) throw this.tooShort(clip.info.file, clip.samples.length);
+    return this.embed(clip.samples);
+  }
+
+  private tooShort(file: string, samples: number): AudioInputError {
+    return new AudioInputError(
+      file,
+      `too short for ${this.spec.id} (${samples} samples at ${this.targetSampleRate} Hz; ${this.spec.minSamplesWhy} needs ${this.spec.minSamples})`,
+    );
   }
 
   /** [frames, frameDim] features of a prepared clip; RangeError below `spec.minSamples`. */
@@ -190,11 +204,7 @@ export class BuiltinFrameExtractor {
         const clip = await this.loadClip(files[i]);
         clips[i] = clip;
         if (clip.samples.length < this.spec.minSamples) {
-          errors[i] = new AudioInputError(
-            files[i],
-            `too short for ${this.spec.id} (${clip.samples.length} samples at ${this.targetSampleRate} Hz; ` +
-              `${this.spec.minSamplesWhy} needs ${this.spec.minSamples})`,
-          );
+          errors[i] = this.tooShort(files[i], clip.samples.length);
           continue;
         }
         vectors[i] = this.embed(clip.samples);

@@ -10,7 +10,7 @@
  * kept, so `maxUncutSeconds` refuses anything longer instead of growing without bound.
  */
 import { AudioInputError } from "./errors.js";
-import { mixToMono, openAudio, type AudioCodec } from "./decode.js";
+import { mixToMono, openAudio, type AudioCodec, type AudioStream } from "./decode.js";
 import { SincResampler, type ResampleOptions } from "./resample.js";
 import { maxSamplesFor } from "./preprocess.js";
 
@@ -54,72 +54,107 @@ export interface LoadedClip {
   info: ClipInfo;
 }
 
-export async function loadClip(file: string, options: ClipOptions = {}): Promise<LoadedClip> {
-  const targetSr = options.targetSampleRate ?? 16000;
-  const maxSeconds = options.maxSeconds === undefined ? 10 : options.maxSeconds;
-  const maxUncut = options.maxUncutSeconds ?? 3600;
-  if (maxSeconds !== null && !(maxSeconds > 0)) throw new RangeError(`maxSeconds must be > 0 or null, got ${maxSeconds}`);
-  const keep = maxSeconds === null ? Infinity : maxSamplesFor(targetSr, maxSeconds);
-  const uncutLimit = maxSeconds === null ? maxSamplesFor(targetSr, maxUncut) : Infinity;
+/**
+ * Turns mono blocks at the source rate into the model's clip, block by block: resample, track the peak of the
+ * whole resampled signal, keep only the first `maxSeconds`, normalise at the end. Any split of the input
+ * into blocks gives the same clip (the resampler streams), so a live stream that arrives in small frames ends
+ * exactly as the whole recording would. `loadClip` drives it for files; serve's streams feed it frames.
+ */
+export class ClipBuilder {
+  private readonly resampler: SincResampler;
+  private readonly keep: number;
+  private readonly uncutLimit: number;
+  private kept: Float32Array;
+  private keptLen = 0;
+  private total = 0;
+  private peak = 0;
+  /** Input frames pushed so far (at the source rate). */
+  inFrames = 0;
 
-  const stream = await openAudio(file);
-  const resampler = new SincResampler(stream.sampleRate, targetSr, options.resample);
-  let kept = new Float32Array(Number.isFinite(keep) ? keep : 1 << 16);
-  let keptLen = 0;
-  let total = 0;
-  let peak = 0;
-  let inFrames = 0;
+  constructor(
+    readonly sourceRate: number,
+    private readonly name: string,
+    private readonly options: ClipOptions = {},
+  ) {
+    const targetSr = options.targetSampleRate ?? 16000;
+    const maxSeconds = options.maxSeconds === undefined ? 10 : options.maxSeconds;
+    if (maxSeconds !== null && !(maxSeconds > 0)) throw new RangeError(`maxSeconds must be > 0 or null, got ${maxSeconds}`);
+    this.keep = maxSeconds === null ? Infinity : maxSamplesFor(targetSr, maxSeconds);
+    this.uncutLimit = maxSeconds === null ? maxSamplesFor(targetSr, options.maxUncutSeconds ?? 3600) : Infinity;
+    this.kept = new Float32Array(Number.isFinite(this.keep) ? this.keep : 1 << 16);
+    this.resampler = new SincResampler(sourceRate, targetSr, options.resample);
+  }
 
-  const take = (y: Float32Array): void => {
+  get targetSampleRate(): number {
+    return this.options.targetSampleRate ?? 16000;
+  }
+
+  /** One block of mono samples at the source rate. */
+  push(mono: Float32Array): void {
+    this.inFrames += mono.length;
+    this.take(this.resampler.push(mono));
+  }
+
+  /** Flushes the resampler and returns the normalised, cut samples; the builder is spent afterwards. */
+  finish(): { samples: Float32Array; resampledLength: number; truncated: boolean; peak: number } {
+    this.take(this.resampler.finish());
+    const samples = this.kept.length === this.keptLen ? this.kept : this.kept.slice(0, this.keptLen);
+    const peak = this.peak;
+    if (peak > 0) for (let i = 0; i < samples.length; i++) samples[i] = samples[i] / peak;
+    return { samples, resampledLength: this.total, truncated: this.total > this.keptLen, peak };
+  }
+
+  /** `finish()` as a LoadedClip, describing the source it was fed from. */
+  finishClip(source: { file: string; codec: AudioCodec; description: string; channels: number }): LoadedClip {
+    const { samples, resampledLength, truncated, peak } = this.finish();
+    return {
+      samples,
+      sampleRate: this.targetSampleRate,
+      info: {
+        ...source,
+        sampleRate: this.sourceRate,
+        originalFrames: this.inFrames,
+        originalSeconds: this.inFrames / this.sourceRate,
+        resampledLength,
+        truncated,
+        peak,
+      },
+    };
+  }
+
+  private take(y: Float32Array): void {
     for (let i = 0; i < y.length; i++) {
       const a = Math.abs(y[i]);
-      if (a > peak) peak = a;
+      if (a > this.peak) this.peak = a;
     }
-    total += y.length;
-    if (total > uncutLimit) {
+    this.total += y.length;
+    if (this.total > this.uncutLimit) {
       throw new AudioInputError(
-        file,
-        `too long to process uncut (over ${maxUncut} s; set a maximum duration or raise the limit)`,
+        this.name,
+        `too long to process uncut (over ${this.options.maxUncutSeconds ?? 3600} s; set a maximum duration or raise the limit)`,
       );
     }
-    const room = Math.min(y.length, keep - keptLen);
+    const room = Math.min(y.length, this.keep - this.keptLen);
     if (room <= 0) return;
-    if (keptLen + room > kept.length) {
-      const grown = new Float32Array(Math.max(keptLen + room, kept.length * 2));
-      grown.set(kept.subarray(0, keptLen));
-      kept = grown;
+    if (this.keptLen + room > this.kept.length) {
+      const grown = new Float32Array(Math.max(this.keptLen + room, this.kept.length * 2));
+      grown.set(this.kept.subarray(0, this.keptLen));
+      this.kept = grown;
     }
-    kept.set(y.subarray(0, room), keptLen);
-    keptLen += room;
-  };
+    this.kept.set(y.subarray(0, room), this.keptLen);
+    this.keptLen += room;
+  }
+}
 
+/** A file path, or an audio stream opened from memory (`openAudioBytes`, `pcmStream`). */
+export async function loadClip(input: string | AudioStream, options: ClipOptions = {}): Promise<LoadedClip> {
+  const stream = typeof input === "string" ? await openAudio(input) : input;
+  let builder: ClipBuilder;
   try {
-    for await (const planes of stream.blocks()) {
-      inFrames += planes[0].length;
-      take(resampler.push(mixToMono(planes)));
-    }
+    builder = new ClipBuilder(stream.sampleRate, stream.file, options);
+    for await (const planes of stream.blocks()) builder.push(mixToMono(planes));
   } finally {
     await stream.close();
   }
-  take(resampler.finish());
-
-  const samples = kept.length === keptLen ? kept : kept.slice(0, keptLen);
-  if (peak > 0) for (let i = 0; i < samples.length; i++) samples[i] = samples[i] / peak;
-
-  return {
-    samples,
-    sampleRate: targetSr,
-    info: {
-      file,
-      codec: stream.codec,
-      description: stream.description,
-      sampleRate: stream.sampleRate,
-      channels: stream.channels,
-      originalFrames: inFrames,
-      originalSeconds: inFrames / stream.sampleRate,
-      resampledLength: total,
-      truncated: total > keptLen,
-      peak,
-    },
-  };
+  return builder.finishClip({ file: stream.file, codec: stream.codec, description: stream.description, channels: stream.channels });
 }

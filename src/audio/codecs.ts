@@ -3,7 +3,7 @@
  * mpg123, libvorbis). Each is fed the file in fixed-size pieces and emits decoded blocks as it goes, so
  * memory stays bounded by the block size, not the file length.
  */
-import type { FileHandle } from "node:fs/promises";
+import type { ByteReader } from "./bytes.js";
 import { AudioInputError } from "./errors.js";
 
 /** Bytes read from the file per decoder call. */
@@ -21,7 +21,7 @@ interface DecodedLike {
   errors: { message: string }[];
 }
 
-async function* readPieces(fh: FileHandle, start = 0): AsyncGenerator<Uint8Array> {
+async function* readPieces(fh: ByteReader, start = 0): AsyncGenerator<Uint8Array> {
   let pos = start;
   for (;;) {
     const buf = Buffer.alloc(READ_BYTES);
@@ -65,7 +65,7 @@ export function parseFlacStreamInfo(head: Buffer, file: string): FlacStreamInfo 
  * the reference divides by 2^(bits-1). For bit depths up to 24 the float32 value still identifies the integer
  * exactly (the rounding error is below half a step), so we recover it and rescale.
  */
-export async function* decodeFlacBlocks(fh: FileHandle, file: string, info: FlacStreamInfo): AsyncGenerator<RawBlock> {
+export async function* decodeFlacBlocks(fh: ByteReader, file: string, info: FlacStreamInfo): AsyncGenerator<RawBlock> {
   const { FLACDecoder } = await import("@wasm-audio-decoders/flac");
   const decoder = new FLACDecoder();
   await decoder.ready;
@@ -107,7 +107,7 @@ export async function* decodeFlacBlocks(fh: FileHandle, file: string, info: Flac
 }
 
 /** MPEG audio (layers I-III). mpg123-decoder always returns two channels (mono is duplicated). */
-export async function* decodeMp3Blocks(fh: FileHandle, file: string): AsyncGenerator<RawBlock> {
+export async function* decodeMp3Blocks(fh: ByteReader, file: string): AsyncGenerator<RawBlock> {
   const { MPEGDecoder } = await import("mpg123-decoder");
   const decoder = new MPEGDecoder();
   await decoder.ready;
@@ -122,7 +122,7 @@ export async function* decodeMp3Blocks(fh: FileHandle, file: string): AsyncGener
   }
 }
 
-export async function* decodeOggVorbisBlocks(fh: FileHandle, file: string): AsyncGenerator<RawBlock> {
+export async function* decodeOggVorbisBlocks(fh: ByteReader, file: string): AsyncGenerator<RawBlock> {
   const { OggVorbisDecoder } = await import("@wasm-audio-decoders/ogg-vorbis");
   const decoder = new OggVorbisDecoder();
   await decoder.ready;
@@ -141,7 +141,7 @@ export async function* decodeOggVorbisBlocks(fh: FileHandle, file: string): Asyn
 }
 
 /** Ogg-encapsulated FLAC goes through the FLAC decoder, which detects the Ogg framing itself. */
-export async function* decodeOggFlacBlocks(fh: FileHandle, file: string): AsyncGenerator<RawBlock> {
+export async function* decodeOggFlacBlocks(fh: ByteReader, file: string): AsyncGenerator<RawBlock> {
   const { FLACDecoder } = await import("@wasm-audio-decoders/flac");
   const decoder = new FLACDecoder();
   await decoder.ready;

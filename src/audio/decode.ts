@@ -3,7 +3,8 @@
  * The format is recognised by its leading bytes, not the file name. WAV is read by our own streaming reader
  * (wav.ts explains why); FLAC, MP3 and Ogg Vorbis/FLAC by maintained wasm decoders (codecs.ts).
  */
-import { open, stat, type FileHandle } from "node:fs/promises";
+import { open, stat } from "node:fs/promises";
+import { BufferReader, type ByteReader } from "./bytes.js";
 import { AudioInputError } from "./errors.js";
 import { describeWav, looksLikeWav, readWavBlocks, readWavHeader } from "./wav.js";
 import {
@@ -17,7 +18,8 @@ import {
   type RawBlock,
 } from "./codecs.js";
 
-export type AudioCodec = "wav" | "flac" | "mp3" | "ogg-vorbis" | "ogg-flac";
+/** "pcm": samples handed over already decoded (raw PCM from a client), see `pcmStream`. */
+export type AudioCodec = "wav" | "flac" | "mp3" | "ogg-vorbis" | "ogg-flac" | "pcm";
 
 export interface AudioInfo {
   file: string;
@@ -36,7 +38,7 @@ export interface AudioStream extends AudioInfo {
   close(): Promise<void>;
 }
 
-async function openFile(file: string): Promise<{ fh: FileHandle; size: number }> {
+async function openFile(file: string): Promise<{ fh: ByteReader; size: number }> {
   let st;
   try {
     st = await stat(file);
@@ -65,7 +67,7 @@ async function* checkedBlocks(
   file: string,
   info: { sampleRate: number; channels: number },
   raw: AsyncGenerator<RawBlock>,
-  fh: FileHandle,
+  fh: ByteReader,
   checkFinite = true,
 ): AsyncGenerator<Float32Array[]> {
   let frames = 0;
@@ -110,6 +112,43 @@ async function* prepend(first: RawBlock, rest: AsyncGenerator<RawBlock>): AsyncG
 /** Opens `file` and reads its header; the samples are read when `blocks()` is iterated. */
 export async function openAudio(file: string): Promise<AudioStream> {
   const { fh, size } = await openFile(file);
+  return openReader(fh, size, file);
+}
+
+/**
+ * Audio from encoded bytes held in memory (an upload: WAV, FLAC, MP3, Ogg), through the same decoders and checks
+ * as files. `name` stands for the file in messages.
+ */
+export async function openAudioBytes(bytes: Uint8Array, name: string): Promise<AudioStream> {
+  if (bytes.length === 0) throw new AudioInputError(name, "empty file (0 bytes)");
+  return openReader(new BufferReader(bytes), bytes.length, name);
+}
+
+/**
+ * Samples that are already decoded (raw PCM sent by a client: one Float32Array per channel, all of one length)
+ * as a stream, so that they are mixed, resampled, normalised and cut exactly as a decoded file would be.
+ */
+export function pcmStream(channelData: Float32Array[], sampleRate: number, name: string): AudioStream {
+  if (!Number.isInteger(sampleRate) || sampleRate <= 0) throw new AudioInputError(name, `invalid sample rate ${sampleRate}`);
+  if (channelData.length === 0 || channelData[0].length === 0) throw new AudioInputError(name, "zero samples");
+  if (channelData.some((c) => c.length !== channelData[0].length)) throw new AudioInputError(name, "channels of different lengths");
+  const info = { sampleRate, channels: channelData.length };
+  const raw = (async function* () {
+    yield { channelData, sampleRate };
+  })();
+  const none: ByteReader = { read: async () => ({ bytesRead: 0 }), close: async () => {} };
+  return {
+    file: name,
+    codec: "pcm",
+    description: `raw PCM, ${channelData.length} channel(s)`,
+    ...info,
+    frames: channelData[0].length,
+    blocks: () => checkedBlocks(name, info, raw, none),
+    close: async () => {},
+  };
+}
+
+async function openReader(fh: ByteReader, size: number, file: string): Promise<AudioStream> {
   let ok = false;
   try {
     const headBuf = Buffer.alloc(Math.min(size, 4096));

@@ -32,6 +32,7 @@ import { framesOf, poolLayers, pooledWidth, POOLING_MODES, type PoolingMode } fr
 import type { ModelRecord } from "../store/meta.js";
 import { sha256File } from "../util/fs.js";
 import { loadClip, type LoadedClip } from "./clip.js";
+import type { AudioStream } from "./decode.js";
 import { AudioInputError } from "./errors.js";
 import {
   convGeometryFrom,
@@ -240,9 +241,12 @@ export class AudioEncoder {
     return minSamplesForOneFrame(this.geometry);
   }
 
-  /** Decodes, resamples, peak-normalises and cuts one file as the reference does (streams; bounded memory). */
-  loadClip(file: string): Promise<LoadedClip> {
-    return loadClip(file, { targetSampleRate: this.targetSampleRate, maxSeconds: this.maxSeconds });
+  /**
+   * Decodes, resamples, peak-normalises and cuts one file (or an in-memory stream: `openAudioBytes`,
+   * `pcmStream`) as the reference does (streams; bounded memory).
+   */
+  loadClip(input: string | AudioStream): Promise<LoadedClip> {
+    return loadClip(input, { targetSampleRate: this.targetSampleRate, maxSeconds: this.maxSeconds });
   }
 
   /** One model call on clips padded to the longest (or padTo): the kept layers' states [B, T', D]. */
@@ -320,6 +324,15 @@ export class AudioEncoder {
       group.forEach((i, g) => out.set(pooled.subarray(g * w, (g + 1) * w), i * w));
     });
     return out;
+  }
+
+  /**
+   * Embeds one prepared clip on its own (as exact mode computes every clip), so its vector never depends on
+   * other work; an AudioInputError when the clip is too short for one frame.
+   */
+  async embedClip(clip: LoadedClip): Promise<Float32Array> {
+    if (clip.samples.length < this.minSamples) throw tooShort(clip.info.file, clip.samples.length, this.minSamples, this.targetSampleRate);
+    return this.embedClips([clip.samples], 1);
   }
 
   /**

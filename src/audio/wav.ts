@@ -12,7 +12,7 @@
  * its container, 8-bit PCM is unsigned and centred ((u - 128) / 128), A-law and mu-law expand to 16-bit PCM
  * first, float data is taken as is (float64 rounded to float32).
  */
-import type { FileHandle } from "node:fs/promises";
+import type { ByteReader } from "./bytes.js";
 import { AudioInputError } from "./errors.js";
 
 export type WavEncoding = "pcm" | "float" | "alaw" | "mulaw";
@@ -68,7 +68,7 @@ function garbage(file: string, detail: string): AudioInputError {
   return new AudioInputError(file, `truncated or garbage WAV header (${detail})`);
 }
 
-async function readAt(fh: FileHandle, position: number, length: number): Promise<Buffer> {
+async function readAt(fh: ByteReader, position: number, length: number): Promise<Buffer> {
   const buf = Buffer.alloc(length);
   let got = 0;
   while (got < length) {
@@ -165,7 +165,7 @@ export interface WavChunks {
  * the corpus recipes) pass `truncatedData: "clip"` to count what is there.
  */
 export async function walkWavChunks(
-  fh: FileHandle,
+  fh: ByteReader,
   fileSize: number,
   file: string,
   options: { truncatedData?: "error" | "clip" } = {},
@@ -240,7 +240,7 @@ export async function walkWavChunks(
 }
 
 /** The format and sample location of a WAV file to decode (unsupported encodings are refused here). */
-export async function readWavHeader(fh: FileHandle, fileSize: number, file: string): Promise<WavFormat> {
+export async function readWavHeader(fh: ByteReader, fileSize: number, file: string): Promise<WavFormat> {
   const { container, fmt, data } = await walkWavChunks(fh, fileSize, file);
   const bytesPerSample = fmt.blockAlign / fmt.channels;
   const encoding = encodingOf(fmt, bytesPerSample, file);
@@ -326,7 +326,7 @@ export function convertWavSamples(bytes: Uint8Array, fmt: WavFormat, frames: num
 
 /** Reads the data chunk in blocks of about `blockFrames` frames; yields one Float32Array per channel per block. */
 export async function* readWavBlocks(
-  fh: FileHandle,
+  fh: ByteReader,
   fmt: WavFormat,
   file: string,
   blockFrames = 1 << 16,

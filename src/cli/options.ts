@@ -84,6 +84,21 @@ export function addModelOptions(cmd: Command, example: string): Command {
     .option("--offline", "never touch the network: hub ids must already be cached (also EMOFEAT_OFFLINE=1)", false);
 }
 
+function modelOverride(v: string, prev: Record<string, string> = {}): Record<string, string> {
+  const eq = v.indexOf("=");
+  if (eq <= 0 || eq === v.length - 1) throw new InvalidArgumentError("--model takes STORE=FOLDER_OR_HUB_ID, e.g. text=./models/bert-base-uncased");
+  return { ...prev, [v.slice(0, eq)]: v.slice(eq + 1) };
+}
+
+/** A run's encoders (predict, serve): --model STORE=FOLDER (repeatable), --offline, --device, --threads */
+export function addRunModelOptions(cmd: Command): Command {
+  return cmd
+    .option("--model <store=folder>", "use this model folder or hub id for a store (repeatable), when the recorded one is not available", modelOverride)
+    .option("--offline", "never touch the network: hub models must already be cached", false)
+    .addOption(new Option("--device <device>", "where the encoders run").choices([...DEVICES]).default("cpu"))
+    .option("--threads <n>", THREADS_HELP, threadsArg);
+}
+
 /** --csv, --out, --overwrite, --layout, --quiet */
 export function addStoreOptions(cmd: Command): Command {
   return cmd

@@ -8,6 +8,7 @@ import { registerTrain } from "./commands/train.js";
 import { registerRuns } from "./commands/runs.js";
 import { registerPredict } from "./commands/predict.js";
 import { registerStore } from "./commands/store.js";
+import { registerServe } from "./commands/serve.js";
 import { registerReport } from "./commands/report.js";
 import { registerMerge } from "./commands/merge.js";
 import { registerStatus } from "./commands/status.js";
@@ -17,7 +18,7 @@ export function buildProgram(): Command {
   const program = new Command("emofeat")
     .description(
       "Speech-emotion features from frozen pretrained transformers: build an index, extract text/audio " +
-        "embeddings into feature stores, validate them, train probes, predict and report.",
+        "embeddings into feature stores, validate them, train probes, predict, report and serve.",
     )
     .version(VERSION)
     .showHelpAfterError("(run with --help for usage)");
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerPredict(program);
   registerStore(program);
   registerReport(program);
+  registerServe(program);
   registerMerge(program);
   registerStatus(program);
   registerCluster(program, buildProgram);

@@ -15,6 +15,7 @@
  */
 import { isBuiltinModel } from "../audio/builtin.js";
 import type { LoadedClip } from "../audio/clip.js";
+import type { AudioStream } from "../audio/decode.js";
 import { AudioEncoder, type AudioCompat, type BatchingMode } from "../audio/encoder.js";
 import type { Device } from "../backends/onnx.js";
 import { EmofeatError } from "../errors.js";
@@ -53,7 +54,20 @@ export interface Encoder {
   encode(inputs: readonly string[]): Promise<EncodeResult>;
   /** Sequence stores (pooling none): each input's frames. */
   encodeSequences(inputs: readonly string[]): Promise<SequenceResult>;
+  /** Audio encoders: in-memory audio (uploads, live streams), prepared and embedded one clip at a time. */
+  readonly clips?: ClipEncoding;
   dispose(): Promise<void>;
+}
+
+/** The audio store's preprocessing and encoder for one clip at a time (serve, in-memory prediction). */
+export interface ClipEncoding {
+  /** The store's sample rate and cut (`max_seconds`). */
+  readonly sampleRate: number;
+  readonly maxSeconds: number;
+  /** decode -> mono -> resample -> peak-normalise -> cut, as at extraction; throws AudioInputError. */
+  prepare(audio: AudioStream): Promise<LoadedClip>;
+  /** The clip's vector (pooled stores), computed alone; throws AudioInputError when the clip is too short. */
+  embed(clip: LoadedClip): Promise<Float32Array>;
 }
 
 export interface EncoderOptions {
@@ -227,13 +241,17 @@ interface FileEncoder {
   pooling: string;
   rowSize: number;
   embedFiles(files: readonly string[], batchSize: number): Promise<{ vectors: (Float32Array | null)[]; clips: (LoadedClip | null)[]; errors: (Error | null)[] }>;
+  targetSampleRate: number;
+  maxSeconds: number;
+  loadClip(audio: string | AudioStream): Promise<LoadedClip>;
+  embedClip(clip: LoadedClip): Promise<Float32Array>;
   dispose(): Promise<void>;
 }
 
 function audioEncoder(meta: StoreMeta, o: EncoderOptions, enc: FileEncoder): Encoder {
   const batchSize = batchSizeOf(meta, 16);
   const errorsOf = (errs: (Error | null)[]) => errs.map((e) => (e === null ? null : e instanceof EmofeatError ? e : new EmofeatError(e.message, { cause: e })));
-  return storeEncoder(meta, o, "audio", enc, {
+  const encoder = storeEncoder(meta, o, "audio", enc, {
     pooled: async (files) => {
       const res = await enc.embedFiles(files, batchSize);
       const embeddings = new Float32Array(files.length * enc.rowSize);
@@ -246,6 +264,16 @@ function audioEncoder(meta: StoreMeta, o: EncoderOptions, enc: FileEncoder): Enc
     },
     dispose: () => enc.dispose(),
   });
+  const clips: ClipEncoding = {
+    sampleRate: enc.targetSampleRate,
+    maxSeconds: enc.maxSeconds,
+    prepare: (audio) => enc.loadClip(audio),
+    embed: async (clip) => {
+      if (isSequenceStore(meta)) throw wrongKind(meta, o, "pooled");
+      return enc.embedClip(clip);
+    },
+  };
+  return { ...encoder, clips };
 }
 
 registerEncoderFactory("audio", async (meta, o) => {
@@ -274,6 +302,10 @@ registerEncoderFactory("audio", async (meta, o) => {
     pooling: enc.pooling,
     rowSize: enc.rowSize,
     embedFiles: (files, batchSize) => enc.embedFiles(files, batchSize),
+    targetSampleRate: enc.targetSampleRate,
+    maxSeconds: enc.maxSeconds,
+    loadClip: (audio) => enc.loadClip(audio),
+    embedClip: (clip) => enc.embedClip(clip),
     dispose: () => enc.dispose(),
   });
 });

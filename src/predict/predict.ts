@@ -9,14 +9,50 @@ import type { StoreMeta } from "../store/meta.js";
 import { createSession, floatTensor } from "../train/graph/session.js";
 import { gatherRows } from "../train/layer-select.js";
 import { readHeadLabels, readRunConfig, readRunFile, readRunStoreMeta, RUN_FILES, type HeadLabels, type RunConfig } from "../train/run-dir.js";
-import { encoderForStore, type Encoder } from "./encoders.js";
+import type { ClipInfo, LoadedClip } from "../audio/clip.js";
+import { openAudio, openAudioBytes, pcmStream, type AudioStream } from "../audio/decode.js";
+import { encoderForStore, type EncodeResult, type Encoder } from "./encoders.js";
 
 export interface PredictInput {
   /** Optional id carried into the result (e.g. utter_id). */
   id?: string;
   text?: string;
-  /** Audio file path. */
-  audio?: string;
+  /** Audio file path, or audio held in memory (see `AudioInput`). */
+  audio?: AudioInput;
+}
+
+/**
+ * Audio for prediction: a file path; encoded bytes of any format the decoder reads (an upload); or samples
+ * already decoded (raw PCM: one Float32Array per channel, at `sampleRate`). All take the same path as
+ * extraction: decode -> mono -> resample -> peak-normalise -> cut. `name` stands for the file in messages.
+ */
+export type AudioInput =
+  | string
+  | { bytes: Uint8Array; name?: string }
+  | { channels: Float32Array[]; sampleRate: number; name?: string };
+
+/** Opens an `AudioInput` as a stream of blocks (throws AudioInputError for a bad file). */
+export async function openAudioInput(audio: AudioInput): Promise<AudioStream> {
+  if (typeof audio === "string") return openAudio(audio);
+  if ("bytes" in audio) return openAudioBytes(audio.bytes, audio.name ?? "audio");
+  return pcmStream(audio.channels, audio.sampleRate, audio.name ?? "audio");
+}
+
+/** The head's answer for one row. `beta` is the gate of gated fusion heads (those whose head.onnx outputs it). */
+export interface Classification {
+  label: string;
+  probabilities: Record<string, number>;
+  beta?: number;
+}
+
+/** Audio prepared for every audio store of a run: one clip per head input (null for non-audio inputs). */
+export interface PreparedAudio {
+  clips: (LoadedClip | null)[];
+  /** The first audio store's clip: the input's rate, channels, duration, seconds kept. */
+  info: ClipInfo;
+  duration_s: number;
+  kept_s: number;
+  truncated: boolean;
 }
 
 export interface Prediction {
@@ -25,6 +61,8 @@ export interface Prediction {
   label: string | null;
   /** Probability per class, in the run's label order; null with `error`. */
   probabilities: Record<string, number> | null;
+  /** Gated fusion heads: the gate (see Classification). */
+  beta?: number;
   /** Why this input could not be encoded (e.g. an unreadable audio file). */
   error?: string;
 }
@@ -87,7 +125,7 @@ export class Predictor {
    */
   async predict(items: readonly PredictInput[]): Promise<Prediction[]> {
     if (items.length === 0) return [];
-    const feeds: Record<string, ort.Tensor> = {};
+    const features: Float32Array[] = [];
     const errors: (string | null)[] = items.map(() => null);
     for (let k = 0; k < this.head.inputs.length; k++) {
       const input = this.head.inputs[k];
@@ -100,22 +138,114 @@ export class Predictor {
           );
         return v;
       });
-      const res = await this.encoders[k].encode(values);
+      const res = await this.encodeValues(k, values);
       res.errors.forEach((e, i) => {
         if (e && errors[i] === null) errors[i] = e.message;
       });
-      feeds[input.name] = floatTensor(headInput(res.embeddings, items.length, this.storeMetas[k], input), [items.length, input.dim]);
+      features.push(res.embeddings);
     }
-    const out = await this.session.run(feeds, ["probs"]);
-    const probs = out.probs.data as Float32Array;
-    const c = this.labels.length;
+    const rows = await this.classify(features, items.length);
     return items.map((it, i) => {
       const id = it.id !== undefined ? { id: it.id } : {};
       if (errors[i] !== null) return { ...id, label: null, probabilities: null, error: errors[i]! };
+      const { label, probabilities, beta } = rows[i];
+      return { ...id, label, probabilities, ...(beta !== undefined ? { beta } : {}) };
+    });
+  }
+
+  /** File paths go through the store's own batching; in-memory audio is prepared and embedded clip by clip. */
+  private async encodeValues(k: number, values: readonly AudioInput[]): Promise<EncodeResult> {
+    const enc = this.encoders[k];
+    if (values.every((v): v is string => typeof v === "string")) return enc.encode(values);
+    const embeddings = new Float32Array(values.length * enc.rowSize);
+    const errors: (EmofeatError | null)[] = values.map(() => null);
+    for (let i = 0; i < values.length; i++) {
+      try {
+        embeddings.set(await this.embedClip(k, await this.encoderClips(k).prepare(await openAudioInput(values[i]))), i * enc.rowSize);
+      } catch (err) {
+        if (!(err instanceof EmofeatError)) throw err;
+        errors[i] = err;
+      }
+    }
+    return { embeddings, errors };
+  }
+
+  private encoderClips(k: number) {
+    const clips = this.encoders[k].clips;
+    if (!clips) throw new EmofeatError(`store "${this.head.inputs[k].name}" (${this.encoders[k].modality}) takes no audio`);
+    return clips;
+  }
+
+  /**
+   * Prepares one audio input for every audio store of the run, exactly as extraction prepared the store's clips
+   * (decode -> mono -> resample -> peak-normalise -> cut). Throws AudioInputError for audio that cannot be used.
+   */
+  async prepareAudio(audio: AudioInput): Promise<PreparedAudio> {
+    const clips: (LoadedClip | null)[] = [];
+    for (let k = 0; k < this.encoders.length; k++)
+      clips.push(this.encoders[k].modality === "audio" ? await this.encoderClips(k).prepare(await openAudioInput(audio)) : null);
+    return this.preparedAudio(clips);
+  }
+
+  /** Per head input: the audio store's clip settings (rate and cut), null for other inputs. */
+  get audioClipOptions(): ({ targetSampleRate: number; maxSeconds: number } | null)[] {
+    return this.encoders.map((e) => (e.clips ? { targetSampleRate: e.clips.sampleRate, maxSeconds: e.clips.maxSeconds } : null));
+  }
+
+  /** PreparedAudio from clips built elsewhere (a live stream's ClipBuilders, one per audio input). */
+  preparedAudio(clips: (LoadedClip | null)[]): PreparedAudio {
+    const first = clips.find((c): c is LoadedClip => c !== null);
+    if (!first) throw new EmofeatError("this run's head takes no audio");
+    return {
+      clips,
+      info: first.info,
+      duration_s: first.info.originalSeconds,
+      kept_s: first.samples.length / first.sampleRate,
+      truncated: first.info.truncated,
+    };
+  }
+
+  /** Store k's vector of one prepared clip, computed alone (never batched with other clips). */
+  embedClip(k: number, clip: LoadedClip): Promise<Float32Array> {
+    return this.encoderClips(k).embed(clip);
+  }
+
+  /** Store k's vectors of many texts, [texts.length * dim], batched as at extraction. */
+  async embedTexts(k: number, texts: readonly string[]): Promise<Float32Array> {
+    if (this.encoders[k].modality !== "text") throw new EmofeatError(`store "${this.head.inputs[k].name}" takes no text`);
+    return (await this.encoders[k].encode(texts)).embeddings;
+  }
+
+  /** Whether the head outputs a fusion gate `beta` (gated fusion heads). */
+  get hasBeta(): boolean {
+    return this.session.outputNames.includes("beta");
+  }
+
+  /** Values per input that store k's encoder gives (`embedTexts`, `embedClip`): all its layers for layer stores. */
+  encoderRowSize(k: number): number {
+    return this.encoders[k].rowSize;
+  }
+
+  /**
+   * Applies the head to `n` rows: `features[k]` holds store k's encoder vectors, [n * encoderRowSize(k)]; the
+   * layers the head takes are picked from layer stores' vectors here.
+   */
+  async classify(features: readonly Float32Array[], n: number): Promise<Classification[]> {
+    const feeds: Record<string, ort.Tensor> = {};
+    this.head.inputs.forEach(
+      (input, k) => (feeds[input.name] = floatTensor(headInput(features[k], n, this.storeMetas[k], input), [n, input.dim])),
+    );
+    const hasBeta = this.hasBeta;
+    const out = await this.session.run(feeds, hasBeta ? ["probs", "beta"] : ["probs"]);
+    const probs = out.probs.data as Float32Array;
+    const beta = hasBeta ? (out.beta.data as Float32Array) : null;
+    const c = this.labels.length;
+    return Array.from({ length: n }, (_, i) => {
       const row = Array.from(probs.subarray(i * c, (i + 1) * c));
       let best = 0;
       for (let j = 1; j < c; j++) if (row[j] > row[best]) best = j;
-      return { ...id, label: this.labels[best], probabilities: Object.fromEntries(this.labels.map((l, j) => [l, row[j]])) };
+      const probabilities = Object.fromEntries(this.labels.map((l, j) => [l, row[j]]));
+      return { label: this.labels[best], probabilities, ...(beta ? { beta: beta[i * (beta.length / n)] } : {}) };
     });
   }
 

@@ -2,7 +2,7 @@
  * The one way tests run the `emofeat` command line as a real process. Every CLI test goes through here, so how
  * the CLI is started (today: tsx on src/cli/main.ts) is decided in one place.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { ROOT } from "./paths.js";
 
 export interface CliResult {
@@ -74,4 +74,22 @@ export async function runEmofeatInProcess(args: string[]): Promise<CliResult> {
     process.stdout.write = origOut;
     process.stderr.write = origErr;
   }
+}
+
+/**
+ * Starts `emofeat ...args` without waiting for it (servers: the test reads its output, signals it, and waits for
+ * `exited`). stdout and stderr are collected as they arrive.
+ */
+export function spawnEmofeat(
+  args: string[],
+  o: Pick<CliOptions, "cwd" | "env"> = {},
+): { child: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
+  const { file, args: pre } = cliCommand();
+  const child = spawn(file, [...pre, ...args], { cwd: o.cwd ?? ROOT, env: { ...process.env, ...o.env }, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (err += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on("exit", (code, signal) => res({ code, signal })));
+  return { child, stdout: () => out, stderr: () => err, exited };
 }

@@ -1,14 +1,14 @@
 import path from "node:path";
-import { Command, InvalidArgumentError, Option } from "commander";
+import type { Command } from "commander";
 import { stringify } from "csv-stringify/sync";
-import { DEVICES, type Device } from "../../backends/onnx.js";
+import type { Device } from "../../backends/onnx.js";
 import { EmofeatError, UsageError } from "../../errors.js";
 import { loadIndex, type IndexColumn, type IndexRequirement } from "../../manifest/index-csv.js";
 import { readHeadLabels, readRunConfig } from "../../train/run-dir.js";
 import { Predictor, type Prediction, type PredictInput } from "../../predict/predict.js";
 import { writeFileAtomic } from "../../util/fs.js";
 import { makeDir, prepareOutFile } from "../../util/out.js";
-import { checkMaxFailures, MAX_FAILURES_HELP, maxFailuresArg, THREADS_HELP, threadsArg } from "../options.js";
+import { addRunModelOptions, checkMaxFailures, MAX_FAILURES_HELP, maxFailuresArg } from "../options.js";
 
 /** A file `predict --out` wrote before (CSV or JSON), which it may replace. */
 function isPredictionsHead(head: Buffer): boolean {
@@ -17,16 +17,11 @@ function isPredictionsHead(head: Buffer): boolean {
   return /^utter_id,(true_label,)?(label|predicted),/.test(t);
 }
 
-function modelOverride(v: string, prev: Record<string, string> = {}): Record<string, string> {
-  const eq = v.indexOf("=");
-  if (eq <= 0 || eq === v.length - 1) throw new InvalidArgumentError("--model takes STORE=FOLDER_OR_HUB_ID, e.g. text=./models/bert-base-uncased");
-  return { ...prev, [v.slice(0, eq)]: v.slice(eq + 1) };
-}
 
 const CHUNK = 256;
 
 export function registerPredict(program: Command): void {
-  program
+  const cmd = program
     .command("predict")
     .summary("predict emotions for new utterances with a trained run")
     .description(
@@ -39,11 +34,8 @@ export function registerPredict(program: Command): void {
     .option("--audio <file>", "audio file of one utterance")
     .option("--csv <index.csv>", "predict every row of an index (uses its text / audio_path columns)")
     .option("--out <file>", "with --csv: write the predictions here instead of stdout")
-    .option("--json", "print JSON (one object, or an array with --csv)", false)
-    .option("--model <store=folder>", "use this model folder or hub id for a store (repeatable), when the recorded one is not available", modelOverride)
-    .option("--offline", "never touch the network: hub models must already be cached", false)
-    .addOption(new Option("--device <device>", "where the encoders run").choices([...DEVICES]).default("cpu"))
-    .option("--threads <n>", THREADS_HELP, threadsArg)
+    .option("--json", "print JSON (one object, or an array with --csv)", false);
+  addRunModelOptions(cmd)
     .option("--max-failures <n|p%>", MAX_FAILURES_HELP, maxFailuresArg)
     .option("-q, --quiet", "no summary on stderr (warnings about failed rows are still printed)", false)
     .addHelpText(
