@@ -14,9 +14,11 @@ export function registerStatus(program: Command): void {
     .argument("<out>", "the --out of the shard tasks")
     .option("--shards <n>", "the number of shards (default: the count of most shard folders)", intArg("--shards"))
     .option("--json", "print the report as JSON on stdout", false)
+    .option("-q, --quiet", "print only the summary line", false)
     .addHelpText("after", "\nExample:\n  emofeat status features/audio")
-    .action(async (out: string, o: { shards?: number; json: boolean }) => {
+    .action(async (out: string, o: { shards?: number; json: boolean; quiet: boolean }) => {
       const report = await shardStatus(out, { shards: o.shards });
-      process.stdout.write(o.json ? JSON.stringify(report, null, 2) + "\n" : formatStatus(report));
+      const text = o.json ? JSON.stringify(report, null, 2) + "\n" : formatStatus(report);
+      process.stdout.write(o.quiet && !o.json ? text.split("\n")[0] + "\n" : text);
     });
 }
