@@ -3,14 +3,15 @@
  * scheduler task restarted, a Slurm job squeue no longer runs); `emofeat status` and what it says of each shard.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { extractText } from "../src/extract/text.js";
 import { mergeShards } from "../src/shards/merge.js";
-import { shardStatus } from "../src/shards/status.js";
+import { formatStatus, shardStatus } from "../src/shards/status.js";
+import { withIndexLock } from "../src/recipes/index.js";
 import { LOCK_FILE } from "../src/util/lock.js";
 import { runEmofeat } from "./helpers/cli.js";
 import { DEMO_INDEX, DEMO_MODEL, removeDir, tempDir } from "./helpers/paths.js";
@@ -106,9 +107,10 @@ describe("locks", () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/index\.csv is being written by another emofeat process \(pid 11 on node-d/);
     expect(existsSync(path.join(data, "index.csv"))).toBe(false);
-    const other = await runEmofeat(["index", "generic", "--root", corpus, "--out", path.join(data, "other.csv"), "--no-durations", "-q"]);
-    expect(other.code, other.stderr).toBe(0);
-    expect(readFileSync(path.join(data, "other.csv"), "utf8")).toMatch(/^utter_id,/);
+    // Another index file in the same folder is not locked.
+    const written = await withIndexLock(path.join(data, "other.csv"), {}, async () => "written");
+    expect(written).toBe("written");
+    await expect(withIndexLock(data, {}, async () => "x")).rejects.toThrow(/index\.csv is being written by another emofeat process/);
   });
 });
 
@@ -137,10 +139,9 @@ describe("emofeat status", () => {
     expect(r.shards[3].detail).toBe("on node-x9, pid 4242, since 2026-01-01T00:00:00.000Z");
     expect(r.rate).toBeGreaterThan(0);
     expect(r.eta).toBeGreaterThanOrEqual(0);
-    const cli = await runEmofeat(["status", out]);
-    expect(cli.code).toBe(0);
-    expect(cli.stdout).toMatch(/4 shard\(s\) of 24 rows: 1 done, 1 running, 0 not started, 2 failed/);
-    expect(cli.stdout).toMatch(/^3-of-4 +running +0\/\d+ +0 +on node-x9, pid 4242/m);
-    expect(cli.stdout).toMatch(/^ETA: ~.*2 failed shard\(s\) must be rerun/m);
+    const text = formatStatus(r);
+    expect(text).toMatch(/4 shard\(s\) of 24 rows: 1 done, 1 running, 0 not started, 2 failed/);
+    expect(text).toMatch(/^3-of-4 +running +0\/\d+ +0 +on node-x9, pid 4242/m);
+    expect(text).toMatch(/^ETA: ~.*2 failed shard\(s\) must be rerun/m);
   });
 });
