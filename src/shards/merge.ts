@@ -108,6 +108,8 @@ export async function checkShards(out: string, o: { indexSha256?: string } = {})
   const byK = new Map(survey.shards.map((s) => [s.spec.k, s]));
   const owner = new Map<number, string>();
   const missing: string[] = [];
+  /** Shard folders that are there but cannot be used (duplicated or foreign, named above). */
+  const excluded: string[] = [];
   const usable: ShardSurvey[] = [];
   const duplicates = new Map<string, number[]>();
   for (let k = 0; k < n; k++) {
@@ -125,13 +127,13 @@ export async function checkShards(out: string, o: { indexSha256?: string } = {})
         `${where(name)}: ${twin ? "duplicated" : "foreign"}: it holds shard ${r.shard.name} (copied or renamed?): ` +
           `${describeRows(fromRuns(r.planned))}${twin ? `, also in ${where(twin.name)}` : ""}`,
       );
-      missing.push(name);
+      excluded.push(name);
       continue;
     }
     const diff = identityDiff(r, ref!);
     if (diff) {
       add("foreign", `${where(name)}: foreign: ${diff}; ${describeRows(fromRuns(r.planned))}`);
-      missing.push(name);
+      excluded.push(name);
       continue;
     }
     const planned = fromRuns(r.planned);
@@ -165,13 +167,10 @@ export async function checkShards(out: string, o: { indexSha256?: string } = {})
   if (ref) {
     const uncovered: number[] = [];
     for (let p = 0; p < ref.plan.rows; p++) if (!owner.has(p)) uncovered.push(p);
-    if (missing.length > 0)
-      add(
-        "missing",
-        `missing: ${missing.map(where).join(", ")} (not started, or without shard.json)` +
-          (uncovered.length > 0 ? `: ${describeRows(uncovered)} are in no shard` : ""),
-      );
-    else if (uncovered.length > 0) add("missing", `missing: ${describeRows(uncovered)} are in no shard`);
+    const rows = uncovered.length > 0 ? `: ${describeRows(uncovered)} are in no usable shard` : "";
+    if (missing.length > 0) add("missing", `missing: ${missing.map(where).join(", ")} (not started, or without shard.json)${rows}`);
+    else if (uncovered.length > 0)
+      add(excluded.length > 0 ? "foreign" : "missing", `missing${excluded.length > 0 ? ` (in place of ${excluded.map(where).join(", ")})` : ""}${rows}`);
   } else add("missing", `missing: no shard has a shard.json (${missing.map(where).join(", ")}): none has started`);
   return { n, ref, usable, problems };
 }

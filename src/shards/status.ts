@@ -9,6 +9,7 @@ import { readStoreMeta } from "../store/read.js";
 import { exists } from "../util/fs.js";
 import { holderAlive, readLockHolder, type LockHolder } from "../util/lock.js";
 import { shardName } from "./array-task.js";
+import { checkShards } from "./merge.js";
 import { fromRuns } from "./record.js";
 import { surveyShards, type ShardSurvey } from "./survey.js";
 
@@ -49,6 +50,8 @@ export interface StatusReport {
   rate: number | null;
   /** Seconds until every shard is done, assuming as many tasks run at a time as run now (null: unknown). */
   eta: number | null;
+  /** What would make the merge refuse even once every shard is done: duplicated or foreign shards. */
+  problems: string[];
 }
 
 function stateOf(s: ShardSurvey | undefined, lock: LockHolder | null): { state: ShardState; detail: string } {
@@ -80,6 +83,7 @@ export async function shardStatus(out: string, o: { shards?: number } = {}): Pro
     failures: 0,
     rate: null,
     eta: null,
+    problems: [],
   };
   if (await exists(path.join(out, STORE_FILES.meta))) {
     try {
@@ -125,6 +129,11 @@ export async function shardStatus(out: string, o: { shards?: number } = {}): Pro
       eta: null,
     });
     report.counts[state]++;
+  }
+  try {
+    report.problems = (await checkShards(out)).problems.filter((p) => p.kind === "duplicated" || p.kind === "foreign").map((p) => p.text);
+  } catch (err) {
+    report.problems = [(err as Error).message];
   }
   report.rows = report.shards.reduce((a, s) => a + s.rows, 0);
   report.failures = report.shards.reduce((a, s) => a + s.failures, 0);
@@ -185,7 +194,9 @@ export function formatStatus(r: StatusReport): string {
   const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
   for (const row of table) lines.push(row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join("  ").trimEnd());
   if (r.others.length > 0) lines.push(`not part of this run: ${r.others.map((o) => `shards/${o}`).join(", ")}`);
-  if (c.done === r.n) lines.push(r.store.state === "complete" && r.store.merged ? "every shard is done and merged" : `every shard is done: emofeat merge ${r.out}`);
+  if (r.problems.length > 0) lines.push("the merge will refuse these until they are mended:", ...r.problems.map((p) => `  - ${p}`));
+  if (c.done === r.n && r.problems.length === 0) lines.push(r.store.state === "complete" && r.store.merged ? "every shard is done and merged" : `every shard is done: emofeat merge ${r.out}`);
+  else if (c.done === r.n) lines.push("every shard is done");
   else if (r.rate === null) lines.push("ETA: known once a shard has finished");
   else
     lines.push(
