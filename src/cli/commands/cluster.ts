@@ -164,7 +164,7 @@ export function registerCluster(program: Command, buildProgram: () => Command): 
     .option("--partition <name>", "Slurm partition")
     .option("--account <name>", "Slurm account")
     .option("--log-dir <dir>", "folder for the job logs (must exist; default: the submission folder)")
-    .option("--emofeat <command>", "how the nodes start emofeat (default: emofeat on PATH; $EMOFEAT at submission overrides it)", "emofeat")
+    .option("--emofeat <command>", "how the nodes start emofeat (emofeat on PATH; $EMOFEAT in the job's environment overrides it)", "emofeat")
     .addHelpText(
       "after",
       "\nExample:\n  emofeat cluster slurm --csv data/index.csv --shards 16 -- extract audio --model ./models/wavlm --out features/audio > extract.sbatch\n  sbatch extract.sbatch",
