@@ -141,6 +141,21 @@ describe("Slurm", () => {
   });
 });
 
+describe("sequence stores", () => {
+  it("a text sequence store of every layer in float16, per utterance too: four concurrent Slurm tasks, merged, equal a single run", async () => {
+    const out = path.join(dir, "seq-sharded");
+    const opts = ["--csv", DEMO_INDEX, "--model", DEMO_MODEL, "--batch-size", "4", "--offline", "--threads", "1", "--pooling", "none", "--layers", "all", "--store-dtype", "float16", "--layout", "per-utterance"];
+    const tasks = await Promise.all([0, 1, 2, 3].map((k) => runEmofeat(["extract", "text", ...opts, "--out", out, "--shard", "auto", "-q"], { env: slurmEnv(k, 4) })));
+    tasks.forEach((t, k) => expect(t.code, `task ${k}: ${t.stderr}`).toBe(0));
+    const merged = await mergeShards({ out });
+    expect(merged.meta).toMatchObject({ pooling: "none", dtype: "float16", n: 24 });
+    expect(merged.meta.layers!.length).toBeGreaterThan(1);
+    const single = path.join(dir, "seq-single");
+    await extractText({ csv: DEMO_INDEX, out: single, model: DEMO_MODEL, offline: true, batchSize: 4, threads: 1, pooling: "none", layers: "all", storeDtype: "float16", layout: "per-utterance" });
+    await expectSameStore(out, single, 4);
+  });
+});
+
 describe("a shard killed and rerun", () => {
   it("an unfinished shard stops the merge (naming its rows); rerun, it resumes and the merge equals a single run", async () => {
     const csv = await writeIndex(dir, texts(600, { seed: 777, maxWords: 40 }).map((text, i) => ({ utter_id: `t${i}`, text })), "kill.csv");
