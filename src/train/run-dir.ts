@@ -86,6 +86,10 @@ export interface RunConfig {
   seeds: number[];
   threads: number;
   join: JoinReport;
+  /** A run of one fold (`train --fold K`): which. */
+  fold?: { index: number; name: string };
+  /** A run assembled by `runs merge` from this many fold runs. */
+  merged_folds?: number;
   /** Splits too small or missing classes (also printed by train). */
   warnings?: string[];
   /** sha256 of the files predict reads (head.onnx, labels.json, stores/NAME.meta.json), as written. */

@@ -1,7 +1,11 @@
-/** Runs a text extraction in its own process so a test can kill it (-9) half-way. Args: csv out model flushRows batchSize */
+/**
+ * Runs a text extraction in its own process so a test can kill it (-9) half-way.
+ * Args: csv out model flushRows batchSize [shard K/N]
+ */
 import { extractText } from "../../src/extract/text.js";
+import { parseShard } from "../../src/shards/array-task.js";
 
-const [csv, out, model, flushRows, batchSize] = process.argv.slice(2);
+const [csv, out, model, flushRows, batchSize, shard] = process.argv.slice(2);
 await extractText({
   csv,
   out,
@@ -10,5 +14,6 @@ await extractText({
   threads: 1,
   batchSize: Number(batchSize),
   flushRows: Number(flushRows),
+  ...(shard ? { shard: parseShard(shard) } : {}),
   onProgress: (e) => process.stdout.write(`progress ${e.phase} ${e.done}/${e.total}\n`),
 });

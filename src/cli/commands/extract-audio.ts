@@ -2,7 +2,7 @@ import { Command, Option } from "commander";
 import { AUDIO_COMPAT_MODES, AUDIO_DEFAULTS, AUDIO_POOLING_MODES, BATCHING_MODES } from "../../audio/encoder.js";
 import { BUILTIN_FEATURES } from "../../audio/builtin.js";
 import { extractAudio } from "../../extract/audio.js";
-import { addModelOptions, addRepresentationOptions, addStoreOptions, checkMaxFailures, intArg, numberArg, storeAndModelArgs, withProgress } from "../options.js";
+import { addModelOptions, addRepresentationOptions, addStoreOptions, checkMaxFailures, intArg, noteShardFailure, numberArg, storeAndModelArgs, withProgress } from "../options.js";
 import { printSummary } from "./extract.js";
 
 /** `emofeat extract audio`, registered under the `extract` command. */
@@ -52,28 +52,31 @@ export function registerExtractAudio(extract: Command): void {
         "  emofeat extract audio --csv data/index.csv --model Xenova/wavlm-base-plus --pooling none --store-dtype float16 --out features/audio-seq",
     )
     .action(async (o) => {
-      const summary = await withProgress("extract audio", o.quiet, (io) =>
-        extractAudio({
-          ...storeAndModelArgs(o),
-          targetSampleRate: o.targetSr,
-          maxSeconds: o.maxSeconds,
-          // --compat seq-reference implies reference batching; an explicit --batching exact is refused by the library.
-          batching: o.compat && audio.getOptionValueSource("batching") === "default" ? undefined : o.batching,
-          compat: o.compat,
-          batchSize: o.batchSize,
-          failFast: o.failFast,
-          // Failures are always reported, even with --quiet: they change what the store holds.
-          onRowFailure: (message) => process.stderr.write(`emofeat: warning: ${message}\n`),
-          ...io,
-        }),
+      const args = storeAndModelArgs(o);
+      const summary = await noteShardFailure(args.out, args.shard, () =>
+        withProgress("extract audio", o.quiet, (io) =>
+          extractAudio({
+            ...args,
+            targetSampleRate: o.targetSr,
+            maxSeconds: o.maxSeconds,
+            // --compat seq-reference implies reference batching; an explicit --batching exact is refused by the library.
+            batching: o.compat && audio.getOptionValueSource("batching") === "default" ? undefined : o.batching,
+            compat: o.compat,
+            batchSize: o.batchSize,
+            failFast: o.failFast,
+            // Failures are always reported, even with --quiet: they change what the store holds.
+            onRowFailure: (message) => process.stderr.write(`emofeat: warning: ${message}\n`),
+            ...io,
+          }),
+        ),
       );
       printSummary(summary, o.quiet);
       const t = summary.meta.totals;
-      if (!o.quiet && t)
+      if (!o.quiet && t && !summary.shard)
         process.stderr.write(
           `  audio: ${t.clips} clips, ${t.seconds_total} s in total; the ${summary.meta.max_seconds} s cut shortened ${t.clips_truncated} ` +
             `clip(s), removing ${t.seconds_removed_by_cut} s (per clip: clips.csv)\n`,
         );
-      checkMaxFailures(o.maxFailures, summary.meta.failures, summary.meta.index.rows);
+      checkMaxFailures(o.maxFailures, summary.meta.failures, summary.shard?.rows ?? summary.meta.index.rows);
     });
 }

@@ -69,6 +69,11 @@ export function registerTrain(program: Command): void {
     .option("--layer-norm", "weighted-layers: LayerNorm each layer (no affine parameters) before the weighted sum, as s3prl's normalize option")
     .option("--classes <groups>", "labels to keep and merge, comma-separated; a+b merges (named a, or name=a+b); e.g. neutral,happy+excited,angry,sad")
     .addOption(new Option("--folds <by>", "leave-one-session-out cross-validation instead of the split column").choices(["session"]))
+    .option(
+      "--fold <K|auto>",
+      "with --folds session: train only fold K (0-based, in session order; auto: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX) into <out>/folds/K/; then emofeat runs merge <out>",
+      (v: string) => (v === "auto" ? "auto" : intArg("--fold", 0)(v)),
+    )
     .addOption(
       new Option(
         "--export-head <how>",
@@ -129,6 +134,7 @@ export function registerTrain(program: Command): void {
         settings,
         threads: o.threads,
         overwrite: o.overwrite,
+        fold: o.fold,
         exportHead: o.exportHead,
         forceUnlock: o.forceUnlock,
         signal: interrupt.signal,
