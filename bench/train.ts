@@ -21,6 +21,7 @@ import { encodeNpy } from "../src/store/npy.js";
 import { Evaluator, trainHead, type Dataset } from "../src/train/engine.js";
 import { headSettings, type HeadArch, type HeadName } from "../src/train/heads.js";
 import { Rng } from "../src/train/rng.js";
+import { benchFusionSequence, benchFusionUtterance } from "./fusion.js";
 
 const exec = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -28,7 +29,9 @@ const PYTHON = process.env.BENCH_PYTHON ?? "/usr/bin/python3";
 const N = Number(process.env.BENCH_N ?? 5000);
 const D = Number(process.env.BENCH_D ?? 1536);
 const C = 4;
-const heads = (process.env.BENCH_HEADS ?? "mlp,concat-linear").split(",") as HeadName[];
+const requested = (process.env.BENCH_HEADS ?? "mlp,concat-linear,fusion,fusion-seq").split(",");
+const FUSION_BENCHES = ["fusion", "fusion-seq"];
+const heads = requested.filter((h) => !FUSION_BENCHES.includes(h)) as HeadName[];
 const threads = process.env.BENCH_THREADS ? Number(process.env.BENCH_THREADS) : undefined;
 const torchThreads = (process.env.BENCH_TORCH_THREADS ?? "1,2").split(",").map(Number);
 const seeds = Array.from({ length: Number(process.env.BENCH_SEEDS ?? 1) }, (_, i) => i);
@@ -60,12 +63,12 @@ function makeData(rng: Rng, rows: number[]): { x: Float32Array; y: Int32Array }[
 
 async function main(): Promise<void> {
   try {
-    await exec(PYTHON, ["-c", "import torch, sklearn"]);
+    await exec(PYTHON, ["-c", heads.length > 0 ? "import torch, sklearn" : "import torch"]);
   } catch {
-    console.error(`bench:train needs PyTorch and scikit-learn under ${PYTHON} (Debian: apt install python3-torch python3-sklearn)`);
+    console.error(`bench:train needs PyTorch${heads.length > 0 ? " and scikit-learn" : ""} under ${PYTHON} (Debian: apt install python3-torch${heads.length > 0 ? " python3-sklearn" : ""})`);
     process.exit(2);
   }
-  const [train, val, test] = makeData(new Rng(2024), [N, Math.round(N / 10), Math.round(N / 10)]);
+  const [train, val, test] = heads.length > 0 ? makeData(new Rng(2024), [N, Math.round(N / 10), Math.round(N / 10)]) : [{ x: new Float32Array(0), y: new Int32Array(0) }, { x: new Float32Array(0), y: new Int32Array(0) }, { x: new Float32Array(0), y: new Int32Array(0) }];
   const dir = await mkdtemp(path.join(os.tmpdir(), "emofeat-bench-train-"));
   try {
     for (const [name, s] of [["train", train], ["val", val], ["test", test]] as const) {
@@ -73,8 +76,8 @@ async function main(): Promise<void> {
       await writeFile(path.join(dir, `y_${name}.npy`), encodeNpy(Float32Array.from(s.y), [s.y.length]));
     }
     console.log(
-      `bench:train: ${N} x ${D} train rows (+ ${val.y.length} val, ${test.y.length} test), ${C} classes; ${os.availableParallelism()} cores; ` +
-        `ours with ${threads ?? os.availableParallelism()} onnxruntime thread(s); load average ${os.loadavg()[0].toFixed(2)} (other processes skew timings)`,
+      `bench:train: ${os.availableParallelism()} cores; ours with ${threads ?? os.availableParallelism()} onnxruntime thread(s); load average ${os.loadavg()[0].toFixed(2)} (other processes skew timings)` +
+        (heads.length > 0 ? `; probes on ${N} x ${D} train rows (+ ${val.y.length} val, ${test.y.length} test), ${C} classes` : ""),
     );
     for (const head of heads) {
       const s = headSettings(head);
@@ -136,6 +139,12 @@ async function main(): Promise<void> {
         `(${s.epochs} epochs, batch ${s.batchSize}${seeds.length > 1 ? `, ${seeds.length} seeds` : ""})`;
       console.log(line);
     }
+    // The fusion heads (bench/fusion.ts), each on its own data in the same folder.
+    const ctx = { dir, python: PYTHON, threads, torchThreads };
+    // Sequence level first: its peak memory is this process's high-water mark, which the 39 M-parameter
+    // utterance-level head would otherwise set.
+    if (requested.includes("fusion-seq")) await benchFusionSequence(ctx);
+    if (requested.includes("fusion")) await benchFusionUtterance(ctx);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

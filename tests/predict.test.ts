@@ -101,6 +101,34 @@ describe("predict with trained runs (demo corpus, tiny models)", () => {
     expect(broken.error).toContain("missing.wav");
   });
 
+  it("gated fusion head: beta per utterance, the head's beta on the stores' vectors; CSV has a beta column", async () => {
+    const gate = path.join(dir, "runs", "gate");
+    await trainProbe({ csv: DEMO_INDEX, features: `audio=${audioDir},text=${storeDir}`, head: "beta-gate", out: gate, settings: { epochs: 3 } });
+    const index = await loadIndex(DEMO_INDEX);
+    const preds = await predict(gate, index.utterances.map((u) => ({ id: u.utterId, text: u.text, audio: u.audioFile })), { offline: true });
+    const [audio, text] = await Promise.all([readStore(audioDir), readStore(storeDir)]);
+    const session = await ort.InferenceSession.create(path.join(gate, "head.onnx"));
+    const out = await session.run({
+      audio: new ort.Tensor("float32", audio.embeddings, [audio.n, audio.d]),
+      text: new ort.Tensor("float32", text.embeddings, [text.n, text.d]),
+    });
+    await session.release();
+    const beta = out.beta.data as Float32Array;
+    let maxDiff = 0;
+    for (const p of preds) {
+      expect(p.beta).toBeGreaterThan(0);
+      expect(p.beta).toBeLessThan(1);
+      maxDiff = Math.max(maxDiff, Math.abs(p.beta! - beta[audio.ids.indexOf(p.id!)]));
+    }
+    expect(maxDiff).toBeLessThan(1e-5);
+    const many = await runEmofeat(["predict", "--run", gate, "--csv", DEMO_INDEX, "--offline"]);
+    expect(many.code).toBe(0);
+    const lines = many.stdout.trim().split("\n");
+    expect(lines[0]).toBe("utter_id,true_label,label,probabilities.angry,probabilities.happy,probabilities.neutral,probabilities.sad,beta,error");
+    const first = lines[1].split(",");
+    expect(Number(first[7])).toBeCloseTo(preds.find((p) => p.id === first[0])!.beta!, 6);
+  });
+
   it("names the missing model and how to provide it; --model overrides it", async () => {
     const moved = path.join(dir, "runs", "moved");
     await cp(run, moved, { recursive: true });

@@ -70,14 +70,19 @@ describe("emofeat serve (CLI)", () => {
         }, 300);
       });
       await waitFor(srv.stderr, /SIGTERM: no new connections; finishing the requests in flight/);
-      const refused = await new Promise<string>((res) => {
-        const sock = net.connect(Number(port), "127.0.0.1");
-        sock.on("connect", () => {
-          sock.destroy();
-          res("connected");
+      // Fastify closes the listener a few ms after the signal (its preClose hooks run first): poll for up to
+      // 500 ms, well before the half-sent request's body is finished (700 ms after the signal).
+      const connect = () =>
+        new Promise<string>((res) => {
+          const sock = net.connect(Number(port), "127.0.0.1");
+          sock.on("connect", () => {
+            sock.destroy();
+            res("connected");
+          });
+          sock.on("error", (e: NodeJS.ErrnoException) => res(e.code ?? "error"));
         });
-        sock.on("error", (e: NodeJS.ErrnoException) => res(e.code ?? "error"));
-      });
+      let refused = await connect();
+      for (let t0 = Date.now(); refused === "connected" && Date.now() - t0 < 500; refused = await connect()) await new Promise((r) => setTimeout(r, 20));
       expect(refused).toBe("ECONNREFUSED");
       const r = await answer;
       expect(r.status).toBe(200);

@@ -13,7 +13,7 @@ import { runEmofeat } from "./helpers/cli.js";
 import { DEMO_MODEL, removeDir, ROOT, tempDir } from "./helpers/paths.js";
 
 const TRACE = path.join(ROOT, "tests", "helpers", "module-trace.mjs");
-const HEAVY = ["@huggingface/transformers", "onnxruntime-node", "onnxruntime-common", "sharp"];
+const HEAVY = ["@huggingface/transformers", "onnxruntime-node", "onnxruntime-common", "sharp", "fastify"];
 
 async function packagesIn(file: string): Promise<string[]> {
   return [...new Set((await readFile(file, "utf8")).split("\n").filter(Boolean))].sort();

@@ -8,16 +8,9 @@ import { InterruptedError } from "../src/extract/run.js";
 import { encodeNpy, parseNpyHeader, readNpy } from "../src/store/npy.js";
 import { readStore } from "../src/store/read.js";
 import { writeIndex } from "./helpers/csv.js";
+import { exitOf, killAfterParts } from "./helpers/kill-child.js";
+import { texts } from "./helpers/texts.js";
 import { DEMO_INDEX, DEMO_MODEL, ROOT, removeDir, tempDir } from "./helpers/paths.js";
-
-const WORDS = "i you we they really never always why what no yes please stop wait love hate this that right now here there so very sorry happy sad angry okay well maybe tomorrow today house car work".split(" ");
-
-/** Deterministic texts of 1-60 words. */
-function texts(n: number): string[] {
-  let s = 12345;
-  const rnd = () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-  return Array.from({ length: n }, () => Array.from({ length: 1 + Math.floor(rnd() * 60) }, () => WORDS[Math.floor(rnd() * WORDS.length)]).join(" ") + ".");
-}
 
 describe("npy codec", () => {
   it("writes 64-byte aligned headers numpy reads, and reads them back", async () => {
@@ -135,23 +128,9 @@ print(json.dumps({"shape": list(a.shape), "dtype": str(a.dtype), "ids": len(ids)
 
     const out = path.join(dir, "kill-part");
     const p = spawn(process.execPath, [path.join(ROOT, "tests/helpers/extract-child.mjs"), csv, out, DEMO_MODEL, "2", "2"], { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] });
-    const exited = new Promise<number | null>((res) => p.on("exit", (code) => res(code)));
     const partial = path.join(out, ".partial");
-    await new Promise<void>((res, rej) => {
-      const t0 = Date.now();
-      const poll = setInterval(() => {
-        const parts = existsSync(partial) ? readdirSync(partial).filter((n) => n.endsWith(".json") && n.startsWith("part-")) : [];
-        if (parts.length >= 3) {
-          clearInterval(poll);
-          p.kill("SIGKILL");
-          res();
-        } else if (Date.now() - t0 > 60_000) {
-          clearInterval(poll);
-          rej(new Error("the child never wrote 3 parts"));
-        }
-      }, 5);
-    });
-    await exited;
+    await killAfterParts(p, partial);
+    await exitOf(p);
     expect(existsSync(path.join(out, "meta.json")), "killed before it finished").toBe(false);
 
     let firstDone = -1;

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { AdamW } from "../src/train/adamw.js";
+import { AdamWMemory } from "../src/train/adamw-kernel.js";
 import { initParams, trainHead } from "../src/train/engine.js";
 import { buildTrainingModel, HEAD_DEFAULTS, type HeadArch } from "../src/train/heads.js";
 import { Rng } from "../src/train/rng.js";
@@ -90,15 +90,44 @@ describe("training loop against PyTorch", () => {
   });
 });
 
-describe("AdamW", () => {
+describe("AdamW (WebAssembly SIMD kernel)", () => {
   it("matches torch.optim.AdamW's update on a hand-computed step", () => {
     // One step from p=1, g=0.5, lr=0.1, wd=0.01: p <- p(1 - lr wd) - lr * m_hat / (sqrt(v_hat) + eps)
     // m_hat = g, v_hat = g^2, so the Adam part is lr * g / (|g| + eps) = 0.1 * (1 - 2e-8).
-    const p = Float32Array.from([1, -2]);
-    const opt = new AdamW([p], { lr: 0.1, weightDecay: 0.01 });
-    opt.step([Float32Array.from([0.5, -0.25])]);
-    expect(p[0]).toBeCloseTo(1 * (1 - 0.001) - 0.1 * (0.5 / (0.5 + 1e-8)), 6);
-    expect(p[1]).toBeCloseTo(-2 * (1 - 0.001) + 0.1 * (0.25 / (0.25 + 1e-8)), 6);
+    const opt = new AdamWMemory(2, 2, { lr: 0.1, weightDecay: 0.01 });
+    opt.params.set([1, -2]);
+    opt.grads.set([0.5, -0.25]);
+    opt.step();
+    expect(opt.params[0]).toBeCloseTo(1 * (1 - 0.001) - 0.1 * (0.5 / (0.5 + 1e-8)), 6);
+    expect(opt.params[1]).toBeCloseTo(-2 * (1 - 0.001) + 0.1 * (0.25 / (0.25 + 1e-8)), 6);
+  });
+
+  it("follows torch's formulas over many steps, including the vector tail and decay-only parameters", () => {
+    const [n, trainable, lr, wd, b1, b2, eps] = [1003, 997, 1e-2, 0.1, 0.9, 0.999, 1e-8];
+    const opt = new AdamWMemory(n, trainable, { lr, weightDecay: wd });
+    const p = Float64Array.from({ length: n }, (_, i) => Math.sin(i));
+    opt.params.set(p);
+    const m = new Float64Array(trainable);
+    const v = new Float64Array(trainable);
+    for (let t = 1; t <= 7; t++) {
+      const g = Float32Array.from({ length: trainable }, (_, i) => Math.cos(i * t) * 0.1 * (i % 5));
+      opt.grads.set(g);
+      opt.step();
+      for (let i = 0; i < n; i++) {
+        p[i] *= 1 - lr * wd;
+        if (i >= trainable) continue;
+        m[i] = b1 * m[i] + (1 - b1) * g[i];
+        v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+        p[i] -= (lr / (1 - b1 ** t)) * (m[i] / (Math.sqrt(v[i]) / Math.sqrt(1 - b2 ** t) + eps));
+      }
+    }
+    let err = 0;
+    for (let i = 0; i < n; i++) err = Math.max(err, Math.abs(opt.params[i] - p[i]));
+    expect(err).toBeLessThan(2e-6);
+    let moved = 0;
+    for (let i = 0; i < trainable; i++) moved = Math.max(moved, Math.abs(opt.params[i] - Math.sin(i)));
+    expect(moved).toBeGreaterThan(0.03); // 7 steps of up to lr each
+    expect(opt.steps).toBe(7);
   });
 });
 

@@ -156,6 +156,8 @@ export interface SessionSettings {
   threads?: number;
   /** Let idle pool threads spin between operators instead of sleeping at once (default: env.ortSpinning, off). */
   spinning?: boolean;
+  /** onnxruntime's CPU memory arena (default on); off where shapes vary from run to run (training graphs). */
+  memArena?: boolean;
 }
 
 /** Session options in onnxruntime's form (transformers.js passes them through unchanged). */
@@ -167,6 +169,7 @@ export function sessionOptions(s: SessionSettings): Record<string, unknown> {
     graphOptimizationLevel: "all",
   };
   if (!(s.spinning ?? env.ortSpinning)) o.extra = { session: { intra_op: { allow_spinning: "0" } } };
+  if (s.memArena === false) o.enableCpuMemArena = false;
   return o;
 }
 

@@ -5,6 +5,9 @@ import { MODEL_DTYPES } from "../models/source.js";
 import { checkLayerSpec, LAYERS_HELP } from "../models/layer-spec.js";
 import { STORE_DTYPES } from "../store/npy.js";
 import type { ProgressListener } from "../extract/progress.js";
+import { parseShard, type ShardSpec } from "../shards/array-task.js";
+import { recordShardFailure } from "../shards/record.js";
+import { LockedError } from "../util/lock.js";
 import os from "node:os";
 import { EmofeatError, EXIT } from "../errors.js";
 import { createReporter } from "./progress.js";
@@ -129,6 +132,12 @@ export function addStoreOptions(cmd: Command): Command {
         .choices(["matrix", "per-utterance"])
         .default("matrix"),
     )
+    .option(
+      "--shard <K/N|auto>",
+      "extract only shard K of N (0-based) into <out>/shards/K-of-N/, for cluster array jobs; auto: K from SLURM_ARRAY_TASK_ID " +
+        "(minus SLURM_ARRAY_TASK_MIN, N from SLURM_ARRAY_TASK_COUNT) or JOB_COMPLETION_INDEX (Kubernetes, with --shards); then emofeat merge <out>",
+    )
+    .option("--shards <n>", "number of shards, for --shard auto (required in a Kubernetes Indexed Job; checked against Slurm's count)", intArg("--shards"))
     .option("-q, --quiet", "no progress output", false);
 }
 
@@ -157,6 +166,29 @@ export function addRepresentationOptions(cmd: Command, poolings: readonly string
         .choices(Object.keys(STORE_DTYPES))
         .default("float32"),
     );
+}
+
+/** `--shard` / `--shards` as the library takes them (undefined: the whole plan). */
+export function shardArg(o: Record<string, unknown>): ShardSpec | undefined {
+  if (o.shard === undefined) {
+    if (o.shards !== undefined) throw new EmofeatError("--shards is used with --shard auto (or K/N)", { exitCode: EXIT.usage });
+    return undefined;
+  }
+  return parseShard(String(o.shard), { shards: o.shards as number | undefined });
+}
+
+/**
+ * Runs a shard's work; when it fails, notes why in the shard's folder (emofeat status shows it) before the
+ * error goes on to the user.
+ */
+export async function noteShardFailure<T>(out: string, shard: ShardSpec | undefined, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    // Not for a second task refused by the running one's lock: that shard has not failed.
+    if (shard && !(err instanceof LockedError)) await recordShardFailure(out, shard, err).catch(() => {});
+    throw err;
+  }
 }
 
 /**
@@ -201,6 +233,7 @@ export async function storeAndModelArgs(o: Record<string, unknown>) {
     layers: o.layers as string | undefined,
     pooling: o.pooling as "mean" | "cls" | "max" | "mean+std" | "none",
     storeDtype: o.storeDtype as "float32" | "float16",
+    shard: shardArg(o),
   };
 }
 

@@ -10,6 +10,9 @@ import { registerPredict } from "./commands/predict.js";
 import { registerStore } from "./commands/store.js";
 import { registerServe } from "./commands/serve.js";
 import { registerReport } from "./commands/report.js";
+import { registerMerge } from "./commands/merge.js";
+import { registerStatus } from "./commands/status.js";
+import { registerCluster } from "./commands/cluster.js";
 
 export function buildProgram(): Command {
   const program = new Command("emofeat")
@@ -29,5 +32,8 @@ export function buildProgram(): Command {
   registerStore(program);
   registerReport(program);
   registerServe(program);
+  registerMerge(program);
+  registerStatus(program);
+  registerCluster(program, buildProgram);
   return program;
 }

@@ -6,7 +6,9 @@ import { AudioInputError } from "../audio/errors.js";
 import { EmofeatError, UsageError } from "../errors.js";
 import { loadIndex, type Utterance } from "../manifest/index-csv.js";
 import { STORE_FILES, type Failure } from "../store/meta.js";
+import { audioTotals } from "../store/records.js";
 import { checkPerUtteranceIds, checkStoreOut, type BatchResult } from "../store/write.js";
+import { audioBatchCosts, clipSeconds } from "../shards/durations.js";
 import { builtinStoreArgs } from "./builtin-audio.js";
 import { checkStoreDtype, representationSettings, runExtraction, storeRunArgs, type ExtractionSummary, type StoreRunOptions } from "./run.js";
 
@@ -38,28 +40,15 @@ function clipRecord(u: Utterance, info: ClipInfo, kept: number, sr: number): Rec
   };
 }
 
-/** meta.json totals: how much audio there was and how much the cut removed. */
-function audioTotals(records: Record<string, string | number | boolean>[]): Record<string, number> {
-  let seconds = 0;
-  let kept = 0;
-  let removed = 0;
-  let truncated = 0;
-  for (const r of records) {
-    seconds += Number(r.duration_s);
-    kept += Number(r.kept_s);
-    if (r.truncated === "yes") {
-      truncated++;
-      removed += Math.max(0, Number(r.duration_s) - Number(r.kept_s));
-    }
-  }
-  const round = (x: number) => Number(x.toFixed(3));
-  return {
-    clips: records.length,
-    seconds_total: round(seconds),
-    seconds_kept: round(kept),
-    seconds_removed_by_cut: round(removed),
-    clips_truncated: truncated,
-  };
+/**
+ * The batches of an audio extraction: index order in both batching modes. Reference mode needs it (batch
+ * composition is part of its semantics); in exact mode the plan does not change any number, and index order
+ * keeps resume simple and shards contiguous.
+ */
+export function audioPlan(rows: number, batchSize: number): number[][] {
+  const batches: number[][] = [];
+  for (let i = 0; i < rows; i += batchSize) batches.push(Array.from({ length: Math.min(batchSize, rows - i) }, (_, k) => i + k));
+  return batches;
 }
 
 /**
@@ -78,11 +67,7 @@ export async function extractAudio(o: ExtractAudioOptions): Promise<ExtractionSu
   const encoder = isBuiltinModel(o.model) ? await BuiltinFrameExtractor.load(o) : await AudioEncoder.load(o);
   const loader = new ClipLoader({ targetSampleRate: encoder.targetSampleRate, maxSeconds: encoder.maxSeconds });
   try {
-    // Index order in both modes: reference mode needs it (batch composition is part of its semantics); in exact
-    // mode the plan does not change any number, and index order keeps resume simple.
-    const batches: number[][] = [];
-    for (let i = 0; i < index.utterances.length; i += batchSize)
-      batches.push(index.utterances.slice(i, i + batchSize).map((_, k) => i + k));
+    const batches = audioPlan(index.utterances.length, batchSize);
 
     const sequence = encoder.pooling === "none";
     // Clips are decoded, resampled and cut in a worker thread, this batch's and the next one's, while the
@@ -141,11 +126,14 @@ export async function extractAudio(o: ExtractAudioOptions): Promise<ExtractionSu
       return { positions: ok, vectors: flat, ...(sequence ? { lengths } : {}), failures, records };
     };
 
+    // Shards are balanced by the seconds each batch's clips give the encoder (durations from the index or WAV headers).
+    const batchCosts = async () => audioBatchCosts(batches, await clipSeconds(index.utterances), encoder.maxSeconds);
     if (encoder instanceof BuiltinFrameExtractor)
       return await runExtraction({
         index,
         modality: "audio",
         batches,
+        batchCosts,
         processBatch,
         ...builtinStoreArgs(encoder, batchSize, index.sha256, dtype),
         sequence,
@@ -171,6 +159,7 @@ export async function extractAudio(o: ExtractAudioOptions): Promise<ExtractionSu
         ...representationSettings({ layers: encoder.layers, pooling: encoder.pooling, defaultPooling: "mean", dtype, compat: encoder.compat }),
       },
       batches,
+      batchCosts,
       dim: encoder.layerWidth,
       rowShape: encoder.layers ? [encoder.layers.length, encoder.layerWidth] : [encoder.layerWidth],
       sequence,

@@ -7,7 +7,9 @@ import { EmofeatError, InterruptedError, UsageError } from "../errors.js";
 import type { IndexManifest } from "../manifest/index-csv.js";
 import { STORE_FORMAT, STORE_FORMAT_VERSION, type Modality, type StoreLayout, type StoreMeta } from "../store/meta.js";
 import { STORE_DTYPES, type StoreDtype } from "../store/npy.js";
-import { openStoreForWriting, type BatchResult } from "../store/write.js";
+import { openStoreForWriting, type BatchResult, type FinalizeOptions, type StoreWriter } from "../store/write.js";
+import type { ShardSpec } from "../shards/array-task.js";
+import { runShard } from "../shards/extract.js";
 import { acquireLock } from "../util/lock.js";
 import { makeDir } from "../util/out.js";
 import { canonicalJson } from "../util/json.js";
@@ -50,6 +52,10 @@ export interface RunExtractionOptions {
   flushRows?: number;
   flushMs?: number;
   flushValues?: number;
+  /** Extract only this shard of the plan, into `<outDir>/shards/K-of-N/` (shards/extract.ts); `emofeat merge` makes the store. */
+  shard?: ShardSpec;
+  /** Work per batch (in plan order) for balancing shards; default: rows. Called only when sharding. */
+  batchCosts?: () => Promise<number[]>;
 }
 
 /** What every `extract*` function takes besides its model settings: where the index and the store are, and how to run. */
@@ -70,6 +76,8 @@ export interface StoreRunOptions {
   flushRows?: number;
   /** Array dtype of the store (default float32; float16 halves the size, see docs/representations.md). */
   storeDtype?: StoreDtype;
+  /** Extract one shard of the work into `<out>/shards/K-of-N/` (see `emofeat merge`). */
+  shard?: ShardSpec;
 }
 
 /** The StoreRunOptions part of `o`, in the shape runExtraction takes. */
@@ -84,6 +92,7 @@ export function storeRunArgs(o: StoreRunOptions) {
     signal: o.signal,
     flushRows: o.flushRows,
     dtype: o.storeDtype,
+    shard: o.shard,
   };
 }
 
@@ -130,6 +139,8 @@ export interface ExtractionSummary {
   status: "created" | "up-to-date";
   meta: StoreMeta;
   resumedRows: number;
+  /** Sharded runs: the shard written (then `meta` previews the store: no sha256 or totals before the merge). */
+  shard?: { dir: string; spec: ShardSpec; rows: number; planRows: number };
 }
 
 export { InterruptedError };
@@ -141,77 +152,16 @@ export function fingerprint(settings: Record<string, unknown>): string {
     .digest("hex");
 }
 
-/** Runs the extraction holding the output folder's lock, so two writers never mix their parts. */
+/**
+ * Runs the extraction holding the output folder's lock, so two writers never mix their parts; a shard
+ * (`o.shard`) is run by shards/extract.ts, holding its own folder's lock.
+ */
 export async function runExtraction(o: RunExtractionOptions): Promise<ExtractionSummary> {
-  await makeDir(o.outDir);
-  const lock = await acquireLock(o.outDir, { forceUnlock: o.forceUnlock, log: o.log });
-  try {
-    return await runLocked(o);
-  } finally {
-    await lock.release();
-  }
-}
-
-async function runLocked(o: RunExtractionOptions): Promise<ExtractionSummary> {
   const utterances = o.index.utterances;
   const fp = fingerprint(o.fingerprintSettings);
-  const total = o.batches.reduce((a, b) => a + b.length, 0);
-  const opened = await openStoreForWriting({
-    outDir: o.outDir,
-    fingerprint: fp,
-    settings: o.fingerprintSettings,
-    totalBatches: o.batches.length,
-    overwrite: o.overwrite,
-  });
-  if (opened.status === "complete") {
-    o.onProgress?.({ phase: "done", done: total, total, failed: opened.meta.failures, resumed: total, message: "up to date" });
-    return { outDir: o.outDir, status: "up-to-date", meta: opened.meta, resumedRows: total };
-  }
-  const { writer, doneBatches } = opened;
-  let done = 0;
-  let failed = 0;
-  o.batches.forEach((b, i) => {
-    if (doneBatches.has(i)) done += b.length;
-  });
-  const resumedRows = done;
-  const report = (phase: "extract" | "finalize") => o.onProgress?.({ phase, done, total, failed, resumed: resumedRows });
-  report("extract");
-
-  const flushRows = o.flushRows ?? 512;
-  const flushMs = o.flushMs ?? 15_000;
-  // Sequence stores hold many values per row: bound the memory held between flushes too (64 MB of float32).
-  const flushValues = o.flushValues ?? 16 << 20;
-  let lastFlush = Date.now();
-  for (let i = 0; i < o.batches.length; i++) {
-    if (doneBatches.has(i)) continue;
-    if (o.signal?.aborted) {
-      await writer.flush();
-      throw new InterruptedError(
-        `interrupted after ${done} of ${total} rows; finished work is kept in ${o.outDir}/.partial — run the same command again to resume`,
-      );
-    }
-    let result: BatchResult;
-    try {
-      result = await o.processBatch(o.batches[i]);
-    } catch (err) {
-      await writer.flush(); // keep what finished before the error, so a rerun resumes
-      throw err;
-    }
-    if (o.dtype === "float16") checkFloat16Range(result, utterances);
-    writer.add(i, result);
-    done += o.batches[i].length;
-    failed += result.failures.length;
-    if (writer.bufferedRows >= flushRows || writer.bufferedValues >= flushValues || Date.now() - lastFlush >= flushMs) {
-      await writer.flush();
-      lastFlush = Date.now();
-    }
-    report("extract");
-  }
-  report("finalize");
-  const planned = o.batches.flat();
-  const meta = await writer.finalize({
+  const finalize: FinalizeOptions = {
     utterances,
-    planned,
+    planned: o.batches.flat(),
     dim: o.dim,
     rowShape: o.rowShape,
     sequence: o.sequence,
@@ -229,7 +179,90 @@ async function runLocked(o: RunExtractionOptions): Promise<ExtractionSummary> {
       fingerprint: fp,
       tool: { name: "emofeat", version: VERSION },
     },
+  };
+  if (o.shard) return runShard(o, { fingerprint: fp, finalize, runBatches });
+  await makeDir(o.outDir);
+  const lock = await acquireLock(o.outDir, { forceUnlock: o.forceUnlock, log: o.log });
+  try {
+    return await runLocked(o, fp, finalize);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function runLocked(o: RunExtractionOptions, fp: string, finalize: FinalizeOptions): Promise<ExtractionSummary> {
+  const total = o.batches.reduce((a, b) => a + b.length, 0);
+  const opened = await openStoreForWriting({
+    outDir: o.outDir,
+    fingerprint: fp,
+    settings: o.fingerprintSettings,
+    totalBatches: o.batches.length,
+    overwrite: o.overwrite,
   });
+  if (opened.status === "complete") {
+    o.onProgress?.({ phase: "done", done: total, total, failed: opened.meta.failures, resumed: total, message: "up to date" });
+    return { outDir: o.outDir, status: "up-to-date", meta: opened.meta, resumedRows: total };
+  }
+  const { resumedRows, failed } = await runBatches(o, opened.writer, o.batches, opened.doneBatches, o.outDir);
+  o.onProgress?.({ phase: "finalize", done: total, total, failed, resumed: resumedRows });
+  const meta = await opened.writer.finalize(finalize);
   o.onProgress?.({ phase: "done", done: total, total, failed: meta.failures, resumed: resumedRows });
   return { outDir: o.outDir, status: "created", meta, resumedRows };
+}
+
+/**
+ * Runs every batch of `batches` not in `doneBatches` (indices into `batches`), adding the results to `writer`
+ * and flushing them to disk as they accumulate; reports progress and stops cleanly on abort. The parts are
+ * flushed before it returns.
+ */
+export async function runBatches(
+  o: Pick<RunExtractionOptions, "index" | "processBatch" | "onProgress" | "signal" | "flushRows" | "flushMs" | "flushValues" | "dtype">,
+  writer: StoreWriter,
+  batches: number[][],
+  doneBatches: Set<number>,
+  outDir: string,
+): Promise<{ resumedRows: number; failed: number }> {
+  const total = batches.reduce((a, b) => a + b.length, 0);
+  let done = 0;
+  let failed = 0;
+  batches.forEach((b, i) => {
+    if (doneBatches.has(i)) done += b.length;
+  });
+  for (const part of writer.loadedParts) failed += part.failures.length;
+  const resumedRows = done;
+  const report = () => o.onProgress?.({ phase: "extract", done, total, failed, resumed: resumedRows });
+  report();
+
+  const flushRows = o.flushRows ?? 512;
+  const flushMs = o.flushMs ?? 15_000;
+  // Sequence stores hold many values per row: bound the memory held between flushes too (64 MB of float32).
+  const flushValues = o.flushValues ?? 16 << 20;
+  let lastFlush = Date.now();
+  for (let i = 0; i < batches.length; i++) {
+    if (doneBatches.has(i)) continue;
+    if (o.signal?.aborted) {
+      await writer.flush();
+      throw new InterruptedError(
+        `interrupted after ${done} of ${total} rows; finished work is kept in ${outDir}/.partial — run the same command again to resume`,
+      );
+    }
+    let result: BatchResult;
+    try {
+      result = await o.processBatch(batches[i]);
+    } catch (err) {
+      await writer.flush(); // keep what finished before the error, so a rerun resumes
+      throw err;
+    }
+    if (o.dtype === "float16") checkFloat16Range(result, o.index.utterances);
+    writer.add(i, result);
+    done += batches[i].length;
+    failed += result.failures.length;
+    if (writer.bufferedRows >= flushRows || writer.bufferedValues >= flushValues || Date.now() - lastFlush >= flushMs) {
+      await writer.flush();
+      lastFlush = Date.now();
+    }
+    report();
+  }
+  await writer.flush();
+  return { resumedRows, failed };
 }

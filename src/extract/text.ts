@@ -1,6 +1,8 @@
 import { loadIndex, type Utterance } from "../manifest/index-csv.js";
 import { STORE_FILES } from "../store/meta.js";
+import { textTotals } from "../store/records.js";
 import { planByLength, TEXT_DEFAULTS, TextEncoder, type TextModelOptions } from "../text/encoder.js";
+import { paddedTokenCosts } from "../shards/partition.js";
 import { checkPerUtteranceIds, checkStoreOut } from "../store/write.js";
 import { checkStoreDtype, representationSettings, runExtraction, storeRunArgs, type ExtractionSummary, type StoreRunOptions } from "./run.js";
 
@@ -39,6 +41,7 @@ export async function extractText(o: ExtractTextOptions): Promise<ExtractionSumm
         ...representationSettings({ layers: encoder.layers, pooling: encoder.pooling, defaultPooling: encoder.pooling, dtype }),
       },
       batches,
+      batchCosts: async () => paddedTokenCosts(batches, tokenized.map((t) => t.length)),
       dim: encoder.layerWidth,
       rowShape: encoder.layers ? [encoder.layers.length, encoder.layerWidth] : [encoder.layerWidth],
       sequence,
@@ -91,18 +94,6 @@ export const TEXTS_COLUMNS = ["utter_id", "row", "tokens", "kept_tokens", "trunc
 
 function textRecord(u: Utterance, c: { ids: number[]; tokens: number }): Record<string, string | number | boolean> {
   return { utter_id: u.utterId, row: u.row, tokens: c.tokens, kept_tokens: c.ids.length, truncated: c.tokens > c.ids.length ? "yes" : "no" };
-}
-
-/** meta.json totals: how many texts --max-len cut, and how many tokens it removed. */
-function textTotals(records: Record<string, string | number | boolean>[]): Record<string, number> {
-  let truncated = 0;
-  let removed = 0;
-  for (const r of records)
-    if (r.truncated === "yes") {
-      truncated++;
-      removed += Number(r.tokens) - Number(r.kept_tokens);
-    }
-  return { texts: records.length, truncated, tokens_removed_by_cut: removed };
 }
 
 export interface EmbedTextsResult {

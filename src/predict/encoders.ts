@@ -33,6 +33,8 @@ export interface EncodeResult {
 }
 
 export interface SequenceResult {
+  /** Per input, a label per position when the encoder knows one: token strings, or audio frame start times ("1.24 s"). */
+  positions?: (string[] | null)[];
   /** Per input [T_i, rowSize] (token / frame states, as in the store's frames.npy), or null when it failed. */
   sequences: (Float32Array | null)[];
   /** T_i per input (0 for failed inputs). */
@@ -229,7 +231,10 @@ registerEncoderFactory("text", async (meta, o) => {
   const batchSize = batchSizeOf(meta, 64);
   return storeEncoder(meta, o, "text", { dim: enc.layerWidth, layers: enc.layers, pooling: enc.pooling, rowSize: enc.rowSize }, {
     pooled: async (texts) => ({ embeddings: await enc.embed(texts, batchSize), errors: texts.map(() => null) }),
-    sequences: async (texts) => sequenceResult(await enc.sequences(texts, batchSize), enc.rowSize, texts.map(() => null)),
+    sequences: async (texts) => ({
+      ...sequenceResult(await enc.sequences(texts, batchSize), enc.rowSize, texts.map(() => null)),
+      positions: texts.map((t) => enc.tokenStrings(t)),
+    }),
     dispose: () => enc.dispose(),
   });
 });
@@ -260,7 +265,15 @@ function audioEncoder(meta: StoreMeta, o: EncoderOptions, enc: FileEncoder): Enc
     },
     sequences: async (files) => {
       const res = await enc.embedFiles(files, batchSize);
-      return sequenceResult(res.vectors, enc.rowSize, errorsOf(res.errors));
+      // Frame i starts at i x (kept duration / frames): the encoder's hop (20 ms for WavLM at 16 kHz).
+      const positions = res.vectors.map((v, i) => {
+        const clip = res.clips[i];
+        if (!v || !clip) return null;
+        const t = v.length / enc.rowSize;
+        const seconds = clip.samples.length / clip.sampleRate;
+        return Array.from({ length: t }, (_, k) => `${((k * seconds) / t).toFixed(2)} s`);
+      });
+      return { ...sequenceResult(res.vectors, enc.rowSize, errorsOf(res.errors)), positions };
     },
     dispose: () => enc.dispose(),
   });

@@ -7,6 +7,7 @@ import type { Device } from "../backends/onnx.js";
 import { EmofeatError, UsageError } from "../errors.js";
 import type { StoreMeta } from "../store/meta.js";
 import { createSession, floatTensor } from "../train/graph/session.js";
+import { maskInput } from "../train/heads.js";
 import { gatherRows } from "../train/layer-select.js";
 import { readHeadLabels, readRunConfig, readRunFile, readRunStoreMeta, RUN_FILES, type HeadLabels, type RunConfig } from "../train/run-dir.js";
 import type { ClipInfo, LoadedClip } from "../audio/clip.js";
@@ -125,32 +126,87 @@ export class Predictor {
    */
   async predict(items: readonly PredictInput[]): Promise<Prediction[]> {
     if (items.length === 0) return [];
-    const features: Float32Array[] = [];
     const errors: (string | null)[] = items.map(() => null);
-    for (let k = 0; k < this.head.inputs.length; k++) {
-      const input = this.head.inputs[k];
-      const modality = input.modality as "text" | "audio";
-      const values = items.map((it, i) => {
-        const v = it[modality];
-        if (v === undefined || v === "")
-          throw new EmofeatError(
-            `${it.id ?? `input ${i + 1}`}: no ${modality} given; this run's head needs ${this.modalities.join(" and ")} (store "${input.name}")`,
-          );
-        return v;
-      });
-      const res = await this.encodeValues(k, values);
-      res.errors.forEach((e, i) => {
-        if (e && errors[i] === null) errors[i] = e.message;
-      });
-      features.push(res.embeddings);
+    let rows: Classification[];
+    if (this.head.inputs.some((i) => i.sequence)) {
+      const seqs = await this.sequences(items);
+      seqs.forEach((q, i) => (errors[i] = q.error));
+      rows = await this.classifySequences(seqs.map((q) => q.inputs));
+    } else {
+      const features: Float32Array[] = [];
+      for (let k = 0; k < this.head.inputs.length; k++) {
+        const res = await this.encodeValues(k, this.valuesFor(items, k));
+        res.errors.forEach((e, i) => {
+          if (e && errors[i] === null) errors[i] = e.message;
+        });
+        features.push(res.embeddings);
+      }
+      rows = await this.classify(features, items.length);
     }
-    const rows = await this.classify(features, items.length);
     return items.map((it, i) => {
       const id = it.id !== undefined ? { id: it.id } : {};
       if (errors[i] !== null) return { ...id, label: null, probabilities: null, error: errors[i]! };
       const { label, probabilities, beta } = rows[i];
       return { ...id, label, probabilities, ...(beta !== undefined ? { beta } : {}) };
     });
+  }
+
+  /** The items' texts or audio for head input k (an error names an item without one). */
+  private valuesFor(items: readonly PredictInput[], k: number): (string | AudioInput)[] {
+    const input = this.head.inputs[k];
+    const modality = input.modality as "text" | "audio";
+    return items.map((it, i) => {
+      const v = it[modality];
+      if (v === undefined || v === "")
+        throw new EmofeatError(`${it.id ?? `input ${i + 1}`}: no ${modality} given; this run's head needs ${this.modalities.join(" and ")} (store "${input.name}")`);
+      return v;
+    });
+  }
+
+  /**
+   * Heads on sequence stores: each item's positions per store as the head takes them ([T, dim], the trained
+   * layer of a layer store), with a label per position (token strings, frame start times), or why it failed.
+   * Audio must be given as files here.
+   */
+  async sequences(items: readonly PredictInput[]): Promise<{ inputs: Record<string, { values: Float32Array; labels?: string[] }> | null; error: string | null }[]> {
+    const out = items.map(() => ({ inputs: {} as Record<string, { values: Float32Array; labels?: string[] }> | null, error: null as string | null }));
+    for (let k = 0; k < this.head.inputs.length; k++) {
+      const input = this.head.inputs[k];
+      if (!input.sequence) throw new EmofeatError(`store "${input.name}" of this run holds one vector per utterance, not sequences`);
+      const values = this.valuesFor(items, k).map((v) => {
+        if (typeof v !== "string") throw new EmofeatError(`store "${input.name}" holds sequences: its audio must be given as a file`);
+        return v;
+      });
+      const res = await this.encoders[k].encodeSequences(values);
+      res.sequences.forEach((q, i) => {
+        const e = res.errors[i];
+        if (e || !q) {
+          out[i].error ??= e?.message ?? `store "${input.name}": no ${input.modality} sequence`;
+          out[i].inputs = null;
+        } else if (out[i].inputs)
+          out[i].inputs![input.name] = { values: sequenceValues(q, this.storeMetas[k], input), ...(res.positions?.[i] ? { labels: res.positions[i]! } : {}) };
+      });
+    }
+    return out;
+  }
+
+  /** The head on sequences (per row: [T, dim] per store), padded to the longest with masks; a null row gets all padding. */
+  async classifySequences(rows: readonly (Record<string, { values: Float32Array }> | null)[]): Promise<Classification[]> {
+    const n = rows.length;
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const input of this.head.inputs) {
+      const seqs = rows.map((r) => r?.[input.name]?.values ?? new Float32Array(0));
+      const t = Math.max(1, ...seqs.map((q) => q.length / input.dim));
+      const x = new Float32Array(n * t * input.dim);
+      const mask = new Float32Array(n * t);
+      seqs.forEach((q, i) => {
+        x.set(q, i * t * input.dim);
+        mask.fill(1, i * t, i * t + q.length / input.dim);
+      });
+      feeds[input.name] = floatTensor(x, [n, t, input.dim]);
+      feeds[maskInput(input.name)] = floatTensor(mask, [n, t]);
+    }
+    return this.run(feeds, n);
   }
 
   /** File paths go through the store's own batching; in-memory audio is prepared and embedded clip by clip. */
@@ -235,6 +291,10 @@ export class Predictor {
     this.head.inputs.forEach(
       (input, k) => (feeds[input.name] = floatTensor(headInput(features[k], n, this.storeMetas[k], input), [n, input.dim])),
     );
+    return this.run(feeds, n);
+  }
+
+  private async run(feeds: Record<string, ort.Tensor>, n: number): Promise<Classification[]> {
     const hasBeta = this.hasBeta;
     const out = await this.session.run(feeds, hasBeta ? ["probs", "beta"] : ["probs"]);
     const probs = out.probs.data as Float32Array;
@@ -282,6 +342,20 @@ function headInput(embeddings: Float32Array, n: number, meta: StoreMeta, input: 
   const positions = input.layers.map((l) => stored.indexOf(l));
   if (positions.length === stored.length && positions.every((p, i) => p === i)) return embeddings;
   return gatherRows(embeddings, Int32Array.from({ length: n }, (_, i) => i), meta.d, stored.length, positions);
+}
+
+/** A sequence from a store's encoder ([T, (L,) D]) as the head takes it: [T, D], the trained layer of a layer store. */
+function sequenceValues(seq: Float32Array, meta: StoreMeta, input: HeadLabels["inputs"][number]): Float32Array {
+  const stored = meta.layers ?? [];
+  if (stored.length <= 1) return seq;
+  if (!input.layers || input.layers.length !== 1)
+    throw new EmofeatError(`store "${input.name}" holds ${stored.length} layers per frame; the run's labels.json does not say which one its head takes`);
+  const at = stored.indexOf(input.layers[0]);
+  const d = meta.d;
+  const t = seq.length / (stored.length * d);
+  const out = new Float32Array(t * d);
+  for (let i = 0; i < t; i++) out.set(seq.subarray((i * stored.length + at) * d, (i * stored.length + at + 1) * d), i * d);
+  return out;
 }
 
 /** One-shot: loads the run, predicts, releases everything. */

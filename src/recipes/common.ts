@@ -2,12 +2,13 @@
  * What every corpus recipe shares: the row and problem types, the session-independent file walk, the
  * statistics table, WAV durations, and writing the index CSV.
  */
-import { readdir, stat } from "node:fs/promises";
+import { readdir, rmdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { stringify } from "csv-stringify/sync";
 import { EmofeatError } from "../errors.js";
 import { INDEX_COLUMNS, SPLITS, parseIndex, type Split } from "../manifest/index-csv.js";
 import { exists, isDirectory, writeFileAtomic } from "../util/fs.js";
+import { acquireLock } from "../util/lock.js";
 import { makeDir, prepareOutFile } from "../util/out.js";
 import { mapLimit, readWavHeader } from "./wav-header.js";
 
@@ -319,6 +320,26 @@ export async function checkIndexOut(out: string, flag = "--out"): Promise<{ file
  * Writes the index CSV atomically (readers never see half a file). The text is parsed back with the
  * index loader first, so a recipe can never write an index that `loadIndex` rejects.
  */
+/**
+ * Runs `work` (which builds and writes the index at `out`) holding a lock on that index file, so two processes
+ * never write the same index; other files in its folder stay free. Folders made for it are removed again if the
+ * work fails and leaves them empty.
+ */
+export async function withIndexLock<T>(out: string, o: { forceUnlock?: boolean; log?: (line: string) => void }, work: () => Promise<T>): Promise<T> {
+  const file = resolveIndexPath(out);
+  const created = await makeDir(path.dirname(file));
+  const lock = await acquireLock(path.dirname(file), { name: `.${path.basename(file)}.emofeat.lock`, label: file, forceUnlock: o.forceUnlock, log: o.log });
+  let ok = false;
+  try {
+    const res = await work();
+    ok = true;
+    return res;
+  } finally {
+    await lock.release();
+    if (!ok) for (const d of created.reverse()) await rmdir(d).catch(() => {});
+  }
+}
+
 export async function writeIndexCsv(build: Pick<IndexBuild, "columns" | "rows">, out: string): Promise<{ file: string; replaced: boolean }> {
   const file = resolveIndexPath(out);
   const text = indexCsvText(build);

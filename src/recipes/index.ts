@@ -94,6 +94,7 @@ export {
   formatStatsTable,
   indexCsvText,
   resolveIndexPath,
+  withIndexLock,
   writeIndexCsv,
   type IndexBuild,
   type IndexRow,

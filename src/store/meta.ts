@@ -127,6 +127,17 @@ export interface StoreMeta {
   created: string;
   /** Modality-specific totals (for audio: durations, truncation counts). */
   totals?: Record<string, number>;
+  /** A store merged from cluster shards (`emofeat merge`): the only field, with `created`, a single run lacks. */
+  shards?: ShardsRecord;
+}
+
+export interface ShardsRecord {
+  /** Number of shards. */
+  n: number;
+  /** sha256 of the plan of batches the shards cut. */
+  plan_sha256: string;
+  merged: string;
+  shards: { shard: string; rows: number; failures: number; host: string; started: string; finished: string; seconds: number | null }[];
 }
 
 export interface Failure {

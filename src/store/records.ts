@@ -1,7 +1,9 @@
 /**
  * Per-row records written beside a store: clips.csv (audio: duration, seconds kept, whether the cut shortened
  * the clip) and texts.csv (text: tokens, tokens kept, whether --max-len truncated the text). Stores made before
- * a record existed simply lack the file (null).
+ * a record existed simply lack the file (null). The totals in meta.json are computed from the records here, by
+ * extraction and by `emofeat merge` alike, so a store merged from shards gets the numbers a single run writes;
+ * `RECORD_TOTALS` finds the function by the record file's name.
  */
 import path from "node:path";
 import { intField, numField, readCsvRecords } from "../util/csv.js";
@@ -56,3 +58,48 @@ export async function readTextRecords(dir: string): Promise<TextRecord[] | null>
     truncated: yes(r.truncated),
   }));
 }
+
+export type RowRecord = Record<string, string | number | boolean>;
+export type TotalsFn = (records: RowRecord[]) => Record<string, number>;
+
+/** meta.json totals of an audio store: how much audio there was and how much the cut removed. */
+export function audioTotals(records: RowRecord[]): Record<string, number> {
+  let seconds = 0;
+  let kept = 0;
+  let removed = 0;
+  let truncated = 0;
+  for (const r of records) {
+    seconds += Number(r.duration_s);
+    kept += Number(r.kept_s);
+    if (r.truncated === "yes") {
+      truncated++;
+      removed += Math.max(0, Number(r.duration_s) - Number(r.kept_s));
+    }
+  }
+  const round = (x: number) => Number(x.toFixed(3));
+  return {
+    clips: records.length,
+    seconds_total: round(seconds),
+    seconds_kept: round(kept),
+    seconds_removed_by_cut: round(removed),
+    clips_truncated: truncated,
+  };
+}
+
+/** meta.json totals of a text store: how many texts --max-len cut, and how many tokens it removed. */
+export function textTotals(records: RowRecord[]): Record<string, number> {
+  let truncated = 0;
+  let removed = 0;
+  for (const r of records)
+    if (r.truncated === "yes") {
+      truncated++;
+      removed += Number(r.tokens) - Number(r.kept_tokens);
+    }
+  return { texts: records.length, truncated, tokens_removed_by_cut: removed };
+}
+
+/** The totals function of each record file (records in index order). */
+export const RECORD_TOTALS: Readonly<Record<string, TotalsFn>> = {
+  [STORE_FILES.clips]: audioTotals,
+  [STORE_FILES.texts]: textTotals,
+};

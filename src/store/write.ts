@@ -38,7 +38,8 @@ export interface BatchResult {
   records?: Record<number, Record<string, string | number | boolean>>;
 }
 
-interface PartFile {
+/** One finished part: `.partial/part-NNNNNN.json` (its vectors are in the `.npy` of the same name). */
+export interface PartFile {
   batches: number[];
   positions: number[];
   /** Values per row. */
@@ -226,25 +227,34 @@ export class StoreWriter {
   private pendingRows = 0;
   private pendingValues = 0;
   private parts: PartFile[] = [];
-  private partNames: string[] = [];
+  /** Path of each part without its extension (parts of several folders when shards are merged). */
+  private partPaths: string[] = [];
 
   constructor(outDir: string) {
     this.outDir = outDir;
     this.partialDir = path.join(outDir, STORE_FILES.partial);
   }
 
-  /** Reads the finished parts; returns the batches they cover. Parts without their .json are ignored. */
-  async loadParts(): Promise<Set<number>> {
+  /**
+   * Reads the finished parts of `partialDir` (default: this store's `.partial/`; merging shards loads the parts
+   * of every shard's folder into one writer); returns the batches they cover. Parts without their .json are ignored.
+   */
+  async loadParts(partialDir = this.partialDir): Promise<Set<number>> {
     const done = new Set<number>();
-    const names = (await readdir(this.partialDir)).filter((n) => /^part-\d{6}\.json$/.test(n)).sort();
+    const names = (await readdir(partialDir)).filter((n) => /^part-\d{6}\.json$/.test(n)).sort();
     for (const name of names) {
-      const part = JSON.parse(await readFile(path.join(this.partialDir, name), "utf8")) as PartFile;
+      const part = JSON.parse(await readFile(path.join(partialDir, name), "utf8")) as PartFile;
       this.parts.push(part);
-      this.partNames.push(name.replace(/\.json$/, ""));
+      this.partPaths.push(path.join(partialDir, name.replace(/\.json$/, "")));
       for (const b of part.batches) done.add(b);
-      this.nextPart = Math.max(this.nextPart, Number(name.slice(5, 11)) + 1);
+      if (partialDir === this.partialDir) this.nextPart = Math.max(this.nextPart, Number(name.slice(5, 11)) + 1);
     }
     return done;
+  }
+
+  /** The parts loaded or written so far, in load order. */
+  get loadedParts(): readonly PartFile[] {
+    return this.parts;
   }
 
   get bufferedRows(): number {
@@ -304,7 +314,7 @@ export class StoreWriter {
     await writeFileAtomic(path.join(this.partialDir, name + ".npy"), [npyHeader([off / Math.max(d, 1), d]), ...chunks]);
     await writeFileAtomic(path.join(this.partialDir, name + ".json"), JSON.stringify(part));
     this.parts.push(part);
-    this.partNames.push(name);
+    this.partPaths.push(path.join(this.partialDir, name));
     this.pending = [];
     this.pendingRows = 0;
     this.pendingValues = 0;
@@ -389,7 +399,7 @@ export class StoreWriter {
       for (let pi = 0; pi < this.parts.length; pi++) {
         const part = this.parts[pi];
         if (part.positions.length === 0) continue;
-        const { data } = await readNpy(path.join(this.partialDir, this.partNames[pi] + ".npy"));
+        const { data } = await readNpy(this.partPaths[pi] + ".npy");
         const bytes = storeBytes(data, dtype);
         const specialRows = new Set(part.special ?? []);
         // Rows that follow each other both in the part and in the store (index-order plans, as audio's) go out

@@ -190,6 +190,14 @@ export class TextEncoder {
     return encodeCounted(this.tokenizer, this.template, text, this.maxLen, this.truncationSide);
   }
 
+  private idToToken?: Map<number, string>;
+
+  /** The tokens of one text as strings (e.g. "[CLS]", "believ", "##e"), one per position of its sequence. */
+  tokenStrings(text: string): string[] {
+    this.idToToken ??= new Map([...(this.tokenizer.get_vocab?.() ?? new Map<string, number>())].map(([t, id]) => [id, t]));
+    return this.tokenize(text).map((id) => this.idToToken!.get(id) ?? `#${id}`);
+  }
+
   /** One model call on a batch padded to its longest member (or `padTo`): the kept layers' states [B, T, D] and the mask. */
   private async forward(batch: readonly number[][], padTo?: number) {
     const B = batch.length;

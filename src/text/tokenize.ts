@@ -9,6 +9,8 @@ import { EmofeatError, UsageError } from "../errors.js";
 export interface TokenizerLike {
   encode(text: string, options?: { add_special_tokens?: boolean }): number[];
   pad_token_id?: number | null;
+  /** token -> id (transformers.js tokenizers); used to name token positions (predict --explain). */
+  get_vocab?(): Map<string, number>;
 }
 
 export interface SpecialTemplate {

@@ -10,9 +10,11 @@ import path from "node:path";
 import { EmofeatError, UsageError } from "../errors.js";
 import { loadIndex, type IndexManifest, type Split, type Utterance } from "../manifest/index-csv.js";
 import type { StoreMeta } from "../store/meta.js";
-import { readStore } from "../store/read.js";
+import { readFailures, readStore, readStoreMeta } from "../store/read.js";
+import type { SequenceInput } from "./batches.js";
 import { identityClasses, parseClasses, type ClassPlan } from "./classes.js";
 import type { HeadInput } from "./heads.js";
+import { openSequenceStore, sequenceInput, type SequenceStoreOpener, type SequenceStoreReader } from "./sequence-stores.js";
 import { formatLayers, gatherRows, parseLayerChoice, chooseLayers, type LayerChoice } from "./layer-select.js";
 
 export interface FeatureSpec {
@@ -83,13 +85,38 @@ export interface ProbeData {
   rows: ProbeRow[];
   /**
    * One row-major matrix per store, rows aligned with `rows`: [rows.length, d], or for layer stores
-   * [rows.length, layers.length, d] (the head input's `dim` is then layers.length * d).
+   * [rows.length, layers.length, d] (the head input's `dim` is then layers.length * d); empty for sequence stores.
    */
   x: Float32Array[];
+  /** Per store: its sequences (pooling none), read batch by batch; undefined for pooled stores. */
+  sequences: (SequenceInput | undefined)[];
   report: JoinReport;
+  /** Releases the sequence stores' readers. */
+  close(): Promise<void>;
 }
 
 const EXAMPLES = 5;
+
+interface Loaded {
+  dir: string;
+  meta: StoreMeta;
+  /** sha256 of embeddings.npy as read; sequence stores (streamed, not hashed here): frames.npy's as meta.json records it. */
+  sha256: string;
+  ids: string[];
+  d: number;
+  layers?: number[];
+  failures: { utterId: string; reason: string }[];
+  embeddings?: Float32Array;
+  reader?: SequenceStoreReader;
+}
+
+/** A pooled store in memory, or a sequence store (pooling none) opened for reading batch by batch. */
+async function loadStore(dir: string, open: SequenceStoreOpener): Promise<Loaded> {
+  const meta = await readStoreMeta(dir);
+  if (meta.pooling !== "none") return readStore(dir);
+  const [reader, failures] = await Promise.all([open(dir), readFailures(dir)]);
+  return { dir, meta, sha256: meta.embeddings_sha256, ids: reader.ids, d: reader.d, ...(reader.layers ? { layers: reader.layers } : {}), failures, reader };
+}
 
 export interface ProbeDataOptions {
   csv: string;
@@ -97,12 +124,30 @@ export interface ProbeDataOptions {
   classes?: string;
   /** Layers to use from layer stores (`--layers`; default all); [N, D] stores are not affected. */
   layers?: string | LayerChoice;
+  /** Opens sequence stores (pooling none); the store's streaming reader by default. */
+  openSequenceStore?: SequenceStoreOpener;
 }
 
 export async function loadProbeData(o: ProbeDataOptions): Promise<ProbeData> {
   const index = await loadIndex(o.csv, { require: ["label"] });
   const specs = typeof o.features === "string" ? parseFeatureSpecs(o.features) : o.features;
-  const loaded = await Promise.all(specs.map((s) => readStore(s.dir)));
+  const loaded = await Promise.all(specs.map((s) => loadStore(s.dir, o.openSequenceStore ?? openSequenceStore)));
+  const close = () => Promise.all(loaded.map((s) => s.reader?.close())).then(() => undefined);
+  try {
+    return await join(o, index, specs, loaded, close);
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+async function join(
+  o: ProbeDataOptions,
+  index: IndexManifest,
+  specs: { name: string | null; dir: string }[],
+  loaded: Loaded[],
+  close: () => Promise<void>,
+): Promise<ProbeData> {
   const names = specs.map((s, i) => s.name ?? loaded[i].meta.modality);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup)
@@ -158,10 +203,13 @@ export async function loadProbeData(o: ProbeDataOptions): Promise<ProbeData> {
     return { store: names[k], count: extra.length, examples: extra.slice(0, EXAMPLES) };
   });
 
-  const x = loaded.map((s, k) => gatherRows(s.embeddings, srcRows[k], s.d, s.layers?.length ?? 1, picks[k]?.positions ?? [0]));
-  const widths = loaded.map((s, k) => s.d * (picks[k]?.layers.length ?? 1));
+  const x = loaded.map((s, k) => (s.embeddings ? gatherRows(s.embeddings, srcRows[k], s.d, s.layers?.length ?? 1, picks[k]?.positions ?? [0]) : new Float32Array(0)));
+  // Sequence stores are read, and checked, batch by batch (they are never in memory at once); one layer each.
+  const sequences = loaded.map((s, k) => (s.reader ? sequenceInput(s.reader, specs[k].dir, srcRows[k], picks[k]?.positions) : undefined));
+  const widths = loaded.map((s, k) => (s.reader ? s.d : s.d * (picks[k]?.layers.length ?? 1)));
 
   for (let k = 0; k < loaded.length; k++) {
+    if (loaded[k].reader) continue;
     const bad = firstNonFinite(x[k]);
     if (bad >= 0) {
       const r = Math.floor(bad / widths[k]);
@@ -185,10 +233,12 @@ export async function loadProbeData(o: ProbeDataOptions): Promise<ProbeData> {
     index,
     classes,
     stores: loaded.map((s, k) => ({ name: names[k], dir: path.resolve(specs[k].dir), meta: s.meta, d: s.d, sha256: s.sha256, ...(picks[k] ? { layers: picks[k].layers } : {}) })),
-    inputs: loaded.map((s, k) => ({ name: names[k], dim: widths[k], ...(picks[k] ? { layers: picks[k].layers } : {}) })),
+    inputs: loaded.map((s, k) => ({ name: names[k], dim: widths[k], ...(picks[k] && !s.reader ? { layers: picks[k].layers } : {}), ...(s.reader ? { sequence: true } : {}) })),
     rows,
     x,
+    sequences,
     report,
+    close,
   };
 }
 

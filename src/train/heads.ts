@@ -6,11 +6,13 @@
  */
 import { EmofeatError, EXIT, UsageError } from "../errors.js";
 import { GraphBuilder, type FloatType, type MaskSpec, type ParamSpec, type Tensor } from "./graph/builder.js";
+import { isFusionHead, type AttentionSink, type FusionArch, type FusionSettings } from "./heads/fusion.js";
 import type { OnnxModelSpec } from "./onnx/proto.js";
 import { formatLayers } from "./layer-select.js";
 import { headModule, moduleHeadNames, type ModuleHeadName } from "./heads/registry.js";
 // Heads in their own modules register themselves on import.
 import "./heads/weighted-layers.js";
+import "./heads/fusion.js";
 
 export const HEAD_NAMES = ["mlp", "linear", "concat-linear", "concat-mlp"] as const;
 type BuiltinHeadName = (typeof HEAD_NAMES)[number];
@@ -21,8 +23,8 @@ export function headNames(): HeadName[] {
   return [...HEAD_NAMES, ...moduleHeadNames()];
 }
 
-/** Which checkpoint is evaluated: the epoch with the best validation macro-F1, or the last epoch. */
-export type Selection = "best-val-macro-f1" | "last";
+/** Which checkpoint is evaluated: the epoch with the best validation macro-F1 or accuracy, or the last epoch. */
+export type Selection = "best-val-macro-f1" | "best-val-accuracy" | "last";
 
 export interface TrainSettings {
   epochs: number;
@@ -39,6 +41,8 @@ export interface TrainSettings {
   base?: "linear" | "mlp";
   /** weighted-layers: LayerNorm (no affine parameters) of each layer before the weighted sum. */
   layerNorm?: boolean;
+  /** Fusion heads (heads/fusion.ts): their own settings; the dropout p is dropoutIn (= dropoutHidden). */
+  fusion?: Partial<FusionSettings>;
 }
 
 /** The reference's settings per head (the issue's table). */
@@ -67,6 +71,8 @@ export interface HeadInput {
   dim: number;
   /** Layer stores: the hidden-state indices this input holds, in order. */
   layers?: number[];
+  /** A padded sequence per utterance ([N, T, dim] + mask [N, T]) instead of one vector (fusion heads). */
+  sequence?: boolean;
 }
 
 /** Everything that fixes the head's graph. */
@@ -81,6 +87,8 @@ export interface HeadArch {
   /** weighted-layers options (see TrainSettings). */
   base?: "linear" | "mlp";
   layerNorm?: boolean;
+  /** Fusion heads: the resolved settings (heads/fusion.ts). */
+  fusion?: FusionArch;
 }
 
 export function isConcatHead(h: HeadName): boolean {
@@ -89,6 +97,12 @@ export function isConcatHead(h: HeadName): boolean {
 
 export function checkArch(a: HeadArch): void {
   if (a.inputs.length === 0) throw new EmofeatError("no feature stores given");
+  if (isFusionHead(a.head) !== (a.fusion !== undefined)) throw new Error(`internal: head ${a.head} with${a.fusion ? "" : "out"} fusion settings`);
+  const seq = a.inputs.find((i) => i.sequence);
+  if (seq && !isFusionHead(a.head))
+    throw new EmofeatError(
+      `--head ${a.head} takes one vector per utterance, but store "${seq.name}" holds sequences (pooling none); use a fusion head (beta-gate, fusion, fusion-decoder) or a pooled store`,
+    );
   const mod = headModule(a.head);
   if (mod) return mod.check(a);
   for (const i of a.inputs)
@@ -145,37 +159,78 @@ export interface TrainingModel {
   model: OnnxModelSpec;
   params: ParamSpec[];
   masks: MaskSpec[];
+  /** Parameters without a gradient path (AdamW then only decays them, as torch does with zero gradients). */
+  noGrad: string[];
 }
 
-/** inputs..., targets [N, C] (one-hot), weights [N], params..., masks... -> loss, logits, grad.<param>... */
+/** The run-time length of a sequence input, and the name of its mask input. */
+export const seqDim = (input: string) => `T_${input}`;
+export const maskInput = (input: string) => `${input}.mask`;
+
+/** Graph inputs of the head: [N, D] per store, or [N, T, D] and its mask [N, T] for sequence stores. */
+function declareInputs(g: GraphBuilder, arch: HeadArch): { xs: Tensor[]; masks: (Tensor | undefined)[] } {
+  const xs: Tensor[] = [];
+  const masks: (Tensor | undefined)[] = [];
+  for (const i of arch.inputs) {
+    xs.push(g.input(i.name, i.sequence ? [BATCH, seqDim(i.name), i.dim] : [BATCH, i.dim]));
+    masks.push(i.sequence ? g.input(maskInput(i.name), [BATCH, seqDim(i.name)]) : undefined);
+  }
+  return { xs, masks };
+}
+
+function forward(g: GraphBuilder, arch: HeadArch, xs: Tensor[], masks: (Tensor | undefined)[], sink?: AttentionSink): { logits: Tensor; beta?: Tensor } {
+  const mod = headModule(arch.head);
+  if (mod?.forwardWithMasks) return mod.forwardWithMasks(g, arch, xs, masks, sink);
+  return { logits: buildHeadForward(g, arch, xs) };
+}
+
+/** Whether the head is trained with one sigmoid per class (binary cross-entropy) instead of a softmax. */
+export function usesSigmoid(arch: HeadArch): boolean {
+  return arch.fusion?.loss === "bce";
+}
+
+/**
+ * inputs..., targets [N, C] (one-hot), weights [N], params..., masks... -> loss, logits, (beta), grad.<param>...
+ * Parameters the loss does not depend on get no gradient output and are listed in `noGrad`.
+ */
 export function buildTrainingModel(arch: HeadArch, dtype: FloatType = "float32"): TrainingModel {
   const g = new GraphBuilder({ dtype, mode: "train" });
-  const xs = arch.inputs.map((i) => g.input(i.name, [BATCH, i.dim]));
+  const { xs, masks } = declareInputs(g, arch);
   const targets = g.input("targets", [BATCH, arch.numClasses]);
   const weights = g.input("weights", [BATCH]);
-  const logits = buildHeadForward(g, arch, xs);
-  const loss = g.softmaxCrossEntropy(logits, targets, weights);
+  const { logits, beta } = forward(g, arch, xs, masks);
+  const loss = usesSigmoid(arch) ? g.bceWithLogits(logits, targets, weights) : g.softmaxCrossEntropy(logits, targets, weights);
   g.output(loss, "loss");
   g.output(logits, "logits");
-  const grads = g.gradients(loss, g.paramTensors);
-  grads.forEach((t, i) => g.output(t, `grad.${g.params[i].name}`));
-  return { model: g.toModel(`${arch.head}_train`), params: [...g.params], masks: [...g.masks] };
+  if (beta) g.output(beta, "beta");
+  const grads = g.gradientsOrNone(loss, g.paramTensors);
+  const noGrad: string[] = [];
+  grads.forEach((t, i) => (t ? g.output(t, `grad.${g.params[i].name}`) : noGrad.push(g.params[i].name)));
+  return { model: g.toModel(`${arch.head}_train`), params: [...g.params], masks: [...g.masks], noGrad };
 }
 
-/** inputs... (and params... unless `paramValues` bakes them in) -> logits [N, C], probs [N, C]. */
+/**
+ * inputs... (and params... unless `paramValues` bakes them in) -> logits [N, C], probs [N, C] (softmax, or one
+ * sigmoid per class for bce heads), and for gated heads beta [N]. With `attention`, also every attention map
+ * averaged over heads as `attn.<module>` [N, Tq, Tk] (sequence heads, for predict --explain).
+ */
 export function buildInferenceModel(
   arch: HeadArch,
   paramValues?: ReadonlyMap<string, Float32Array>,
   extra: { docString?: string; metadata?: Record<string, string>; producerVersion?: string } = {},
-): { model: OnnxModelSpec; params: ParamSpec[] } {
+  o: { attention?: boolean } = {},
+): { model: OnnxModelSpec; params: ParamSpec[]; attention: string[] } {
   const g = new GraphBuilder({ dtype: "float32", mode: "infer", paramValues });
-  const xs = arch.inputs.map((i) => g.input(i.name, [BATCH, i.dim]));
-  const logits = buildHeadForward(g, arch, xs);
+  const { xs, masks } = declareInputs(g, arch);
+  const maps: { name: string; t: Tensor }[] = [];
+  const { logits, beta } = forward(g, arch, xs, masks, o.attention ? (name, t) => maps.push({ name: `attn.${name}`, t }) : undefined);
   g.output(logits, "logits");
-  g.output(g.softmax(logits, -1), "probs");
+  g.output(usesSigmoid(arch) ? g.sigmoid(logits) : g.softmax(logits, -1), "probs");
+  if (beta) g.output(beta, "beta");
+  for (const m of maps) g.output(m.t, m.name);
   if (paramValues) {
     const missing = g.params.filter((p) => !paramValues.has(p.name)).map((p) => p.name);
     if (missing.length > 0) throw new Error(`internal: no values for parameter(s) ${missing.join(", ")}`);
   }
-  return { model: g.toModel(`${arch.head}_head`, extra), params: [...g.params] };
+  return { model: g.toModel(`${arch.head}_head`, extra), params: [...g.params], attention: maps.map((m) => m.name) };
 }

@@ -101,6 +101,8 @@ const scores = (m: { accuracy: number; unweighted_accuracy: number; macro_f1: nu
 const pct = (x: number) => (100 * x).toFixed(2);
 
 export async function trainPerLayer(o: TrainProbeOptions): Promise<TrainProbeResult & { perLayer: Required<PerLayerEntry>[]; bestLayer: number }> {
+  if (o.fold !== undefined || o.fromFolds)
+    throw new EmofeatError("--per-layer runs every layer's cross-validation in one process: it cannot be combined with --fold (train each layer with --layers N --fold K instead)");
   const layers = await layersToProbe(o);
   // --out is checked and locked as for a single run (never replaces what emofeat did not make; one writer).
   return withRunOut(o, () => perLayerLocked(o, layers));

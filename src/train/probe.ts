@@ -7,20 +7,26 @@ import path from "node:path";
 import { stringify } from "csv-stringify/sync";
 import { defaultThreads } from "../backends/onnx.js";
 import { EmofeatError, InterruptedError, UsageError } from "../errors.js";
-import { tmpNameFor } from "../util/fs.js";
+import { exists, tmpNameFor } from "../util/fs.js";
+import { canonicalJson } from "../util/json.js";
 import { acquireLock, LOCK_FILE } from "../util/lock.js";
 import { inspectOutDir, makeDir } from "../util/out.js";
 import { VERSION } from "../version.js";
 import { combineSplits, scalarStd, type SplitMetrics } from "./aggregate.js";
-import { describeJoin, loadProbeData, type ProbeData } from "./data.js";
+import { betaCsv, summarizeBeta, type BetaRow } from "./beta.js";
+import { describeJoin, loadProbeData, parseFeatureSpecs, type ProbeData } from "./data.js";
 import { Evaluator, trainHead, type Dataset, type EpochRecord, type Params } from "./engine.js";
 import { buildInferenceModel, checkArch, headSettings, type HeadArch, type HeadName, type TrainSettings } from "./heads.js";
+import { isFusionHead, resolveFusionArch } from "./heads/fusion.js";
 import { headModule, type HeadPlot } from "./heads/registry.js";
 import type { LayerChoice } from "./layer-select.js";
 import { encodeModel } from "./onnx/proto.js";
 import { confusionSvg, curvesSvg, renderPng, type CurveSeries } from "./plots.js";
+import { betaSvg } from "./plots-fusion.js";
 import {
   RUN_FILES,
+  readRunConfig,
+  readRunMetrics,
   RUN_FORMAT,
   RUN_FORMAT_VERSION,
   isRunFolder,
@@ -31,7 +37,9 @@ import {
   type RunMetrics,
   type SeedResult,
 } from "./run-dir.js";
+import type { SequenceStoreOpener } from "./sequence-stores.js";
 import { planFolds, splitWarnings, type Fold, type Protocol } from "./splits.js";
+import { checkFold, decodeParams, encodeParams, FOLD_FILE, FOLD_FORMAT, FOLDS_DIR, foldDir, requestedFold, readFoldRecord, type FoldOptions, type FoldRecord, type FoldUnit, type FoldUnits } from "./folds.js";
 
 export interface TrainProbeOptions {
   csv: string;
@@ -58,6 +66,8 @@ export interface TrainProbeOptions {
   exportHead?: ExportHead;
   /** Remove the lock of another `train` into `out` that is known to be gone. */
   forceUnlock?: boolean;
+  /** Opens sequence stores (pooling none); the store's reader by default (tests pass an in-memory one). */
+  openSequenceStore?: SequenceStoreOpener;
   /** Stops training at the next epoch; nothing is written to `out`. */
   signal?: AbortSignal;
   /** Progress and warnings (the CLI sends them to stderr). */
@@ -65,6 +75,13 @@ export interface TrainProbeOptions {
   /** Per-epoch progress. */
   verbose?: boolean;
   command?: string[];
+  /**
+   * Cross-validation: train only fold K (0-based, in the folds' order; "auto": the Slurm array task or
+   * Kubernetes pod index) into `<out>/folds/K/`; `emofeat runs merge` assembles the run (train/folds.ts).
+   */
+  fold?: number | "auto";
+  /** `runs merge`: every (seed, fold) from the fold records instead of training it (train/folds.ts). */
+  fromFolds?: FoldUnits;
 }
 
 export const EXPORT_HEADS = ["first-seed", "refit", "best-fold", "none"] as const;
@@ -90,6 +107,8 @@ export interface TrainProbeResult {
 
 function subset(data: ProbeData, idx: number[]): Dataset {
   const x = data.inputs.map((inp, k) => {
+    const seq = data.sequences[k];
+    if (seq) return { source: seq.source, rows: Int32Array.from(idx, (r) => seq.rows[r]) };
     const d = inp.dim;
     const out = new Float32Array(idx.length * d);
     idx.forEach((r, i) => out.set(data.x[k].subarray(r * d, r * d + d), i * d));
@@ -112,10 +131,11 @@ function checkSettings(s: TrainSettings): void {
  * Checks --out (see util/out.ts): nothing there, an empty folder, or (with --overwrite) a folder emofeat
  * train made. Anything else is refused, --overwrite or not: emofeat never replaces what it did not create.
  */
-export async function checkRunOut(out: string, overwrite: boolean): Promise<void> {
+export async function checkRunOut(out: string, overwrite: boolean, keep: readonly string[] = []): Promise<void> {
   const st = await inspectOutDir(out);
   if (!st.exists) return;
-  const entries = st.entries.filter((e) => e !== LOCK_FILE);
+  // `keep`: entries a run may have beside it (folds/ of a run merged from its folds).
+  const entries = st.entries.filter((e) => e !== LOCK_FILE && !keep.includes(e));
   if (entries.length === 0) return;
   if (await isRunFolder(out)) {
     if (!overwrite) throw new EmofeatError(`--out ${out} already holds a run; pass --overwrite to replace it, or choose another --out`);
@@ -137,7 +157,7 @@ export const prepareOut = checkRunOut;
  * one removed. A run folder is never half old, half new.
  */
 export async function swapRunInto(tmp: string, runDir: string, overwrite: boolean): Promise<void> {
-  await checkRunOut(runDir, overwrite);
+  await checkRunOut(runDir, overwrite, [FOLDS_DIR]);
   const st = await inspectOutDir(runDir);
   if (!st.exists) {
     await makeDir(path.dirname(runDir));
@@ -156,14 +176,18 @@ export async function swapRunInto(tmp: string, runDir: string, overwrite: boolea
 }
 
 /** Runs `work` holding --out's lock, in a folder made for it (removed again, if still empty, when work fails). */
-export async function withRunOut<T>(o: Pick<TrainProbeOptions, "out" | "overwrite" | "forceUnlock" | "log">, work: () => Promise<T>): Promise<T> {
+export async function withRunOut<T>(
+  o: Pick<TrainProbeOptions, "out" | "overwrite" | "forceUnlock" | "log">,
+  work: () => Promise<T>,
+  keep: readonly string[] = [],
+): Promise<T> {
   const log = o.log ?? (() => {});
   const overwrite = o.overwrite ?? false;
-  await checkRunOut(o.out, overwrite);
+  await checkRunOut(o.out, overwrite, keep);
   const created = await makeDir(o.out);
   const lock = await acquireLock(o.out, { forceUnlock: o.forceUnlock, log: (line) => log(`warning: ${line}`) });
   try {
-    await checkRunOut(o.out, overwrite); // again, holding the lock: another writer may have finished meanwhile
+    await checkRunOut(o.out, overwrite, keep); // again, holding the lock: another writer may have finished meanwhile
     return await work();
   } finally {
     await lock.release();
@@ -191,7 +215,33 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
     throw new UsageError("--export-head best-fold needs cross-validation (--folds session); without folds use first-seed or refit");
   const threads = o.threads ?? defaultThreads();
   const overwrite = o.overwrite ?? false;
-  return withRunOut(o, () => trainLocked(o, { settings, seeds, protocol, threads, overwrite, exportHead }));
+  if (o.fold !== undefined && protocol.kind !== "session-folds") throw new UsageError("--fold trains one cross-validation fold: it needs --folds session");
+  const foldIndex = o.fold !== undefined ? requestedFold(o.fold) : null;
+  // One fold goes to <out>/folds/K/ (locked on its own, so the folds run at once); a run merged from its
+  // folds is written beside them.
+  const target = foldIndex !== null ? foldDir(o.out, foldIndex) : o.out;
+  const foldOptions: FoldOptions = {
+    csv: path.resolve(o.csv),
+    features: (typeof o.features === "string" ? parseFeatureSpecs(o.features) : o.features).map((f) => ({ name: f.name, dir: path.resolve(f.dir) })),
+    head: o.head,
+    classes: o.classes ?? null,
+    layers: o.layers ?? null,
+    protocol,
+    seeds,
+    settings: o.settings ?? {},
+    threads: o.threads ?? null,
+    export_head: exportHead,
+  };
+  if (foldIndex !== null && !overwrite) {
+    // A task the scheduler reruns after it finished: the same fold with the same options is done already.
+    const done = await readFoldRecord(target);
+    if (done && canonicalJson(done.options) === canonicalJson(foldOptions)) {
+      const [config, metrics] = await Promise.all([readRunConfig(target), readRunMetrics(target)]);
+      return { runDir: path.resolve(target), config, metrics, summary: `${target}: fold ${foldIndex} (${done.fold.name}) is already trained with these options` };
+    }
+  }
+  const r: Resolved = { settings, seeds, protocol, threads, overwrite, exportHead, target, foldIndex, foldOptions };
+  return withRunOut({ ...o, out: target }, () => trainLocked(o, r), o.fromFolds ? [FOLDS_DIR] : []);
 }
 
 interface Resolved {
@@ -201,16 +251,25 @@ interface Resolved {
   threads: number;
   overwrite: boolean;
   exportHead: ExportHead;
+  /** The folder written: --out, or <out>/folds/K/ with --fold. */
+  target: string;
+  foldIndex: number | null;
+  foldOptions: FoldOptions;
 }
 
 async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProbeResult> {
-  const { settings, seeds, protocol, threads } = r;
-  const nSeeds = seeds.length;
-  const log = o.log ?? (() => {});
-  const data = await loadProbeData({ csv: o.csv, features: o.features, classes: o.classes, layers: o.layers });
-  for (const line of describeJoin(data.report)) log(`warning: ${line}`);
+  const data = await loadProbeData({ csv: o.csv, features: o.features, classes: o.classes, layers: o.layers, openSequenceStore: o.openSequenceStore });
+  try {
+    return await trainOn(o, r, data);
+  } finally {
+    // Sequence stores are read until the last evaluation (and a refit).
+    await data.close();
+  }
+}
+
+function headArch(head: HeadName, settings: TrainSettings, data: ProbeData): HeadArch {
   const arch: HeadArch = {
-    head: o.head,
+    head,
     inputs: data.inputs,
     numClasses: data.classes.labels.length,
     hidden: settings.hidden,
@@ -218,16 +277,52 @@ async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProb
     dropoutHidden: settings.dropoutHidden,
     ...(settings.base !== undefined ? { base: settings.base, layerNorm: settings.layerNorm ?? false } : {}),
   };
-  if (o.head === "linear" || o.head === "concat-linear") arch.hidden = 0;
+  if (head === "linear" || head === "concat-linear") arch.hidden = 0;
+  const fusionFlags = Object.entries(settings.fusion ?? {}).filter(([, v]) => v !== undefined);
+  if (!isFusionHead(head) && fusionFlags.length > 0)
+    throw new UsageError(`${fusionFlags.map(([k]) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(", ")} appl${fusionFlags.length > 1 ? "y" : "ies"} to the fusion heads (beta-gate, fusion, fusion-decoder), not --head ${head}`);
+  if (isFusionHead(head)) {
+    if (settings.dropoutIn !== settings.dropoutHidden) throw new UsageError(`--head ${head} takes one dropout probability (--dropout p)`);
+    arch.hidden = 0;
+    const inputs = data.inputs.map((inp, k) => ({ ...inp, sequence: inp.sequence === true, modality: data.stores[k].meta.modality }));
+    arch.fusion = resolveFusionArch(head, inputs, settings.fusion ?? {}, settings.dropoutIn);
+  }
   checkArch(arch);
+  return arch;
+}
+
+
+async function trainOn(o: TrainProbeOptions, r: Resolved, data: ProbeData): Promise<TrainProbeResult> {
+  const { settings, seeds, protocol, threads, foldIndex } = r;
+  const nSeeds = seeds.length;
+  const log = o.log ?? (() => {});
+  for (const line of describeJoin(data.report)) log(`warning: ${line}`);
+  const arch = headArch(o.head, settings, data);
   const folds = planFolds(data.rows, protocol);
   const labels = data.classes.labels;
   const warnings = splitWarnings(folds, data.rows, labels);
   for (const w of warnings) log(`warning: ${w}`);
+  if (foldIndex !== null) checkFold(o.fold!, foldIndex, folds);
+  const dataRecord: FoldRecord["data"] = {
+    index_sha256: data.index.sha256,
+    stores: data.stores.map((s) => ({ name: s.name, embeddings_sha256: s.sha256 })),
+    folds: folds.map((f) => ({ name: f.name, train: f.train.length, val: f.val.length, test: f.test.length })),
+  };
+  if (o.fromFolds && canonicalJson(o.fromFolds.records[0].data) !== canonicalJson(dataRecord))
+    throw new EmofeatError(`the index, the stores or the folds changed since the folds were trained (folds/*/${FOLD_FILE} records them); retrain the folds`);
+  const active = foldIndex !== null ? [folds[foldIndex]] : folds;
+  const units: FoldUnit[] = [];
+  // A fold run exports no head of its own; the merge exports what the options ask for, from the units'
+  // parameters: every unit's for heads that report on them (weighted-layers), the first seed's for first-seed
+  // and best-fold.
+  const exportHead: ExportHead = foldIndex !== null ? "none" : r.exportHead;
+  const keepParams = (seed: number) =>
+    headModule(o.head)?.report !== undefined || (seed === seeds[0] && (r.exportHead === "first-seed" || r.exportHead === "best-fold"));
 
   const seedResults: SeedResult[] = [];
   const epochRows: (string | number)[][] = [];
   const predictionRows: PredictionRow[] = [];
+  const betaRows: BetaRow[] = [];
   const curves: CurveSeries[] = [];
   let exported: Exported | undefined;
   let bestFold: Exported | undefined;
@@ -237,35 +332,20 @@ async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProb
   try {
     for (const seed of seeds) {
       const t0 = performance.now();
+      let seconds = 0;
       const perFold: (SplitMetrics & { fold: string; selected_epoch: number })[] = [];
-      for (const fold of folds) {
-        const [train, val, test] = [fold.train, fold.val, fold.test].map((idx) => subset(data, idx));
+      for (const fold of active) {
         const where = folds.length > 1 ? `seed ${seed}, fold ${fold.name}` : `seed ${seed}`;
-        const res = await trainHead(arch, train, val, {
-          ...settings,
-          seed,
-          labels,
-          threads,
-          onEpoch: (e: EpochRecord) => {
-            if (o.verbose)
-              log(`  ${where} epoch ${e.epoch}/${settings.epochs}: train loss ${e.train_loss.toFixed(4)}, val loss ${e.val_loss.toFixed(4)}, val macro-F1 ${pct(e.val_macro_f1)} (${e.seconds.toFixed(2)} s)`);
-            if (o.signal?.aborted) throw new InterruptedError(`interrupted at ${where}, epoch ${e.epoch}; nothing was written to ${o.out}`);
-          },
-        });
-        const testEval = await evaluator.evaluate(res.params, test, labels);
-        const m: SplitMetrics = {
-          train: (await evaluator.evaluate(res.params, train, labels)).metrics,
-          val: (await evaluator.evaluate(res.params, val, labels)).metrics,
-          test: testEval.metrics,
-        };
-        // The test predictions, row by row, so two runs can be compared on the same utterances (report).
-        const testPred = testEval.pred;
-        fold.test.forEach((r, i) =>
-          predictionRows.push({ utter_id: data.rows[r].utterId, split: "test", seed, fold: folds.length > 1 ? fold.name : "", label: labels[data.rows[r].cls], pred: labels[testPred[i]] }),
-        );
-        perFold.push({ ...m, fold: fold.name, selected_epoch: res.selectedEpoch });
-        trained.push(res.params);
-        for (const e of res.epochs)
+        const done = o.fromFolds?.get(fold.name, seed);
+        const { unit: u, params } = done ? { unit: done, params: done.params ? decodeParams(done.params) : null } : await trainUnit(fold, seed, where);
+        units.push(params && keepParams(seed) ? { ...u, params: encodeParams(params) } : u);
+        seconds += u.seconds;
+        const m = u.metrics;
+        predictionRows.push(...u.predictions);
+        if (u.beta) betaRows.push(...u.beta);
+        perFold.push({ ...m, fold: fold.name, selected_epoch: u.selected_epoch });
+        if (params) trained.push(params);
+        for (const e of u.epochs)
           epochRows.push([
             seed,
             fold.name,
@@ -277,31 +357,83 @@ async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProb
             e.val_macro_f1,
             e.val_weighted_f1,
             Number(e.seconds.toFixed(3)),
-            e.epoch === res.selectedEpoch ? 1 : 0,
+            e.epoch === u.selected_epoch ? 1 : 0,
           ]);
-        curves.push({ name: where, epochs: res.epochs, selectedEpoch: res.selectedEpoch });
-        testedEpochs.push(res.selectedEpoch);
-        if (!exported && r.exportHead === "first-seed") exported = { params: res.params, seed, selectedEpoch: res.selectedEpoch, method: "first-seed" };
+        curves.push({ name: where, epochs: u.epochs, selectedEpoch: u.selected_epoch });
+        testedEpochs.push(u.selected_epoch);
+        if (params && !exported && exportHead === "first-seed") exported = { params, seed, selectedEpoch: u.selected_epoch, method: "first-seed" };
         // best-fold: the first seed's fold whose tested checkpoint scores best on its validation rows (never on test).
-        if (r.exportHead === "best-fold" && seed === seeds[0] && (!bestFold || m.val.macro_f1 > bestFold.valMacroF1!))
-          bestFold = { params: res.params, seed, selectedEpoch: res.selectedEpoch, method: "best-fold", fold: fold.name, valMacroF1: m.val.macro_f1 };
-        log(
-          `${where}: epoch ${res.selectedEpoch} tested; test acc ${pct(m.test.accuracy)} UA ${pct(m.test.unweighted_accuracy)} macro-F1 ${pct(m.test.macro_f1)}`,
-        );
+        if (params && exportHead === "best-fold" && seed === seeds[0] && (!bestFold || m.val.macro_f1 > bestFold.valMacroF1!))
+          bestFold = { params, seed, selectedEpoch: u.selected_epoch, method: "best-fold", fold: fold.name, valMacroF1: m.val.macro_f1 };
+        if (!done)
+          log(`${where}: epoch ${u.selected_epoch} tested; test acc ${pct(m.test.accuracy)} UA ${pct(m.test.unweighted_accuracy)} macro-F1 ${pct(m.test.macro_f1)}`);
       }
       const combined = combineSplits(perFold, "sum");
       seedResults.push({
         seed,
         ...combined,
         ...(folds.length > 1 ? { folds: perFold } : { selected_epoch: perFold[0].selected_epoch }),
-        seconds: Number(((performance.now() - t0) / 1000).toFixed(3)),
+        seconds: Number((o.fromFolds ? seconds : (performance.now() - t0) / 1000).toFixed(3)),
       });
     }
   } finally {
     await evaluator.release();
   }
-  if (r.exportHead === "best-fold") exported = bestFold;
-  if (r.exportHead === "refit") exported = await refit(o, data, arch, folds, testedEpochs, r, log);
+
+  /** Trains one seed on one fold. */
+  async function trainUnit(fold: Fold, seed: number, where: string): Promise<{ unit: FoldUnit; params: Params }> {
+    const t0 = performance.now();
+    const [train, val, test] = [fold.train, fold.val, fold.test].map((idx) => subset(data, idx));
+    const res = await trainHead(arch, train, val, {
+      ...settings,
+      seed,
+      labels,
+      threads,
+      onEpoch: (e: EpochRecord) => {
+        if (o.verbose)
+          log(`  ${where} epoch ${e.epoch}/${settings.epochs}: train loss ${e.train_loss.toFixed(4)}, val loss ${e.val_loss.toFixed(4)}, val macro-F1 ${pct(e.val_macro_f1)} (${e.seconds.toFixed(2)} s)`);
+        if (o.signal?.aborted) throw new InterruptedError(`interrupted at ${where}, epoch ${e.epoch}; nothing was written to ${r.target}`);
+      },
+    });
+    const evals = {
+      train: await evaluator.evaluate(res.params, train, labels),
+      val: await evaluator.evaluate(res.params, val, labels),
+      test: await evaluator.evaluate(res.params, test, labels),
+    };
+    const testEval = evals.test;
+    const m: SplitMetrics = { train: evals.train.metrics, val: evals.val.metrics, test: testEval.metrics };
+    // Gated heads: the gate of every row of every split, from the tested checkpoint (kept in the unit, so runs
+    // merged from folds have it too).
+    const beta: BetaRow[] = [];
+    for (const split of ["train", "val", "test"] as const)
+      evals[split].beta?.forEach((b, i) => {
+        const row = data.rows[fold[split][i]];
+        beta.push({ utter_id: row.utterId, split, seed, fold: folds.length > 1 ? fold.name : "", label: labels[row.cls], beta: b });
+      });
+    // The test predictions, row by row, so two runs can be compared on the same utterances (report).
+    const testPred = testEval.pred;
+    const predictions = fold.test.map((row, i) => ({
+      utter_id: data.rows[row].utterId,
+      split: "test",
+      seed,
+      fold: folds.length > 1 ? fold.name : "",
+      label: labels[data.rows[row].cls],
+      pred: labels[testPred[i]],
+    }));
+    const unit: FoldUnit = {
+      seed,
+      fold: fold.name,
+      metrics: m,
+      selected_epoch: res.selectedEpoch,
+      epochs: res.epochs,
+      predictions,
+      ...(beta.length > 0 ? { beta } : {}),
+      seconds: (performance.now() - t0) / 1000,
+    };
+    return { unit, params: res.params };
+  }
+  if (exportHead === "best-fold") exported = bestFold;
+  if (exportHead === "refit") exported = await refit(o, data, arch, folds, testedEpochs, r, log);
 
   const mean = combineSplits(seedResults, "mean");
   const metrics: RunMetrics = {
@@ -317,6 +449,7 @@ async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProb
     val_std: scalarStd(seedResults.map((s) => s.val)),
     test_std: scalarStd(seedResults.map((s) => s.test)),
     seeds: seedResults,
+    ...(betaRows.length > 0 ? { beta: summarizeBeta(betaRows, labels) } : {}),
   };
   const title = `${o.head} on ${data.inputs.map((i) => i.name).join("+")}`;
   const extra = headModule(o.head)?.report?.(arch, trained, title);
@@ -358,6 +491,8 @@ async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProb
     threads,
     join: data.report,
     warnings,
+    ...(foldIndex !== null ? { fold: { index: foldIndex, name: folds[foldIndex].name } } : {}),
+    ...(o.fromFolds ? { merged_folds: o.fromFolds.records.length } : {}),
     export: exported
       ? {
           file: RUN_FILES.head,
@@ -372,14 +507,29 @@ async function trainLocked(o: TrainProbeOptions, r: Resolved): Promise<TrainProb
       : { file: null, reason: "cross-validation runs train one head per fold and export none by default; pass --export-head refit or best-fold" },
   };
 
-  const runDir = path.resolve(o.out);
-  await writeRun(runDir, r.overwrite, { config, metrics, epochRows, predictionRows, curves, data, arch, exported, title, plots: extra?.plots ?? [] });
+  const runDir = path.resolve(r.target);
+  const extraFiles: Record<string, string> = {};
+  if (foldIndex !== null) {
+    const record: FoldRecord = {
+      format: FOLD_FORMAT,
+      format_version: 1,
+      fold: { index: foldIndex, name: folds[foldIndex].name, count: folds.length },
+      options: r.foldOptions,
+      command: o.command ?? null,
+      data: dataRecord,
+      units,
+      created: config.created,
+    };
+    extraFiles[FOLD_FILE] = JSON.stringify(record) + "\n";
+  }
+  const plots = [...(extra?.plots ?? []), ...(betaRows.length > 0 ? [{ name: "beta", svg: betaSvg(betaRows, labels, `${title}: beta per true class`) }] : [])];
+  await writeRun(runDir, r.overwrite, { config, metrics, epochRows, predictionRows, curves, data, arch, exported, betaRows, title, plots, extraFiles });
 
   const std = nSeeds > 1 ? ` (+- ${pct(metrics.test_std.accuracy)} / ${pct(metrics.test_std.unweighted_accuracy)} / ${pct(metrics.test_std.macro_f1)} over ${nSeeds} seeds)` : "";
   const summary =
     `${path.basename(runDir)}: ${o.head} on ${data.inputs.map((i) => i.name).join("+")}, ${labels.length} classes, ` +
-    `${protocol.kind === "split" ? "split" : `${folds.length}-fold session CV`}: ` +
-    `test acc ${pct(metrics.test.accuracy)} UA ${pct(metrics.test.unweighted_accuracy)} macro-F1 ${pct(metrics.test.macro_f1)}${std} -> ${o.out}`;
+    `${protocol.kind === "split" ? "split" : foldIndex !== null ? `fold ${foldIndex} (${folds[foldIndex].name}) of ${folds.length}-fold session CV` : `${folds.length}-fold session CV${o.fromFolds ? ", merged from its folds" : ""}`}: ` +
+    `test acc ${pct(metrics.test.accuracy)} UA ${pct(metrics.test.unweighted_accuracy)} macro-F1 ${pct(metrics.test.macro_f1)}${std} -> ${r.target}`;
   return { runDir, config, metrics, summary };
 }
 
@@ -412,6 +562,8 @@ interface WriteRunInput {
   metrics: RunMetrics;
   epochRows: (string | number)[][];
   predictionRows: PredictionRow[];
+  /** Gated heads: beta per utterance, split, seed and fold (beta.csv). */
+  betaRows: BetaRow[];
   curves: CurveSeries[];
   data: ProbeData;
   arch: HeadArch;
@@ -419,6 +571,8 @@ interface WriteRunInput {
   title: string;
   /** Head-specific plots (e.g. layer weights), written as NAME.svg and NAME.png. */
   plots: HeadPlot[];
+  /** More files for the run folder (name -> content), written before metrics.json. */
+  extraFiles?: Record<string, string>;
 }
 
 /**
@@ -428,6 +582,7 @@ interface WriteRunInput {
 async function writeRun(runDir: string, overwrite: boolean, w: WriteRunInput): Promise<void> {
   const tmp = tmpNameFor(runDir);
   await mkdir(path.join(tmp, RUN_FILES.stores), { recursive: true });
+  let movedFolds = false;
   try {
     const json = (v: unknown) => JSON.stringify(v, null, 2) + "\n";
     // Files predict reads are recorded with their sha256 in config.json, so it can refuse edited ones.
@@ -456,19 +611,29 @@ async function writeRun(runDir: string, overwrite: boolean, w: WriteRunInput): P
           modality: s.meta.modality,
           model_id: s.meta.model?.id,
           ...(s.layers ? { layers: s.layers } : {}),
+          ...(w.arch.inputs[k].sequence ? { sequence: true } : {}),
         })),
         outputs: { logits: "logits", probs: "probs" },
         seed: w.exported.seed,
         selected_epoch: w.exported.selectedEpoch,
       };
-      const { model } = buildInferenceModel(w.arch, w.exported.params, {
-        docString: `emofeat ${w.arch.head} head; inputs ${w.arch.inputs.map((i) => `${i.name}[N,${i.dim}]`).join(", ")}; outputs logits, probs over ${w.metrics.labels.join(", ")}`,
-        metadata: { labels: JSON.stringify(w.metrics.labels), inputs: JSON.stringify(labelsJson.inputs) },
-        producerVersion: VERSION,
-      });
+      // Sequence heads also output their attention maps (averaged over heads) for predict --explain.
+      const { model, attention } = buildInferenceModel(
+        w.arch,
+        w.exported.params,
+        {
+          docString: `emofeat ${w.arch.head} head; inputs ${w.arch.inputs.map((i) => (i.sequence ? `${i.name}[N,T,${i.dim}] + ${i.name}.mask[N,T]` : `${i.name}[N,${i.dim}]`)).join(", ")}; outputs logits, probs over ${w.metrics.labels.join(", ")}`,
+          metadata: { labels: JSON.stringify(w.metrics.labels), inputs: JSON.stringify(labelsJson.inputs) },
+          producerVersion: VERSION,
+        },
+        { attention: w.arch.inputs.some((i) => i.sequence) },
+      );
+      if (model.outputs.some((out) => out.name === "beta")) labelsJson.outputs.beta = "beta";
+      if (attention.length > 0) labelsJson.outputs.attention = attention;
       await put(RUN_FILES.head, encodeModel(model));
       await put(RUN_FILES.labels, json(labelsJson));
     }
+    if (w.betaRows.length > 0) await writeFile(path.join(tmp, RUN_FILES.betaCsv), betaCsv(w.betaRows));
     w.config.files = files;
     await writeFile(path.join(tmp, RUN_FILES.config), json(w.config));
     const nSeeds = w.metrics.seeds.length;
@@ -493,10 +658,17 @@ async function writeRun(runDir: string, overwrite: boolean, w: WriteRunInput): P
       const png = await renderPng(p.svg);
       if (png) await writeFile(path.join(tmp, `${p.name}.png`), png);
     }
+    for (const [name, content] of Object.entries(w.extraFiles ?? {})) await writeFile(path.join(tmp, name), content);
     // metrics.json marks a finished run; written last.
     await writeFile(path.join(tmp, RUN_FILES.metrics), json(w.metrics));
+    // A run merged from its folds keeps them: moved into the new folder (same file system), moved back on failure.
+    if (await exists(path.join(runDir, FOLDS_DIR))) {
+      await rename(path.join(runDir, FOLDS_DIR), path.join(tmp, FOLDS_DIR));
+      movedFolds = true;
+    }
     await swapRunInto(tmp, runDir, overwrite);
   } catch (err) {
+    if (movedFolds) await rename(path.join(tmp, FOLDS_DIR), path.join(runDir, FOLDS_DIR)).catch(() => {});
     await rm(tmp, { recursive: true, force: true });
     throw err;
   }

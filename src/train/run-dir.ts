@@ -9,6 +9,7 @@
  *   stores/NAME.meta.json  the feature stores' meta.json, so prediction can rebuild their encoders
  *   predictions.csv    per seed/fold/test row: utter_id,split,seed,fold,label,pred (class names)
  *   confusion.svg/png, curves.svg/png  plots (PNG when @resvg/resvg-js is available)
+ *   beta.csv, beta.svg/png  gated fusion heads: beta per utterance (split, seed, fold), distributions per class
  */
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
@@ -18,6 +19,7 @@ import type { StoreMeta } from "../store/meta.js";
 import { intField, numField, readCsvRecords } from "../util/csv.js";
 import { exists } from "../util/fs.js";
 import type { ScalarStd, SplitMetrics } from "./aggregate.js";
+import type { BetaSummary } from "./beta.js";
 import type { JoinReport } from "./data.js";
 import type { EpochRecord } from "./engine.js";
 import type { HeadArch, HeadName, TrainSettings } from "./heads.js";
@@ -38,6 +40,9 @@ export const RUN_FILES = {
   confusionPng: "confusion.png",
   curvesSvg: "curves.svg",
   curvesPng: "curves.png",
+  betaCsv: "beta.csv",
+  betaSvg: "beta.svg",
+  betaPng: "beta.png",
 } as const;
 
 export interface RunStoreRecord {
@@ -81,6 +86,10 @@ export interface RunConfig {
   seeds: number[];
   threads: number;
   join: JoinReport;
+  /** A run of one fold (`train --fold K`): which. */
+  fold?: { index: number; name: string };
+  /** A run assembled by `runs merge` from this many fold runs. */
+  merged_folds?: number;
   /** Splits too small or missing classes (also printed by train). */
   warnings?: string[];
   /** sha256 of the files predict reads (head.onnx, labels.json, stores/NAME.meta.json), as written. */
@@ -125,6 +134,8 @@ export interface RunMetrics {
    */
   per_layer?: PerLayerEntry[];
   best_layer?: { layer: number; by: string; run: string };
+  /** Gated fusion heads: mean beta per true class and split. */
+  beta?: BetaSummary;
 }
 
 type Scores3 = { accuracy: number; unweighted_accuracy: number; macro_f1: number };
@@ -146,9 +157,11 @@ export interface HeadLabels {
   /**
    * `dim` = values per row the head takes. Inputs from layer stores list the hidden-state indices in `layers`:
    * the encoder must give those layers, and the head takes them as [N, layers.length * D] (row-major [N, L, D]).
+   * Inputs from sequence stores (`sequence`) take [N, T, dim] plus a mask `NAME.mask` [N, T].
    */
-  inputs: { name: string; dim: number; modality: string; model_id: string; layers?: number[] }[];
-  outputs: { logits: "logits"; probs: "probs" };
+  inputs: { name: string; dim: number; modality: string; model_id: string; layers?: number[]; sequence?: boolean }[];
+  /** beta: gated heads' mean gate value [N]; attention: `attn.<module>` maps [N, Tq, Tk] of sequence heads. */
+  outputs: { logits: "logits"; probs: "probs"; beta?: "beta"; attention?: string[] };
   seed: number;
   selected_epoch: number;
 }

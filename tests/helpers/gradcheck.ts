@@ -4,12 +4,15 @@
  * onnxruntime. The loss is sum(op(inputs) * R) for a fixed random R, so every output element matters.
  */
 import { GraphBuilder, type FloatType, type Tensor } from "../../src/train/graph/builder.js";
+import { resolveDim, type Dim, type Shape } from "../../src/train/graph/shape.js";
 import { createSession, floatTensor, type FloatArray } from "../../src/train/graph/session.js";
 import { Rng } from "../../src/train/rng.js";
 
 export interface GradCheckCase {
-  /** Shapes of the differentiable inputs. */
+  /** Shapes of the inputs as fed. */
   shapes: number[][];
+  /** Shapes as declared in the graph, when some dimensions are symbolic (sizes come from `shapes`). */
+  declared?: Dim[][];
   build(g: GraphBuilder, xs: Tensor[]): Tensor;
   /** Value generator per input element (default uniform(-1.5, 1.5)). */
   value?(rng: Rng, input: number): number;
@@ -43,8 +46,12 @@ export async function gradCheck(
 ): Promise<GradCheckResult> {
   const rng = new Rng(opts.seed ?? 1234);
   const g = new GraphBuilder({ dtype: opts.dtype, mode: "train" });
-  const xs = c.shapes.map((s, i) => g.input(`x${i}`, s, { grad: !(c.noGrad ?? []).includes(i) }));
+  const xs = c.shapes.map((s, i) => g.input(`x${i}`, c.declared?.[i] ?? s, { grad: !(c.noGrad ?? []).includes(i) }));
   const out = c.build(g, xs);
+  // Run-time sizes of symbolic dimensions, from the fed shapes ("a+b" and "a*b" symbols are resolved too).
+  const sizes = new Map<string, number>();
+  c.declared?.forEach((d, i) => d.forEach((v, k) => typeof v === "string" && sizes.set(v, c.shapes[i][k])));
+  const concrete = (s: Shape) => s.map((d) => resolveDim(d, sizes));
   const r = g.input("R", out.shape);
   const prod = g.mul(out, r);
   const loss = out.shape.length === 0 ? prod : g.reduceSum(prod, [...out.shape.keys()], false);
@@ -55,7 +62,7 @@ export async function gradCheck(
   const session = await createSession(g.toModel("gradcheck"), { threads: 1 });
 
   const Arr = opts.dtype === "float64" ? Float64Array : Float32Array;
-  const size = (s: readonly (number | string)[]) => s.reduce<number>((a, d) => a * (d as number), 1);
+  const size = (s: Shape) => concrete(s).reduce((a, d) => a * d, 1);
   const fill = (n: number, f: (k: number) => number): FloatArray => {
     const a = new Arr(n);
     for (let k = 0; k < n; k++) a[k] = f(k);
@@ -72,9 +79,9 @@ export async function gradCheck(
   });
 
   const run = async (vals: FloatArray[]) => {
-    const feeds: Record<string, ReturnType<typeof floatTensor>> = { R: floatTensor(rVals, out.shape as number[]) };
+    const feeds: Record<string, ReturnType<typeof floatTensor>> = { R: floatTensor(rVals, concrete(out.shape)) };
     vals.forEach((v, i) => (feeds[`x${i}`] = floatTensor(v, c.shapes[i])));
-    g.masks.forEach((m, i) => (feeds[m.name] = floatTensor(maskVals[i], m.shape as number[])));
+    g.masks.forEach((m, i) => (feeds[m.name] = floatTensor(maskVals[i], concrete(m.shape))));
     return session.run(feeds);
   };
   const base = await run(values);

@@ -13,6 +13,36 @@ import type { Synth } from "./synth.js";
 
 export const EMOTIONS = ["angry", "happy", "neutral", "sad"];
 
+/** meta.json of a test store (no real model behind it). */
+export function testStoreMeta(
+  modality: "text" | "audio",
+  n: number,
+  d: number,
+  o: { indexSha?: string; failures?: number; pooling?: string; fingerprint?: string; layers?: number[]; embeddingsSha256?: string } = {},
+): StoreMeta {
+  return {
+    format: STORE_FORMAT,
+    format_version: 1,
+    modality,
+    model: { id: `test/${modality}-model`, source: "hub", file: "onnx/model.onnx", sha256: "0".repeat(64), dtype: "fp32" },
+    device: "cpu",
+    pooling: o.pooling ?? "mean",
+    ...(modality === "text" ? { max_len: 128 } : { sr: 16000, max_seconds: 10 }),
+    settings: {},
+    dtype: "float32",
+    ...(o.layers ? { layers: o.layers } : {}),
+    n,
+    d,
+    embeddings_sha256: o.embeddingsSha256 ?? "test",
+    index: { path: "index.csv", sha256: o.indexSha ?? "", rows: n },
+    failures: o.failures ?? 0,
+    layout: "matrix",
+    fingerprint: o.fingerprint ?? `test-${modality}`,
+    tool: { name: "emofeat", version: "test" },
+    created: "2026-01-01T00:00:00.000Z",
+  };
+}
+
 export async function writeStore(
   dir: string,
   ids: string[],
@@ -30,27 +60,7 @@ export async function writeStore(
   const npy = encodeNpy(x, layers ? [ids.length, layers.length, d] : [ids.length, d]);
   await writeFile(path.join(dir, "embeddings.npy"), npy);
   await writeFile(path.join(dir, "ids.txt"), ids.map((i) => i + "\n").join(""));
-  const meta: StoreMeta = {
-    format: STORE_FORMAT,
-    format_version: 1,
-    modality,
-    model: { id: `test/${modality}-model`, source: "hub", file: "onnx/model.onnx", sha256: "0".repeat(64), dtype: "fp32" },
-    device: "cpu",
-    pooling: "mean",
-    ...(modality === "text" ? { max_len: 128 } : { sr: 16000, max_seconds: 10 }),
-    settings: {},
-    dtype: "float32",
-    ...(layers ? { layers } : {}),
-    n: ids.length,
-    d,
-    embeddings_sha256: createHash("sha256").update(npy).digest("hex"),
-    index: { path: "index.csv", sha256: indexSha, rows: ids.length },
-    failures: failures.length,
-    layout: "matrix",
-    fingerprint: `test-${modality}`,
-    tool: { name: "emofeat", version: "test" },
-    created: "2026-01-01T00:00:00.000Z",
-  };
+  const meta = testStoreMeta(modality, ids.length, d, { indexSha, failures: failures.length, layers, embeddingsSha256: createHash("sha256").update(npy).digest("hex") });
   await writeFile(path.join(dir, "meta.json"), JSON.stringify(meta, null, 2));
   return dir;
 }

@@ -1,7 +1,7 @@
 import { Command, Option } from "commander";
 import { AUDIO_COMPAT_MODES, AUDIO_DEFAULTS, AUDIO_POOLING_MODES, BATCHING_MODES } from "../../audio/defaults.js";
 import { BUILTIN_FEATURES } from "../../audio/builtin.js";
-import { addModelOptions, addRepresentationOptions, addStoreOptions, checkMaxFailures, intArg, numberArg, storeAndModelArgs, withProgress } from "../options.js";
+import { addModelOptions, addRepresentationOptions, addStoreOptions, checkMaxFailures, intArg, noteShardFailure, numberArg, storeAndModelArgs, withProgress } from "../options.js";
 import { printSummary } from "./extract.js";
 
 /** `emofeat extract audio`, registered under the `extract` command. */
@@ -53,28 +53,30 @@ export function registerExtractAudio(extract: Command): void {
     .action(async (o) => {
       const { extractAudio } = await import("../../extract/audio.js");
       const args = await storeAndModelArgs(o);
-      const summary = await withProgress("extract audio", o.quiet, (io) =>
-        extractAudio({
-          ...args,
-          targetSampleRate: o.targetSr,
-          maxSeconds: o.maxSeconds,
-          // --compat seq-reference implies reference batching; an explicit --batching exact is refused by the library.
-          batching: o.compat && audio.getOptionValueSource("batching") === "default" ? undefined : o.batching,
-          compat: o.compat,
-          batchSize: o.batchSize,
-          failFast: o.failFast,
-          // Failures are always reported, even with --quiet: they change what the store holds.
-          onRowFailure: (message) => process.stderr.write(`emofeat: warning: ${message}\n`),
-          ...io,
-        }),
+      const summary = await noteShardFailure(args.out, args.shard, () =>
+        withProgress("extract audio", o.quiet, (io) =>
+          extractAudio({
+            ...args,
+            targetSampleRate: o.targetSr,
+            maxSeconds: o.maxSeconds,
+            // --compat seq-reference implies reference batching; an explicit --batching exact is refused by the library.
+            batching: o.compat && audio.getOptionValueSource("batching") === "default" ? undefined : o.batching,
+            compat: o.compat,
+            batchSize: o.batchSize,
+            failFast: o.failFast,
+            // Failures are always reported, even with --quiet: they change what the store holds.
+            onRowFailure: (message) => process.stderr.write(`emofeat: warning: ${message}\n`),
+            ...io,
+          }),
+        ),
       );
       printSummary(summary, o.quiet);
       const t = summary.meta.totals;
-      if (!o.quiet && t)
+      if (!o.quiet && t && !summary.shard)
         process.stderr.write(
           `  audio: ${t.clips} clips, ${t.seconds_total} s in total; the ${summary.meta.max_seconds} s cut shortened ${t.clips_truncated} ` +
             `clip(s), removing ${t.seconds_removed_by_cut} s (per clip: clips.csv)\n`,
         );
-      checkMaxFailures(o.maxFailures, summary.meta.failures, summary.meta.index.rows);
+      checkMaxFailures(o.maxFailures, summary.meta.failures, summary.shard?.rows ?? summary.meta.index.rows);
     });
 }

@@ -2,7 +2,7 @@ import { Command } from "commander";
 import { POOLING_MODES } from "../../pooling.js";
 import type { ExtractionSummary } from "../../extract/run.js";
 import { TEXT_DEFAULTS } from "../../text/defaults.js";
-import { addModelOptions, addRepresentationOptions, addStoreOptions, checkMaxFailures, intArg, storeAndModelArgs, withProgress } from "../options.js";
+import { addModelOptions, addRepresentationOptions, addStoreOptions, checkMaxFailures, intArg, noteShardFailure, storeAndModelArgs, withProgress } from "../options.js";
 import { registerExtractAudio } from "./extract-audio.js";
 
 export function registerExtract(program: Command): void {
@@ -40,14 +40,14 @@ export function registerExtract(program: Command): void {
     .action(async (o) => {
       const { extractText } = await import("../../extract/text.js");
       const args = await storeAndModelArgs(o);
-      const summary = await withProgress("extract text", o.quiet, (io) =>
-        extractText({ ...args, maxLen: o.maxLen, batchSize: o.batchSize, ...io }),
+      const summary = await noteShardFailure(args.out, args.shard, () =>
+        withProgress("extract text", o.quiet, (io) => extractText({ ...args, maxLen: o.maxLen, batchSize: o.batchSize, ...io })),
       );
       printSummary(summary, o.quiet);
       const t = summary.meta.totals;
       if (!o.quiet && t?.truncated !== undefined)
         process.stderr.write(`  text: ${t.texts} texts; --max-len ${summary.meta.max_len} cut ${t.truncated} of them (per text: texts.csv)\n`);
-      checkMaxFailures(o.maxFailures, summary.meta.failures, summary.meta.index.rows);
+      checkMaxFailures(o.maxFailures, summary.meta.failures, summary.shard?.rows ?? summary.meta.index.rows);
     });
   registerExtractAudio(extract);
 }
@@ -55,6 +55,15 @@ export function registerExtract(program: Command): void {
 export function printSummary(s: ExtractionSummary, quiet: boolean): void {
   if (quiet) return;
   const m = s.meta;
+  if (s.shard) {
+    const what = s.status === "up-to-date" ? "already done" : s.resumedRows > 0 ? `finished (resumed with ${s.resumedRows} rows done)` : "written";
+    process.stderr.write(
+      `${s.shard.dir}: shard ${s.shard.spec.k} of ${s.shard.spec.n} ${what}: ${s.shard.rows} of the plan's ${s.shard.planRows} rows` +
+        (m.failures > 0 ? `, ${m.failures} failed` : "") +
+        `; when every shard is done: emofeat merge ${s.outDir}\n`,
+    );
+    return;
+  }
   const what = s.status === "up-to-date" ? "already up to date" : s.resumedRows > 0 ? `finished (resumed with ${s.resumedRows} rows done)` : "written";
   const shape = m.pooling === "none" ? `${m.total_frames ?? "?"} frames of ${m.n} rows` : `${m.n}`;
   process.stderr.write(

@@ -2,7 +2,7 @@ import { Command, Option } from "commander";
 import { EmofeatError, UsageError } from "../../errors.js";
 import { parseRatios } from "../../manifest/split.js";
 import { intArg } from "../options.js";
-import { buildIndex, checkIndexOut, formatProblems, formatStatsTable, writeIndexCsv, type CorpusName, type IndexBuild, type RecipeOptionsMap } from "../../recipes/index.js";
+import { buildIndex, checkIndexOut, formatProblems, formatStatsTable, withIndexLock, writeIndexCsv, type CorpusName, type IndexBuild, type RecipeOptionsMap } from "../../recipes/index.js";
 
 const OUT_HELP =
   "where to write: a path ending in .csv is the index file itself; anything else is a folder " +
@@ -17,6 +17,7 @@ interface CommonFlags {
   quiet?: boolean;
   split?: string;
   splitSeed: number;
+  forceUnlock?: boolean;
 }
 
 const SPLIT_HELP =
@@ -32,18 +33,22 @@ function addCommon(cmd: Command, rootRequired = true, splitOption = true): Comma
     .option("--no-durations", "do not read WAV headers (no duration column, no durations in the table)")
     .option("--strict", "write nothing and exit with status 2 if any problem was found")
     .option("--verbose", "list every problem (default: 5 examples per reason)")
+    .option("--force-unlock", "remove the lock of another emofeat writing this index file that is known to be gone", false)
     .option("-q, --quiet", "print nothing but errors");
 }
 
 async function run<C extends CorpusName>(corpus: C, options: RecipeOptionsMap[C], flags: CommonFlags): Promise<void> {
   const split = flags.split !== undefined ? { ratios: parseRatios(flags.split, "--split"), seed: flags.splitSeed } : undefined;
   await checkIndexOut(flags.out); // before reading the corpus, which can take minutes
-  const build = await buildIndex(corpus, { ...options, durations: flags.durations }, { split });
-  report(build, flags);
-  if (flags.strict && build.problems.length > 0)
-    throw new EmofeatError(`--strict: ${build.problems.length} problem(s) found (listed above); nothing written`);
-  const { file, replaced } = await writeIndexCsv(build, flags.out);
-  if (!flags.quiet) process.stdout.write(`wrote ${build.rows.length} rows to ${file}${replaced ? " (replaced the previous file)" : ""}\n`);
+  // One writer per index file, from before the corpus is read to the write.
+  await withIndexLock(flags.out, { forceUnlock: flags.forceUnlock, log: (line) => process.stderr.write(`emofeat: ${line}\n`) }, async () => {
+    const build = await buildIndex(corpus, { ...options, durations: flags.durations }, { split });
+    report(build, flags);
+    if (flags.strict && build.problems.length > 0)
+      throw new EmofeatError(`--strict: ${build.problems.length} problem(s) found (listed above); nothing written`);
+    const { file, replaced } = await writeIndexCsv(build, flags.out);
+    if (!flags.quiet) process.stdout.write(`wrote ${build.rows.length} rows to ${file}${replaced ? " (replaced the previous file)" : ""}\n`);
+  });
 }
 
 function report(build: IndexBuild, flags: CommonFlags): void {

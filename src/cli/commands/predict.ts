@@ -33,7 +33,8 @@ export function registerPredict(program: Command): void {
     .option("--audio <file>", "audio file of one utterance")
     .option("--csv <index.csv>", "predict every row of an index (uses its text / audio_path columns)")
     .option("--out <file>", "with --csv: write the predictions here instead of stdout")
-    .option("--json", "print JSON (one object, or an array with --csv)", false);
+    .option("--json", "print JSON (one object, or an array with --csv)", false)
+    .option("--explain <dir>", "fusion heads trained on sequence stores: write each utterance's attention maps to DIR (JSON + PNG heat maps)");
   addRunModelOptions(cmd)
     .option("--max-failures <n|p%>", MAX_FAILURES_HELP, maxFailuresArg)
     .option("-q, --quiet", "no summary on stderr (warnings about failed rows are still printed)", false)
@@ -59,9 +60,20 @@ export function registerPredict(program: Command): void {
       const needs = modalities.filter((m): m is IndexRequirement => m === "text" || m === "audio");
       const index = o.csv ? await loadIndex(o.csv, { require: needs, columns: ["utter_id", ...needs.map((m) => (m === "audio" ? "audio_path" : "text") as IndexColumn)] }) : null;
       if (o.out) await prepareOutFile(o.out, { what: "a predictions file", recognise: isPredictionsHead });
-      const { Predictor } = await import("../../predict/predict.js");
       // Silent here (stdout and stderr are the predictions' and their summary's); extract says which device auto picks.
       const device = await chosenDevice(o.device, true);
+      if (o.explain !== undefined) {
+        const { explainUtterances } = await import("../explain.js");
+        await explainUtterances(o.run, o.explain, index ? index.utterances.map((u) => ({ id: u.utterId, text: u.text, audio: u.audioFile })) : [{ text: o.text, audio: o.audio }], {
+          json: o.json,
+          models: o.model,
+          offline: o.offline,
+          device,
+          threads: o.threads,
+        });
+        return;
+      }
+      const { Predictor } = await import("../../predict/predict.js");
       const predictor = await Predictor.load(o.run, { models: o.model, offline: o.offline, device, threads: o.threads });
       try {
         if (!index) {
@@ -135,5 +147,5 @@ function formatOne(p: Prediction): string {
   const lines = Object.entries(probs)
     .sort((a, b) => b[1] - a[1])
     .map(([l, v]) => `  ${l.padEnd(width)}  ${v.toFixed(4)}`);
-  return `${p.label}\n${lines.join("\n")}\n`;
+  return `${p.label}\n${lines.join("\n")}\n${p.beta !== undefined ? `beta ${p.beta.toFixed(4)} (gate weight: 1 = audio, 0 = text)\n` : ""}`;
 }

@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError, Option } from "commander";
-import { EmofeatServer, exposureWarning, SERVE_DEFAULTS } from "../../serve/server.js";
+import { SERVE_DEFAULTS } from "../../serve/defaults.js";
 import { LONG_AUDIO, type LongAudio } from "../../serve/service.js";
 import { addRunModelOptions, chosenDevice, intArg, numberArg } from "../options.js";
 
@@ -55,6 +55,7 @@ export function registerServe(program: Command): void {
     )
     .action(async (o) => {
       const token: string | undefined = o.token ?? (process.env.EMOFEAT_TOKEN || undefined);
+      const { EmofeatServer, exposureWarning } = await import("../../serve/server.js");
       const warning = exposureWarning(o.host, token !== undefined);
       if (warning) process.stderr.write(warning + "\n");
       const server = await EmofeatServer.start({

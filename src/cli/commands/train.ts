@@ -5,6 +5,7 @@ import { parseLayerChoice } from "../../train/layer-select.js";
 import { trainPerLayer } from "../../train/per-layer.js";
 import { EXPORT_HEADS, trainProbe } from "../../train/probe.js";
 import type { Protocol } from "../../train/splits.js";
+import { addFusionOptions, fusionSettingsFrom } from "../fusion-options.js";
 import { intArg, interruptSignal, THREADS_HELP, threadsArg } from "../options.js";
 
 function positive(name: string): (v: string) => number {
@@ -50,7 +51,7 @@ function layersArg(v: string): string {
 }
 
 export function registerTrain(program: Command): void {
-  program
+  const cmd = program
     .command("train")
     .summary("train a probe head on feature stores and report WA, UA, macro-F1")
     .description(
@@ -68,6 +69,11 @@ export function registerTrain(program: Command): void {
     .option("--layer-norm", "weighted-layers: LayerNorm each layer (no affine parameters) before the weighted sum, as s3prl's normalize option")
     .option("--classes <groups>", "labels to keep and merge, comma-separated; a+b merges (named a, or name=a+b); e.g. neutral,happy+excited,angry,sad")
     .addOption(new Option("--folds <by>", "leave-one-session-out cross-validation instead of the split column").choices(["session"]))
+    .option(
+      "--fold <K|auto>",
+      "with --folds session: train only fold K (0-based, in session order; auto: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX) into <out>/folds/K/; then emofeat runs merge <out>",
+      (v: string) => (v === "auto" ? "auto" : intArg("--fold", 0)(v)),
+    )
     .addOption(
       new Option(
         "--export-head <how>",
@@ -84,16 +90,19 @@ export function registerTrain(program: Command): void {
     .option("--lr <rate>", "AdamW learning rate", positive("--lr"))
     .option("--batch-size <n>", "mini-batch size", intArg("--batch-size"))
     .option("--weight-decay <wd>", "AdamW decoupled weight decay", nonNegative("--weight-decay"))
-    .option("--dropout <p>", "mlp dropout: p for both, or pIn,pHidden", dropoutArg)
-    .addOption(new Option("--select <which>", "checkpoint to test (default: the head's reference setting)").choices(["best-val-macro-f1", "last"]))
+    .option("--dropout <p>", "mlp dropout: p for both, or pIn,pHidden; fusion heads: p", dropoutArg)
+    .addOption(new Option("--select <which>", "checkpoint to test (default: the head's reference setting)").choices(["best-val-macro-f1", "best-val-accuracy", "last"]))
     .option("--threads <n>", THREADS_HELP, threadsArg)
     .option("--overwrite", "replace an existing run directory (only a folder emofeat train made; anything else is refused)", false)
     .option("--force-unlock", "remove the lock of another train into --out that is known to be gone", false)
     .option("-v, --verbose", "print every epoch", false)
-    .option("-q, --quiet", "no progress output (warnings are still printed)", false)
+    .option("-q, --quiet", "no progress output (warnings are still printed)", false);
+  addFusionOptions(cmd)
     .addHelpText("after", `\nHeads and their reference settings:\n${defaultsTable}\n\nExamples:\n  emofeat train --csv data/index.csv --features text=features/text --head mlp --out runs/text-mlp\n  emofeat train --csv data/index.csv --features audio=features/audio,text=features/text --head concat-linear --out runs/concat\n  emofeat train --csv data/index.csv --features text=features/text --classes neutral,happy+excited,angry,sad --folds session --seeds 5 --out runs/text-loso
   emofeat train --csv data/index.csv --features audio=features/audio-layers --head weighted-layers --out runs/superb
-  emofeat train --csv data/index.csv --features audio=features/audio-layers --per-layer --seeds 3 --out runs/layers`)
+  emofeat train --csv data/index.csv --features audio=features/audio-layers --per-layer --seeds 3 --out runs/layers
+  emofeat train --csv data/index.csv --features audio=features/audio,text=features/text --head fusion --out runs/fusion
+  emofeat train --csv data/index.csv --features audio=features/audio-seq,text=features/text-seq --head fusion-decoder --out runs/dec`)
     .action(async (o) => {
       const settings: Partial<TrainSettings> = {};
       if (o.hidden !== undefined) settings.hidden = o.hidden;
@@ -103,6 +112,8 @@ export function registerTrain(program: Command): void {
       if (o.weightDecay !== undefined) settings.weightDecay = o.weightDecay;
       if (o.dropout !== undefined) [settings.dropoutIn, settings.dropoutHidden] = o.dropout;
       if (o.select !== undefined) settings.select = o.select;
+      const fusion = fusionSettingsFrom(o);
+      if (Object.keys(fusion).length > 0) settings.fusion = fusion;
       if (o.base !== undefined) settings.base = o.base;
       if (o.layerNorm) settings.layerNorm = true;
       // --per-layer trains weighted-layers' base (s3prl's probe) on each layer unless another head is asked for,
@@ -124,6 +135,7 @@ export function registerTrain(program: Command): void {
         settings,
         threads: o.threads,
         overwrite: o.overwrite,
+        fold: o.fold,
         exportHead: o.exportHead,
         forceUnlock: o.forceUnlock,
         signal: interrupt.signal,

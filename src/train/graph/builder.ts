@@ -1,7 +1,7 @@
 /**
  * A small typed builder for ONNX graphs with reverse-mode differentiation.
  *
- * Why: training runs as ONNX graphs in onnxruntime-node (forward and backward in one model, AdamW in JS),
+ * Why: training runs as ONNX graphs in onnxruntime-node (forward and backward in one model, AdamW as a WebAssembly kernel),
  * which on this machine is ~10x faster than Float32Array loops and faster than PyTorch on CPU for the probe
  * sizes. onnxruntime-node has no training API (that is onnxruntime-training, a separate native build), so
  * the backward graph is written here: every op below emits its forward ONNX node(s) and, while the graph is
@@ -24,7 +24,7 @@ export interface Tensor {
   readonly elemType: OnnxElemType;
 }
 
-export type ParamInit = { kind: "uniform"; bound: number } | { kind: "constant"; value: number };
+export type ParamInit = { kind: "uniform"; bound: number } | { kind: "constant"; value: number } | { kind: "normal"; std: number };
 
 export interface ParamSpec {
   name: string;
@@ -77,6 +77,7 @@ export class GraphBuilder {
   private readonly requiresGrad = new Set<string>();
   private readonly names = new Set<string>();
   private readonly constCache = new Map<string, Tensor>();
+  private readonly maskBias = new Map<string, Tensor>();
   private taping = true;
   private counter = 0;
 
@@ -286,6 +287,31 @@ export class GraphBuilder {
     return y;
   }
 
+  log(x: Tensor): Tensor {
+    const [y] = this.node("Log", [x], [x.shape]);
+    this.record("Log", [x], [y], ([g]) => [g ? this.div(g, x) : undefined]);
+    return y;
+  }
+
+  abs(x: Tensor): Tensor {
+    const [y] = this.node("Abs", [x], [x.shape]);
+    // d|x|/dx = sign(x), 0 at 0 as torch.
+    this.record("Abs", [x], [y], ([g]) => [g ? this.mul(g, this.node("Sign", [x], [x.shape])[0]) : undefined]);
+    return y;
+  }
+
+  /** max(x, c) for a constant c (torch.clamp(min=c)); the gradient passes where x >= c, as torch's. */
+  clampMin(x: Tensor, c: number): Tensor {
+    const [y] = this.node("Max", [x, this.scalar(c)], [x.shape]);
+    this.record("ClampMin", [x], [y], ([g]) => {
+      if (!g) return [undefined];
+      const [keep] = this.node("GreaterOrEqual", [x, this.scalar(c)], [x.shape], undefined, ["bool"]);
+      const [m] = this.node("Cast", [keep], [x.shape], { to: int(ONNX_DTYPE[this.dtype]) });
+      return [this.mul(g, m)];
+    });
+    return y;
+  }
+
   erf(x: Tensor): Tensor {
     let y: Tensor;
     if (this.dtype === "float64") {
@@ -334,15 +360,21 @@ export class GraphBuilder {
   }
 
   /**
-   * torch.nn.Linear: y = x W^T + b with W [out, in]. Rank-2 inputs use one Gemm node (and Gemm-based
-   * gradients); higher ranks (sequences) compose MatMul and Add.
+   * torch.nn.Linear: y = x W^T + b with W [out, in], as one Gemm node with Gemm-based gradients; higher
+   * ranks (sequences) are flattened to rows around it.
    */
   linear(x: Tensor, w: Tensor, b?: Tensor): Tensor {
-    const [out, inn] = w.shape;
+    const [out, inn] = w.shape as number[];
     if (x.shape[x.shape.length - 1] !== inn) throw new Error(`linear: input ${shapeToString(x.shape)} does not match weight ${shapeToString(w.shape)}`);
     if (x.shape.length !== 2) {
-      const y = this.matmul(x, this.transpose(w, [1, 0]));
-      return b ? this.add(y, b) : y;
+      // One [rows, in] x [in, out] GEMM (and GEMM gradients) instead of a batched MatMul, whose weight
+      // gradient would be one small product per batch element summed afterwards.
+      const lead = x.shape.slice(0, -1);
+      const rows: Dim = lead.every((d) => typeof d === "number") ? (lead as number[]).reduce((p, q) => p * q, 1) : lead.join("*");
+      const flat = this.reshapeTo(x, [rows, inn], this.ints64([-1, inn]));
+      const y = this.linear(flat, w, b);
+      const outShape = this.shapeTensor([...lead.map((_, i) => ({ of: x, axis: i })), out]);
+      return this.reshapeTo(y, [...lead, out], outShape);
     }
     const ins = b ? [x, w, b] : [x, w];
     const [y] = this.node("Gemm", ins, [[x.shape[0], out]], { transB: int(1) });
@@ -366,13 +398,84 @@ export class GraphBuilder {
     return y;
   }
 
-  /** Reshape to `shape`; at most one symbolic dimension, which is inferred (-1). */
+  /**
+   * Reshape to `shape`. A symbolic dimension at the same position as in `x` is copied (ONNX 0); at most one
+   * other symbolic dimension is inferred (-1). So [B, T, d] -> [B, T, H, d/H] and back work with B and T
+   * known only at run time.
+   */
   reshape(x: Tensor, shape: Dim[]): Tensor {
-    const sym = shape.filter((d) => typeof d !== "number");
-    if (sym.length > 1) throw new Error(`reshape: at most one symbolic dimension, got ${shapeToString(shape)}`);
-    const target = this.ints64(shape.map((d) => (typeof d === "number" ? d : -1)));
+    const codes = shape.map((d, i) => (typeof d === "number" ? d : x.shape[i] === d ? 0 : -1));
+    if (codes.filter((c) => c === -1).length > 1) throw new Error(`reshape: at most one inferred symbolic dimension, got ${shapeToString(shape)} from ${shapeToString(x.shape)}`);
+    if (codes.some((c, i) => c === 0 && typeof shape[i] === "number")) throw new Error(`reshape: a zero-sized dimension in ${shapeToString(shape)}`);
+    const target = this.ints64(codes);
     const [y] = this.node("Reshape", [x, target], [shape]);
     this.record("Reshape", [x], [y], ([g]) => [g ? this.node("Reshape", [g, this.shapeOf(x)], [x.shape])[0] : undefined]);
+    return y;
+  }
+
+  /** Reshape to a shape given as a run-time int64 tensor (`shape` is its static description). */
+  reshapeTo(x: Tensor, shape: Dim[], shapeT: Tensor): Tensor {
+    const [y] = this.node("Reshape", [x, shapeT], [shape]);
+    this.record("Reshape", [x], [y], ([g]) => [g ? this.node("Reshape", [g, this.shapeOf(x)], [x.shape])[0] : undefined]);
+    return y;
+  }
+
+  /** The size of one dimension of `t` at run time, as an int64 tensor [1]. */
+  dimOf(t: Tensor, axis: number): Tensor {
+    const a = normAxis(axis, t.shape.length);
+    const d = t.shape[a];
+    if (typeof d === "number") return this.ints64([d]);
+    return this.node("Shape", [t], [[1]], { start: int(a), end: int(a + 1) }, ["int64"])[0];
+  }
+
+  /** An int64 shape tensor from static sizes and run-time dimensions of other tensors. */
+  shapeTensor(parts: (number | { of: Tensor; axis: number })[]): Tensor {
+    if (parts.every((p) => typeof p === "number")) return this.ints64(parts as number[]);
+    const pieces = parts.map((p) => (typeof p === "number" ? this.ints64([p]) : this.dimOf(p.of, p.axis)));
+    return this.node("Concat", pieces, [[parts.length]], { axis: int(0) }, ["int64"])[0];
+  }
+
+  unsqueeze(x: Tensor, axes: number[]): Tensor {
+    const r = x.shape.length + axes.length;
+    const ax = axes.map((a) => normAxis(a, r)).sort((p, q) => p - q);
+    const shape: Dim[] = [];
+    for (let i = 0, k = 0; i < r; i++) shape.push(ax.includes(i) ? 1 : x.shape[k++]);
+    const [y] = this.node("Unsqueeze", [x, this.ints64(ax)], [shape]);
+    this.record("Unsqueeze", [x], [y], ([g]) => [g ? this.node("Squeeze", [g, this.ints64(ax)], [x.shape])[0] : undefined]);
+    return y;
+  }
+
+  squeeze(x: Tensor, axes: number[]): Tensor {
+    const ax = axes.map((a) => normAxis(a, x.shape.length));
+    for (const a of ax) if (x.shape[a] !== 1) throw new Error(`squeeze: dimension ${a} of ${shapeToString(x.shape)} is not 1`);
+    const shape = x.shape.filter((_, i) => !ax.includes(i));
+    const [y] = this.node("Squeeze", [x, this.ints64(ax)], [shape]);
+    this.record("Squeeze", [x], [y], ([g]) => [g ? this.node("Unsqueeze", [g, this.ints64(ax)], [x.shape])[0] : undefined]);
+    return y;
+  }
+
+  /** Broadcasts `x` to `shape` (numpy rules); `shapeT` holds its run-time sizes (see shapeTensor). */
+  expand(x: Tensor, shape: Dim[], shapeT: Tensor): Tensor {
+    broadcastShapes(x.shape, shape, "expand");
+    const [y] = this.node("Expand", [x, shapeT], [shape]);
+    this.record("Expand", [x], [y], ([g]) => [g ? this.unbroadcast(g, x.shape) : undefined]);
+    return y;
+  }
+
+  /**
+   * Cuts or zero-pads `x` along `axis` to the run-time length `len` (int64 [1]): the first `len` positions
+   * are kept, missing ones are zeros. The gradient is the same operation back to x's own length.
+   */
+  fitLength(x: Tensor, axis: number, len: Tensor, outDim: Dim): Tensor {
+    const r = x.shape.length;
+    const a = normAxis(axis, r);
+    const zeros = (k: number) => this.ints64(Array(k).fill(0));
+    const parts = [a + r > 0 ? zeros(a + r) : undefined, len, r - a - 1 > 0 ? zeros(r - a - 1) : undefined].filter((t): t is Tensor => t !== undefined);
+    const [pads] = this.node("Concat", parts, [[2 * r]], { axis: int(0) }, ["int64"]);
+    const padShape = x.shape.map((d, i) => (i === a ? this.fresh("padded") : d));
+    const [padded] = this.node("Pad", [x, pads], [padShape], { mode: { kind: "string", value: "constant" } });
+    const [y] = this.node("Slice", [padded, zeros(1), len, this.ints64([a])], [x.shape.map((d, i) => (i === a ? outDim : d))]);
+    this.record("FitLength", [x], [y], ([g]) => [g ? this.fitLength(g, a, this.dimOf(x, a), x.shape[a]) : undefined]);
     return y;
   }
 
@@ -380,17 +483,18 @@ export class GraphBuilder {
     if (xs.length === 1) return xs[0];
     const r = xs[0].shape.length;
     const ax = normAxis(axis, r);
-    const sizes = xs.map((t) => {
-      const d = t.shape[ax];
-      if (typeof d !== "number") throw new Error("concat: the concatenated dimension must be static");
-      return d;
-    });
+    const sizes = xs.map((t) => t.shape[ax]);
+    const isStatic = sizes.every((d) => typeof d === "number");
     const shape = [...xs[0].shape];
-    shape[ax] = sizes.reduce((p, q) => p + q, 0);
+    // A concatenation of run-time lengths gets a symbol of its own ("Ta+Tt").
+    shape[ax] = isStatic ? (sizes as number[]).reduce((p, q) => p + q, 0) : sizes.join("+");
     const [y] = this.node("Concat", xs, [shape], { axis: int(ax) });
     this.record("Concat", xs, [y], ([g], need) => {
       if (!g || !need.some(Boolean)) return xs.map(() => undefined);
-      const parts = this.node("Split", [g, this.ints64(sizes)], xs.map((t) => t.shape), { axis: int(ax) });
+      const splitT = isStatic
+        ? this.ints64(sizes as number[])
+        : this.node("Concat", xs.map((t) => this.dimOf(t, ax)), [[xs.length]], { axis: int(0) }, ["int64"])[0];
+      const parts = this.node("Split", [g, splitT], xs.map((t) => t.shape), { axis: int(ax) });
       return parts.map((p, i) => (need[i] ? p : undefined));
     });
     return y;
@@ -465,6 +569,23 @@ export class GraphBuilder {
     return y;
   }
 
+  /**
+   * Softmax over `axis` where `keep` (1 = real, 0 = padding; broadcastable to x, no gradient) is 0: padding
+   * gets exactly zero weight, and a row with no real position gives all zeros instead of NaN. Built as
+   * softmax(x + (keep - 1) * 1e30) * keep, so its gradient comes by composition.
+   */
+  maskedSoftmax(x: Tensor, keep: Tensor, axis = -1): Tensor {
+    let bias = this.maskBias.get(keep.name);
+    if (!bias) {
+      const taping = this.taping;
+      this.taping = false;
+      bias = this.scale(this.sub(keep, this.scalar(1)), 1e30);
+      this.taping = taping;
+      this.maskBias.set(keep.name, bias);
+    }
+    return this.mul(this.softmax(this.add(x, bias), axis), keep);
+  }
+
   logSoftmax(x: Tensor, axis = -1): Tensor {
     const ax = normAxis(axis, x.shape.length);
     const [y] = this.node("LogSoftmax", [x], [x.shape], { axis: int(ax) });
@@ -487,14 +608,34 @@ export class GraphBuilder {
     return this.neg(this.reduceSum(this.mul(rowLoss, weights), [0], false));
   }
 
+  /**
+   * Binary cross-entropy on logits [N, C] against targets [N, C] in [0, 1], one sigmoid per class, averaged
+   * over the classes and weighted over rows by `weights` [N] (w_i = 1/N gives torch's BCEWithLogitsLoss,
+   * mean reduction). Stable form: max(z, 0) - z t + log(1 + exp(-|z|)).
+   */
+  bceWithLogits(logits: Tensor, targets: Tensor, weights: Tensor): Tensor {
+    const c = logits.shape[logits.shape.length - 1];
+    if (typeof c !== "number") throw new Error("bceWithLogits: the class dimension must be static");
+    const softplus = this.add(this.relu(logits), this.log(this.add(this.exp(this.neg(this.abs(logits))), this.scalar(1))));
+    const el = this.sub(softplus, this.mul(logits, targets));
+    const rowLoss = this.scale(this.reduceSum(el, [-1], false), 1 / c);
+    return this.reduceSum(this.mul(rowLoss, weights), [0], false);
+  }
+
   /** Inverted dropout with the mask as a run-time input (so a seeded JS RNG decides it); identity when inferring. */
   dropout(x: Tensor, p: number, name?: string): Tensor {
-    if (this.mode === "infer" || p <= 0) return x;
+    const mask = this.dropoutMask(x.shape, p, name);
+    return mask ? this.mul(x, mask) : x;
+  }
+
+  /** The run-time dropout mask input of shape `shape` (entries 0 or 1/(1-p)); undefined when inferring or p = 0. */
+  dropoutMask(shape: Shape, p: number, name?: string): Tensor | undefined {
+    if (this.mode === "infer" || p <= 0) return undefined;
     if (p >= 1) throw new Error(`dropout probability must be < 1, got ${p}`);
     const maskName = name ?? `dropout_mask_${this.masks.length}`;
-    const mask = this.input(maskName, x.shape);
-    this.masks.push({ name: maskName, shape: [...x.shape], p });
-    return this.mul(x, mask);
+    const mask = this.input(maskName, shape);
+    this.masks.push({ name: maskName, shape: [...shape], p });
+    return mask;
   }
 
   // ---------------------------------------------------------------- differentiation
@@ -504,6 +645,14 @@ export class GraphBuilder {
    * Gradient contributions from several consumers are summed.
    */
   gradients(loss: Tensor, wrt: Tensor[]): Tensor[] {
+    return this.gradientsOrNone(loss, wrt).map((g, i) => g ?? this.node("Mul", [wrt[i], this.scalar(0)], [wrt[i].shape])[0]);
+  }
+
+  /**
+   * As `gradients`, but `undefined` where `loss` does not depend on a tensor at all (for example the query
+   * and key projections of attention over a single position: softmax over one key is identically 1).
+   */
+  gradientsOrNone(loss: Tensor, wrt: Tensor[]): (Tensor | undefined)[] {
     if (loss.shape.length !== 0) throw new Error(`gradients: loss must be a scalar, got ${shapeToString(loss.shape)}`);
     const acc = new Map<string, Tensor[]>();
     acc.set(loss.name, [this.constant([1], [])]);
@@ -533,7 +682,7 @@ export class GraphBuilder {
           acc.set(t.name, list);
         });
       }
-      return wrt.map((t) => total(t) ?? this.node("Mul", [t, this.scalar(0)], [t.shape])[0]);
+      return wrt.map((t) => total(t));
     } finally {
       this.taping = true;
     }

@@ -34,3 +34,16 @@ export function staticSize(s: Shape, what: string): number {
   }
   return n;
 }
+
+/**
+ * The run-time size of a dimension: a number, a symbol from `sizes`, or a symbol made by concatenation
+ * ("a+b") or flattening ("a*b") of known ones.
+ */
+export function resolveDim(d: Dim, sizes: ReadonlyMap<string, number>): number {
+  if (typeof d === "number") return d;
+  const known = sizes.get(d);
+  if (known !== undefined) return known;
+  if (d.includes("+")) return d.split("+").reduce((a, p) => a + resolveDim(p, sizes), 0);
+  if (d.includes("*")) return d.split("*").reduce((a, p) => a * resolveDim(p, sizes), 1);
+  throw new Error(`no run-time size for dimension "${d}"`);
+}

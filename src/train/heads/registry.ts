@@ -7,7 +7,7 @@ import type { GraphBuilder, Tensor } from "../graph/builder.js";
 import type { HeadArch, TrainSettings } from "../heads.js";
 
 /** Names of the heads defined in their own modules. */
-export type ModuleHeadName = "weighted-layers";
+export type ModuleHeadName = "weighted-layers" | "beta-gate" | "fusion" | "fusion-decoder";
 
 export interface HeadPlot {
   /** File name without extension: NAME.svg (and NAME.png) in the run directory. */
@@ -25,6 +25,18 @@ export interface HeadModule {
   check(arch: HeadArch): void;
   /** inputs -> logits [N, C]. */
   forward(g: GraphBuilder, arch: HeadArch, xs: Tensor[]): Tensor;
+  /**
+   * Heads over sequence stores and with extra outputs (fusion): inputs with their masks ([N, T] per sequence
+   * input, undefined for [N, D] ones) -> logits and the gate value beta [N]; attention maps go to `sink`.
+   * When present it is used instead of `forward`.
+   */
+  forwardWithMasks?(
+    g: GraphBuilder,
+    arch: HeadArch,
+    xs: Tensor[],
+    masks: (Tensor | undefined)[],
+    sink?: (name: string, weights: Tensor) => void,
+  ): { logits: Tensor; beta?: Tensor };
   /**
    * Extra run outputs computed from the selected parameters of every trained (seed, fold): fields added to
    * metrics.json and plots. Undefined when there is nothing to add.
