@@ -12,7 +12,7 @@ import { readStore } from "../src/store/read.js";
 import { floatBytes, intBytes, synthInts, synthWav, tempDir, wavBytes, writeTemp } from "./helpers/audio-synth.js";
 import { writeIndex, type Row } from "./helpers/csv.js";
 import { ROOT, removeDir } from "./helpers/paths.js";
-import { runEmofeat } from "./helpers/cli.js";
+import { runEmofeatInProcess } from "./helpers/cli.js";
 
 const MODEL = path.join(ROOT, "fixtures/models/tiny-wavlm-mask");
 const pipeline = JSON.parse(readFileSync(path.join(ROOT, "fixtures/reference/audio/pipeline.json"), "utf8")) as {
@@ -23,7 +23,7 @@ const pipeline = JSON.parse(readFileSync(path.join(ROOT, "fixtures/reference/aud
 };
 const want = pipeline.embeddings["tiny-wavlm-mask"].normalize;
 
-const cli = (args: string[]) => runEmofeat(args);
+const cli = (args: string[]) => runEmofeatInProcess(args);
 
 function maxDiff(got: Float32Array, rows: number[][]): number {
   const d = rows[0].length;

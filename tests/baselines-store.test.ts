@@ -17,7 +17,7 @@ import { readFailures, readStore } from "../src/store/read.js";
 import { validateStores } from "../src/store/validate.js";
 import { trainProbe } from "../src/train/probe.js";
 import { synthWav } from "./helpers/audio-synth.js";
-import { runEmofeat } from "./helpers/cli.js";
+import { runEmofeatInProcess } from "./helpers/cli.js";
 import { writeIndex } from "./helpers/csv.js";
 import { DEMO_INDEX, FIXTURES, removeDir, tempDir } from "./helpers/paths.js";
 import { sharedData } from "./helpers/shared.js";
@@ -88,7 +88,7 @@ describe("builtin feature stores on real files", () => {
 
   it("CLI: extract audio --model builtin:mfcc writes a valid store; encoder-only flags are refused", async () => {
     const out = path.join(dir, "cli-mfcc");
-    const ok = await runEmofeat(["extract", "audio", "--csv", csv, "--model", "builtin:mfcc", "--out", out, "-q"]);
+    const ok = await runEmofeatInProcess(["extract", "audio", "--csv", csv, "--model", "builtin:mfcc", "--out", out, "-q"]);
     expect(ok.code, ok.stderr).toBe(0);
     expect((await readStore(out)).d).toBe(40);
     await expect(extractAudio({ csv, model: "builtin:fbank", batching: "reference", dtype: "q8", out: path.join(dir, "x") })).rejects.toThrow(

@@ -90,6 +90,7 @@ describe("CLI", () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/extract text: 24\/24 rows \(100\.0%\), [\d.]+ rows\/s, 0 failed, done/);
     expect(r.stderr).toContain(`${out}: written: 24 x 32 float32`);
+    expect(r.stderr).toMatch(/^emofeat: running on (cpu|cuda) \(auto: /m); // --device auto (the default) says which
     const v = await inProcess(["validate", out, "--csv", DEMO_INDEX]);
     expect(v.code).toBe(0);
     expect(v.stdout.trim().endsWith("valid")).toBe(true);

@@ -161,7 +161,7 @@ describe("a shard killed and rerun", () => {
     const csv = await writeIndex(dir, texts(600, { seed: 777, maxWords: 40 }).map((text, i) => ({ utter_id: `t${i}`, text })), "kill.csv");
     const out = path.join(dir, "kill-sharded");
     const child = () =>
-      spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "tests/helpers/extract-child.ts"), csv, out, DEMO_MODEL, "2", "2", "0/2"], {
+      spawn(process.execPath, [path.join(ROOT, "tests/helpers/extract-child.mjs"), csv, out, DEMO_MODEL, "2", "2", "0/2"], {
         cwd: ROOT,
         stdio: ["ignore", "pipe", "inherit"],
       });

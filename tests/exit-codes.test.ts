@@ -110,7 +110,7 @@ describe("options shared by every command", () => {
       if (t) threadsHelp.add(t.description);
     }
     expect(threadsHelp.size).toBe(1);
-    expect([...threadsHelp][0]).toMatch(/default: one per CPU core/);
+    expect([...threadsHelp][0]).toMatch(/default: one per physical core/);
   });
 
   it("--threads above the cores is capped with a warning", async () => {

@@ -18,7 +18,7 @@ import { computeMetrics } from "../src/train/metrics.js";
 import { trainProbe } from "../src/train/probe.js";
 import type { RunMetrics } from "../src/train/run-dir.js";
 import { launchChromium } from "./helpers/browser.js";
-import { runEmofeat } from "./helpers/cli.js";
+import { runEmofeatInProcess } from "./helpers/cli.js";
 import { EMOTIONS, writeProbeFixture, type ProbeFixture } from "./helpers/probe-data.js";
 import { removeDir, ROOT, tempDir } from "./helpers/paths.js";
 import { loadSynth, type Synth } from "./helpers/synth.js";
@@ -240,7 +240,7 @@ describe("emofeat report", () => {
 
   it("CLI: --format md writes report.md and PNG figures; bad input is a one-line error", async () => {
     const out = path.join(dir, "md");
-    const r = await runEmofeat(["report", runs.text, runs.layers, "--csv", fx.csv, "--features", fx.text, "--out", out, "--format", "md", "--projection", "pca", "--resamples", "200", "-q"]);
+    const r = await runEmofeatInProcess(["report", runs.text, runs.layers, "--csv", fx.csv, "--features", fx.text, "--out", out, "--format", "md", "--projection", "pca", "--resamples", "200", "-q"]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^wrote .*report\.md \(\d+ KiB, 2 run\(s\), 1 store\(s\), \d+ figure\(s\)\)\n$/);
@@ -251,7 +251,7 @@ describe("emofeat report", () => {
     for (const p of pngs) expect(readFileSync(path.join(out, p)).subarray(1, 4).toString()).toBe("PNG");
     expect(md).toContain("*Figure 1. ");
 
-    const bad = await runEmofeat(["report", path.join(dir, "none"), "--out", path.join(dir, "x.html")]);
+    const bad = await runEmofeatInProcess(["report", path.join(dir, "none"), "--out", path.join(dir, "x.html")]);
     expect(bad.code).toBe(EXIT.input);
     expect(bad.stderr).toMatch(/^emofeat: nothing to report: no finished run, store or index \(.*none: no such folder\)\n$/);
     expect(existsSync(path.join(dir, "x.html"))).toBe(false);

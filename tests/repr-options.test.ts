@@ -18,7 +18,7 @@ import { validateStores } from "../src/store/validate.js";
 import { float16ToFloat32, float32ToFloat16 } from "../src/util/float16.js";
 import { DEMO_INDEX, removeDir, tempDir } from "./helpers/paths.js";
 import { REPR, demoAudio, demoModelCopies, demoRows, failedChecks } from "./helpers/repr-ref.js";
-import { runEmofeat } from "./helpers/cli.js";
+import { runEmofeatInProcess } from "./helpers/cli.js";
 
 const rows = demoRows;
 
@@ -203,10 +203,10 @@ describe("encoderForStore rebuilds the store's representation", () => {
 describe("CLI", () => {
   it("extract audio --layers all --pooling none --store-dtype float16; bad --layers values are usage errors", async () => {
     const out = path.join(dir, "cli-seq");
-    const r = await runEmofeat(["extract", "audio", "--csv", DEMO_INDEX, "--model", audioModel, "--offline", "--layers", "all", "--pooling", "none", "--store-dtype", "float16", "--out", out]);
+    const r = await runEmofeatInProcess(["extract", "audio", "--csv", DEMO_INDEX, "--model", audioModel, "--offline", "--layers", "all", "--pooling", "none", "--store-dtype", "float16", "--out", out]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/written: \d+ frames of 24 rows x 3 layers x 32 float16 \(audio, .*pooling none\)/);
-    const bad = await runEmofeat(["extract", "text", "--csv", DEMO_INDEX, "--model", textModel, "--offline", "--layers", "1,x", "--out", path.join(dir, "cli-bad")]);
+    const bad = await runEmofeatInProcess(["extract", "text", "--csv", DEMO_INDEX, "--model", textModel, "--offline", "--layers", "1,x", "--out", path.join(dir, "cli-bad")]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/--layers "1,x": expected last, all, or a list/);
   });

@@ -18,7 +18,7 @@ import { trainPerLayer } from "../src/train/per-layer.js";
 import { trainProbe } from "../src/train/probe.js";
 import type { HeadLabels, PerLayerEntry, RunConfig, RunMetrics } from "../src/train/run-dir.js";
 import { summarizeRuns } from "../src/train/summarize.js";
-import { runEmofeat } from "./helpers/cli.js";
+import { runEmofeatInProcess } from "./helpers/cli.js";
 import { loadLayerSynth, writeLayerFixture, type LayerFixture, type LayerSynth } from "./helpers/layer-data.js";
 import { removeDir, tempDir } from "./helpers/paths.js";
 import { EMOTIONS, writeStore } from "./helpers/probe-data.js";
@@ -272,9 +272,8 @@ describe("probes over encoder layers", () => {
 
   it("CLI: --per-layer with --layers, --folds session, --seeds and --classes; usage errors", async () => {
     const out = path.join(dir, "runs", "cli-per-layer");
-    const r = await runEmofeat(
+    const r = await runEmofeatInProcess(
       ["train", "--csv", fx.csv, "--features", `audio=${fx.layered}`, "--per-layer", "--layers", "3-9", "--folds", "session", "--seeds", "2", "--classes", "angry,happy,sad", "--epochs", "3", "--lr", "0.01", "--out", out, "-q"],
-      {},
     );
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
@@ -287,10 +286,10 @@ describe("probes over encoder layers", () => {
     expect(sub.seeds).toHaveLength(2);
     expect(sub.seeds[0].folds).toHaveLength(4);
 
-    const bad = await runEmofeat(["train", "--csv", fx.csv, "--features", `audio=${fx.layered}`, "--head", "mlp", "--layer-norm", "--out", path.join(dir, "runs", "x")], {});
+    const bad = await runEmofeatInProcess(["train", "--csv", fx.csv, "--features", `audio=${fx.layered}`, "--head", "mlp", "--layer-norm", "--out", path.join(dir, "runs", "x")]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/^emofeat: --base and --layer-norm belong to --head weighted-layers, not --head mlp\n$/);
-    const badLayers = await runEmofeat(["train", "--csv", fx.csv, "--features", `audio=${fx.layered}`, "--layers", "4-", "--out", path.join(dir, "runs", "x")], {});
+    const badLayers = await runEmofeatInProcess(["train", "--csv", fx.csv, "--features", `audio=${fx.layered}`, "--layers", "4-", "--out", path.join(dir, "runs", "x")]);
     expect(badLayers.code).toBe(1);
     expect(badLayers.stderr).toMatch(/"4-" is not a layer index or range/);
   });

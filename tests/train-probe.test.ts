@@ -11,7 +11,7 @@ import { formatSummary, summarizeRuns } from "../src/train/summarize.js";
 import { EMOTIONS, writeProbeFixture, type ProbeFixture } from "./helpers/probe-data.js";
 import { removeDir, ROOT, tempDir } from "./helpers/paths.js";
 import { loadSynth, type Synth } from "./helpers/synth.js";
-import { runEmofeat } from "./helpers/cli.js";
+import { runEmofeatInProcess } from "./helpers/cli.js";
 
 const readJson = <T>(f: string) => JSON.parse(readFileSync(f, "utf8")) as T;
 
@@ -188,7 +188,7 @@ describe("trainProbe and the run directory", () => {
   });
 
   it("CLI: one summary line on stdout; clear errors for bad head/store combinations", async () => {
-    const run = (args: string[]) => runEmofeat(args);
+    const run = (args: string[]) => runEmofeatInProcess(args);
     const out = path.join(dir, "runs", "cli");
     const ok = await run(["train", "--csv", fx.csv, "--features", `text=${fx.text}`, "--head", "linear", "--epochs", "2", "--out", out, "-q"]);
     expect(ok.code).toBe(0);

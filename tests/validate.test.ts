@@ -7,7 +7,7 @@ import { parseNpyHeader } from "../src/store/npy.js";
 import { validateStores, type ValidationReport } from "../src/store/validate.js";
 import { sha256File } from "../src/util/fs.js";
 import { DEMO_INDEX, DEMO_MODEL, ROOT, removeDir, tempDir } from "./helpers/paths.js";
-import { runEmofeat } from "./helpers/cli.js";
+import { runEmofeatInProcess } from "./helpers/cli.js";
 
 const failed = (r: ValidationReport) => r.stores.flatMap((s) => s.checks.filter((c) => !c.ok).map((c) => c.name));
 
@@ -119,7 +119,7 @@ describe("validate", () => {
 
   it("exits non-zero from the CLI and prints JSON with --json", async () => {
     const run = async (args: string[]) => {
-      const r = await runEmofeat(args);
+      const r = await runEmofeatInProcess(args);
       return { code: r.code, out: r.stdout };
     };
     const ok = await run(["validate", good, "--csv", DEMO_INDEX, "--json"]);

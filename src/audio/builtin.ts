@@ -194,6 +194,7 @@ export class BuiltinFrameExtractor {
   async embedFiles(
     files: readonly string[],
     _batchSize?: number,
+    load: (file: string, i: number) => Promise<LoadedClip> = (file) => this.loadClip(file),
   ): Promise<{ vectors: (Float32Array | null)[]; lengths: number[]; clips: (LoadedClip | null)[]; errors: (Error | null)[] }> {
     const vectors: (Float32Array | null)[] = files.map(() => null);
     const lengths: number[] = files.map(() => 0);
@@ -201,7 +202,7 @@ export class BuiltinFrameExtractor {
     const errors: (Error | null)[] = files.map(() => null);
     for (let i = 0; i < files.length; i++) {
       try {
-        const clip = await this.loadClip(files[i]);
+        const clip = await load(files[i], i);
         clips[i] = clip;
         if (clip.samples.length < this.spec.minSamples) {
           errors[i] = this.tooShort(files[i], clip.samples.length);

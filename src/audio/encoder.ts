@@ -18,14 +18,13 @@
  * round(linspace) mask, a prefix). `compat: "seq-reference"` is the reference's sequence extractor: every clip
  * alone, zero-padded to max_seconds before the encoder, the same mask, real frames kept.
  */
-import { Tensor } from "@huggingface/transformers";
-import { loadIfConfigMissing, openEncoder, type EncoderModel, type HiddenStatesInfo } from "../models/load.js";
+import { loadIfConfigMissing, openEncoder, type EncoderModel, type HiddenStatesInfo, type InputTensor } from "../models/load.js";
 import { hiddenStateOutput } from "../models/hidden-states.js";
 import type { LayerSpec } from "../models/layer-spec.js";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { env } from "../env.js";
-import { checkDevice, tensorToFloat32, type Device } from "../backends/onnx.js";
+import { ort, resolveDevice, tensorToFloat32, type Device, type DeviceChoice } from "../backends/onnx.js";
 import { EmofeatError, UsageError } from "../errors.js";
 import { checkDtype, modelRecord, readModelConfig, resolveModel, type ModelDtype } from "../models/source.js";
 import { framesOf, poolLayers, pooledWidth, POOLING_MODES, type PoolingMode } from "../pooling.js";
@@ -33,6 +32,7 @@ import type { ModelRecord } from "../store/meta.js";
 import { sha256File } from "../util/fs.js";
 import { loadClip, type LoadedClip } from "./clip.js";
 import type { AudioStream } from "./decode.js";
+import { AUDIO_COMPAT_MODES, AUDIO_DEFAULTS, AUDIO_POOLING_MODES, BATCHING_MODES, type AudioCompat, type BatchingMode } from "./defaults.js";
 import { AudioInputError } from "./errors.js";
 import {
   convGeometryFrom,
@@ -45,19 +45,14 @@ import {
   type FeatureExtractorConfig,
 } from "./preprocess.js";
 
-export const BATCHING_MODES = ["exact", "reference"] as const;
-export type BatchingMode = (typeof BATCHING_MODES)[number];
-/** Reproductions of other extractors: the reference's sequence extractor (see the header). */
-export const AUDIO_COMPAT_MODES = ["seq-reference"] as const;
-export type AudioCompat = (typeof AUDIO_COMPAT_MODES)[number];
-/** Pooling modes for speech (cls has no meaning for frames). */
-export const AUDIO_POOLING_MODES = POOLING_MODES.filter((m) => m !== "cls");
+export { BATCHING_MODES, AUDIO_DEFAULTS, AUDIO_COMPAT_MODES, AUDIO_POOLING_MODES, type BatchingMode, type AudioCompat };
 
 export interface AudioModelOptions {
   /** Hub id (e.g. Xenova/wavlm-base-plus) or a local folder in Hugging Face layout. */
   model: string;
   dtype?: ModelDtype;
-  device?: Device;
+  /** auto (default): CUDA when it works here, else the CPU. */
+  device?: DeviceChoice;
   threads?: number;
   offline?: boolean;
   /** Rate the clips are resampled to (default 16000; must match the model's feature extractor). */
@@ -72,16 +67,6 @@ export interface AudioModelOptions {
   /** seq-reference: the reference's sequence extractor (implies reference batching, one clip per call). */
   compat?: AudioCompat;
 }
-
-export const AUDIO_DEFAULTS = {
-  dtype: "fp32",
-  device: "cpu",
-  targetSampleRate: 16000,
-  maxSeconds: 10,
-  batching: "exact",
-  batchSize: 16,
-  pooling: "mean",
-} as const;
 
 interface EncoderInit {
   model: ModelRecord;
@@ -142,7 +127,7 @@ export class AudioEncoder {
 
   static async load(o: AudioModelOptions): Promise<AudioEncoder> {
     const dtype = checkDtype(o.dtype ?? AUDIO_DEFAULTS.dtype);
-    const device = checkDevice(o.device ?? AUDIO_DEFAULTS.device);
+    const device = (await resolveDevice(o.device ?? AUDIO_DEFAULTS.device)).device;
     const compat = o.compat ?? null;
     if (compat !== null && !(AUDIO_COMPAT_MODES as readonly string[]).includes(compat))
       throw new EmofeatError(`unknown --compat "${compat}" for audio (expected: ${AUDIO_COMPAT_MODES.join(", ")})`);
@@ -190,10 +175,12 @@ export class AudioEncoder {
       }
       const dim = Number(config.hidden_size);
       if (!Number.isInteger(dim) || dim <= 0) throw new EmofeatError(`${resolved.id}: config.json has no valid hidden_size`);
-      const record = await modelRecord(resolved, config);
+      const recordP = modelRecord(resolved, config);
+      recordP.catch(() => {}); // awaited below, after the session loaded
       session = null; // openEncoder takes over `first` (reuses or releases it)
-      const opened = await openEncoder(resolved, settings, required, { config, sha256: record.sha256, layers: o.layers, first });
+      const opened = await openEncoder(resolved, settings, required, { config, sha256: async () => (await recordP).sha256, layers: o.layers, first });
       session = opened.session;
+      const record = await recordP;
       const { layers, hiddenStates } = opened;
       const inputNames = session.sessions?.model?.inputNames ?? [];
       if (!inputNames.includes("input_values"))
@@ -252,7 +239,8 @@ export class AudioEncoder {
   /** One model call on clips padded to the longest (or padTo): the kept layers' states [B, T', D]. */
   private async forward(clips: Float32Array[]) {
     const fe = extractFeatures(clips, this.featureExtractor, this.padTo);
-    const feeds: Record<string, Tensor> = { input_values: new Tensor("float32", fe.inputValues, [fe.batchSize, fe.length]) };
+    const { Tensor } = ort();
+    const feeds: Record<string, InputTensor> = { input_values: new Tensor("float32", fe.inputValues, [fe.batchSize, fe.length]) };
     if (this.takesAttentionMask) feeds.attention_mask = new Tensor("int64", fe.attentionMask, [fe.batchSize, fe.length]);
     const out = await this.session(feeds);
     const expectFrames = convOutputLength(fe.length, this.geometry);
@@ -364,6 +352,8 @@ export class AudioEncoder {
   async embedFiles(
     files: readonly string[],
     batchSize: number = AUDIO_DEFAULTS.batchSize,
+    /** Where the i-th clip comes from (default: this.loadClip); extraction passes clips a worker prepared ahead. */
+    load: (file: string, i: number) => Promise<LoadedClip> = (file) => this.loadClip(file),
   ): Promise<{ vectors: (Float32Array | null)[]; lengths: number[]; clips: (LoadedClip | null)[]; errors: (Error | null)[] }> {
     const vectors: (Float32Array | null)[] = files.map(() => null);
     const lengths: number[] = files.map(() => 0);
@@ -373,7 +363,7 @@ export class AudioEncoder {
       const ok: number[] = [];
       for (let i = b0; i < Math.min(files.length, b0 + batchSize); i++) {
         try {
-          const clip = await this.loadClip(files[i]);
+          const clip = await load(files[i], i);
           clips[i] = clip;
           if (this.batching === "exact" && clip.samples.length < this.minSamples) {
             errors[i] = tooShort(files[i], clip.samples.length, this.minSamples, this.targetSampleRate);

@@ -1,6 +1,6 @@
 /** Options and parsers shared by several commands, so flags mean the same everywhere. */
 import { Command, InvalidArgumentError, Option } from "commander";
-import { DEVICES } from "../backends/onnx.js";
+import { defaultThreads, DEVICE_CHOICES, resolveDevice, type Device } from "../backends/onnx.js";
 import { MODEL_DTYPES } from "../models/source.js";
 import { checkLayerSpec, LAYERS_HELP } from "../models/layer-spec.js";
 import { STORE_DTYPES } from "../store/npy.js";
@@ -29,7 +29,9 @@ export function numberArg(name: string, min = 0): (v: string) => number {
 }
 
 /** The one wording of --threads everywhere. */
-export const THREADS_HELP = `onnxruntime intra-op threads (default: one per CPU core, here ${os.availableParallelism()}; more are capped to that)`;
+export const THREADS_HELP =
+  `onnxruntime intra-op threads (default: one per physical core this process may use, here ${defaultThreads()}; ` +
+  `more than the ${os.availableParallelism()} cores are capped to that)`;
 
 /** --threads: a positive integer, capped to the cores with a warning (more threads than cores only slow down). */
 export function threadsArg(v: string): number {
@@ -74,12 +76,30 @@ export function checkMaxFailures(limit: MaxFailures | undefined, failed: number,
     });
 }
 
+/** --device: auto, cpu or cuda (docs/gpu.md). */
+export function deviceOption(what: string): Option {
+  return new Option(
+    "--device <device>",
+    `${what}: auto = CUDA when onnxruntime-node's CUDA provider is installed and a GPU answers, else the CPU (says which); ` +
+      "cuda needs the provider (docs/gpu.md)",
+  )
+    .choices([...DEVICE_CHOICES])
+    .default("auto");
+}
+
+/** Resolves --device (auto probes CUDA once) and says which device runs, unless quiet. */
+export async function chosenDevice(choice: string, quiet: boolean): Promise<Device> {
+  const r = await resolveDevice(choice);
+  if (!quiet && r.requested === "auto") process.stderr.write(`emofeat: running on ${r.device} (${r.reason})\n`);
+  return r.device;
+}
+
 /** --model, --dtype, --device, --threads, --offline */
 export function addModelOptions(cmd: Command, example: string): Command {
   return cmd
     .requiredOption("--model <id-or-folder>", `hub id (e.g. ${example}) or a local folder in Hugging Face layout (config.json, tokenizer/preprocessor files, onnx/model.onnx)`)
     .addOption(new Option("--dtype <variant>", "model file variant: fp32 = onnx/model.onnx, fp16 = onnx/model_fp16.onnx, q8 = onnx/model_quantized.onnx").choices([...MODEL_DTYPES]).default("fp32"))
-    .addOption(new Option("--device <device>", "where the encoder runs (cuda needs onnxruntime-node's CUDA provider; see README)").choices([...DEVICES]).default("cpu"))
+    .addOption(deviceOption("where the encoder runs"))
     .option("--threads <n>", THREADS_HELP, threadsArg)
     .option("--offline", "never touch the network: hub ids must already be cached (also EMOFEAT_OFFLINE=1)", false);
 }
@@ -95,7 +115,7 @@ export function addRunModelOptions(cmd: Command): Command {
   return cmd
     .option("--model <store=folder>", "use this model folder or hub id for a store (repeatable), when the recorded one is not available", modelOverride)
     .option("--offline", "never touch the network: hub models must already be cached", false)
-    .addOption(new Option("--device <device>", "where the encoders run").choices([...DEVICES]).default("cpu"))
+    .addOption(deviceOption("where the encoders run"))
     .option("--threads <n>", THREADS_HELP, threadsArg);
 }
 
@@ -193,14 +213,17 @@ export function interruptSignal(what = "after the current batch"): { signal: Abo
   };
 }
 
-/** The options every `extract` subcommand shares, as the library takes them. */
-export function storeAndModelArgs(o: Record<string, unknown>) {
+/** The options every `extract` subcommand shares, as the library takes them (the device resolved). */
+export async function storeAndModelArgs(o: Record<string, unknown>) {
   return {
     csv: o.csv as string,
     out: o.out as string,
     model: o.model as string,
     dtype: o.dtype as "fp32" | "fp16" | "q8",
-    device: o.device as "cpu" | "cuda",
+    // Weight-free builtin:* features run no model: auto means the CPU, silently (an explicit cuda is refused by them).
+    device: String(o.model).startsWith("builtin:")
+      ? ((o.device === "auto" ? "cpu" : o.device) as Device)
+      : await chosenDevice(o.device as string, o.quiet as boolean),
     threads: o.threads as number | undefined,
     offline: o.offline as boolean,
     layout: o.layout as "matrix" | "per-utterance",

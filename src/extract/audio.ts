@@ -1,6 +1,7 @@
 import { AudioEncoder, AUDIO_DEFAULTS, type AudioModelOptions } from "../audio/encoder.js";
 import { BuiltinFrameExtractor, isBuiltinModel } from "../audio/builtin.js";
-import { CLIP_PREPROCESSING, type ClipInfo } from "../audio/clip.js";
+import { CLIP_PREPROCESSING, type ClipInfo, type LoadedClip } from "../audio/clip.js";
+import { ClipLoader } from "../audio/clip-loader.js";
 import { AudioInputError } from "../audio/errors.js";
 import { EmofeatError, UsageError } from "../errors.js";
 import { loadIndex, type Utterance } from "../manifest/index-csv.js";
@@ -64,15 +65,34 @@ export async function extractAudio(o: ExtractAudioOptions): Promise<ExtractionSu
   o.onProgress?.({ phase: "load", done: 0, total: index.utterances.length, failed: 0, resumed: 0, message: `loading ${o.model}` });
   // Weight-free baselines (builtin:fbank|mfcc) share everything below except their store settings.
   const encoder = isBuiltinModel(o.model) ? await BuiltinFrameExtractor.load(o) : await AudioEncoder.load(o);
+  const loader = new ClipLoader({ targetSampleRate: encoder.targetSampleRate, maxSeconds: encoder.maxSeconds });
   try {
     const batches = audioPlan(index.utterances.length, batchSize);
 
     const sequence = encoder.pooling === "none";
+    // Clips are decoded, resampled and cut in a worker thread, this batch's and the next one's, while the
+    // encoder runs on the main thread (audio/clip-loader.ts); at most two batches of clips are held.
+    const batchIndex = new Map(batches.map((b, i) => [b, i]));
+    const queued = new Map<number, Promise<LoadedClip>>();
+    const queue = (p: number) => {
+      if (queued.has(p)) return;
+      const q = loader.load(index.utterances[p].audioFile);
+      q.catch(() => {}); // settled when its batch runs
+      queued.set(p, q);
+    };
+    const take = (p: number) => {
+      const q = queued.get(p)!;
+      queued.delete(p);
+      return q;
+    };
     const processBatch = async (positions: number[]): Promise<BatchResult> => {
       const us = positions.map((p) => index.utterances[p]);
+      positions.forEach(queue);
+      (batches[(batchIndex.get(positions) ?? Infinity) + 1] ?? []).forEach(queue);
       const res = await encoder.embedFiles(
         us.map((u) => u.audioFile),
         batchSize,
+        (_file, k) => take(positions[k]),
       );
       const ok: number[] = [];
       const vectors: Float32Array[] = [];
@@ -175,6 +195,7 @@ export async function extractAudio(o: ExtractAudioOptions): Promise<ExtractionSu
       ...storeRunArgs(o),
     });
   } finally {
+    await loader.close();
     await encoder.dispose();
   }
 }

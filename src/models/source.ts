@@ -8,7 +8,8 @@ import os from "node:os";
 import path from "node:path";
 import { EmofeatError } from "../errors.js";
 import { env } from "../env.js";
-import { exists, isDirectory, sha256File } from "../util/fs.js";
+import { exists, isDirectory } from "../util/fs.js";
+import { sha256Cached, startHash } from "../util/file-hash.js";
 import type { ModelRecord } from "../store/meta.js";
 
 export const MODEL_DTYPES = ["fp32", "fp16", "q8"] as const;
@@ -80,6 +81,8 @@ export async function resolveModel(
           missing.map((m) => `  - ${m.file} (${m.why})`).join("\n") +
           `\nA model folder needs the Hugging Face layout with ONNX weights (as in the Xenova/* repositories).`,
       );
+    // Hashing the weights (for meta.json) starts now, in a worker, so it overlaps the session creation.
+    startHash(path.join(dir, onnxFile), hashCacheFile());
     return { id: model, source: "local", loadPath: dir, dir, onnxFile, dtype };
   }
   const dir = path.join(env.cacheDir, model);
@@ -128,13 +131,18 @@ export async function readModelConfig(m: ResolvedModel): Promise<Record<string, 
   return JSON.parse(await readFile(path.join(m.dir, "config.json"), "utf8")) as Record<string, unknown>;
 }
 
+/** Where model files' hashes are remembered (by path, size and times; see util/file-hash.ts). */
+export function hashCacheFile(): string {
+  return path.join(env.cacheDir, ".sha256-cache.json");
+}
+
 /** The provenance recorded in meta.json: which file, and its hash. */
 export async function modelRecord(m: ResolvedModel, config: Record<string, unknown>): Promise<ModelRecord> {
   return {
     id: m.id,
     source: m.source,
     file: m.onnxFile,
-    sha256: await sha256File(path.join(m.dir, m.onnxFile)),
+    sha256: await sha256Cached(path.join(m.dir, m.onnxFile), hashCacheFile()),
     dtype: m.dtype,
     model_type: typeof config.model_type === "string" ? config.model_type : undefined,
     hidden_size: typeof config.hidden_size === "number" ? config.hidden_size : undefined,

@@ -13,13 +13,13 @@ import type { ReportDoc, Section } from "./doc.js";
 import { GENERATOR_MARK, renderHtml } from "./html.js";
 import { loadInputs, type InputOptions, type ReportInputs } from "./inputs.js";
 import { MD_MARK, renderMarkdown } from "./markdown.js";
-import { BOOTSTRAP_DEFAULTS } from "./stats.js";
+import { REPORT_DEFAULTS, type ReportFormat } from "./defaults.js";
 import { corpusSection } from "./sections/corpus.js";
 import { resultsSection } from "./sections/results.js";
 import { runsSection } from "./sections/runs.js";
 import { storesSection, type ProjectionKind } from "./sections/stores.js";
 
-export type ReportFormat = "html" | "md";
+export type { ReportFormat };
 
 export interface ReportOptions extends InputOptions {
   /** HTML: a file (or a folder that receives report.html). Markdown: a folder (report.md + figures/) or a .md file. */
@@ -36,7 +36,7 @@ export interface ReportOptions extends InputOptions {
   now?: Date;
 }
 
-export const REPORT_DEFAULTS = { format: "html" as ReportFormat, projection: ["pca", "umap"] as ProjectionKind[], maxPoints: 2000, resamples: BOOTSTRAP_DEFAULTS.resamples, title: "emofeat report" };
+export { REPORT_DEFAULTS };
 
 function generatedAt(now?: Date): Date {
   if (now) return now;

@@ -15,6 +15,7 @@
  * definitions computed by scripts/gen/report_fixtures.py.
  */
 import { Rng } from "../train/rng.js";
+import { BOOTSTRAP_DEFAULTS } from "./defaults.js";
 
 /** Two-sided exact McNemar p-value from the discordant counts. */
 export function mcnemarExact(b: number, c: number): number {
@@ -104,7 +105,7 @@ export interface BootstrapResult {
   level: number;
 }
 
-export const BOOTSTRAP_DEFAULTS = { resamples: 1000, seed: 0, level: 0.95 };
+export { BOOTSTRAP_DEFAULTS };
 
 /**
  * Paired bootstrap of several comparisons over the same rows at once: every resample draws one set of row

@@ -15,6 +15,7 @@ import { Predictor, type PredictorOptions } from "../predict/predict.js";
 import { isSequenceStore } from "../store/meta.js";
 import { readRunConfig, readRunStoreMeta } from "../train/run-dir.js";
 import { addLog, logOf, type ServeContext, type ServeSettings } from "./context.js";
+import { SERVE_DEFAULTS } from "./defaults.js";
 import { describeError, errorBody, HttpError } from "./errors.js";
 import { ServeMetrics } from "./metrics.js";
 import { describeModel, registerInfoRoutes } from "./routes-info.js";
@@ -22,23 +23,7 @@ import { registerPredictRoutes } from "./routes-predict.js";
 import { PredictionService } from "./service.js";
 import { registerStream, type StreamSession } from "./stream.js";
 
-export const SERVE_DEFAULTS: ServeSettings & { host: string; port: number } = {
-  host: "127.0.0.1",
-  port: 8080,
-  window: 3,
-  hop: 1,
-  queueSize: 256,
-  textBatch: 32,
-  timeoutMs: 30_000,
-  bodyLimitBytes: 25 * 1024 * 1024,
-  maxAudioSeconds: 600,
-  longAudio: "cut",
-  maxTextChars: 20_000,
-  maxBatch: 128,
-  maxStreams: 16,
-  maxPendingWindows: 4,
-  logContent: false,
-};
+export { SERVE_DEFAULTS };
 
 export interface ServeOptions extends Partial<ServeSettings> {
   /** Run directory from `emofeat train`. */

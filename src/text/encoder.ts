@@ -5,14 +5,13 @@
  * With `layers`, every kept hidden state is pooled alike and a row holds [layers, width]; with pooling `none`
  * the encoder returns each text's token states (special tokens included) instead of one vector.
  */
-import { AutoTokenizer, Tensor } from "@huggingface/transformers";
-import { loadIfConfigMissing, openEncoder, pretrainedOptions, type EncoderModel, type HiddenStatesInfo } from "../models/load.js";
+import { loadIfConfigMissing, openEncoder, pretrained, type EncoderModel, type HiddenStatesInfo } from "../models/load.js";
 import { hiddenStateOutput } from "../models/hidden-states.js";
 import type { LayerSpec } from "../models/layer-spec.js";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { env } from "../env.js";
-import { checkDevice, tensorToFloat32, type Device } from "../backends/onnx.js";
+import { ort, resolveDevice, tensorToFloat32, type Device, type DeviceChoice } from "../backends/onnx.js";
 import { EmofeatError, UsageError } from "../errors.js";
 import {
   checkDtype,
@@ -26,13 +25,15 @@ import {
 import { framesOf, poolLayers, pooledWidth, POOLING_MODES, type PoolingMode } from "../pooling.js";
 import type { ModelRecord } from "../store/meta.js";
 import { sha256File } from "../util/fs.js";
+import { TEXT_DEFAULTS } from "./defaults.js";
 import { encodeCounted, encodeTruncated, learnTemplate, type SpecialTemplate, type TokenizerLike, type TruncationSide } from "./tokenize.js";
 
 export interface TextModelOptions {
   /** Hub id (e.g. Xenova/bert-base-uncased) or a local folder in Hugging Face layout. */
   model: string;
   dtype?: ModelDtype;
-  device?: Device;
+  /** auto (default): CUDA when it works here, else the CPU. */
+  device?: DeviceChoice;
   threads?: number;
   offline?: boolean;
   /** Truncation length in tokens, special tokens included (reference: 128). */
@@ -45,7 +46,7 @@ export interface TextModelOptions {
 
 export type { HiddenStatesInfo };
 
-export const TEXT_DEFAULTS = { dtype: "fp32", device: "cpu", maxLen: 128, pooling: "mean", batchSize: 64 } as const;
+export { TEXT_DEFAULTS };
 
 export class TextEncoder {
   readonly model: ModelRecord;
@@ -97,7 +98,7 @@ export class TextEncoder {
 
   static async load(o: TextModelOptions): Promise<TextEncoder> {
     const dtype = checkDtype(o.dtype ?? TEXT_DEFAULTS.dtype);
-    const device = checkDevice(o.device ?? TEXT_DEFAULTS.device);
+    const device = (await resolveDevice(o.device ?? TEXT_DEFAULTS.device)).device;
     const maxLen = o.maxLen ?? TEXT_DEFAULTS.maxLen;
     const pooling = o.pooling ?? TEXT_DEFAULTS.pooling;
     if (!(POOLING_MODES as readonly string[]).includes(pooling))
@@ -112,7 +113,8 @@ export class TextEncoder {
     const resolved = await resolveModel(o.model, dtype, required, offline);
     let tokenizer: TokenizerLike;
     try {
-      tokenizer = (await AutoTokenizer.from_pretrained(resolved.loadPath, pretrainedOptions(resolved, offline))) as unknown as TokenizerLike;
+      const { t, options } = await pretrained(resolved, offline);
+      tokenizer = (await t.AutoTokenizer.from_pretrained(resolved.loadPath, options)) as unknown as TokenizerLike;
     } catch (err) {
       throw await explainLoadError(resolved, err, required);
     }
@@ -129,9 +131,16 @@ export class TextEncoder {
         throw new UsageError(`--max-len ${maxLen} exceeds the model's max_position_embeddings (${maxPos})`);
       dim = Number(config.hidden_size);
       if (!Number.isInteger(dim) || dim <= 0) throw new EmofeatError(`${resolved.id}: config.json has no valid hidden_size`);
-      record = await modelRecord(resolved, config);
+      const recordP = modelRecord(resolved, config);
+      recordP.catch(() => {}); // awaited below, after the session loaded
       pending = null;
-      opened = await openEncoder(resolved, settings, required, { config, sha256: record.sha256, layers: o.layers, first });
+      opened = await openEncoder(resolved, settings, required, { config, sha256: async () => (await recordP).sha256, layers: o.layers, first });
+      try {
+        record = await recordP;
+      } catch (err) {
+        await opened.session.dispose();
+        throw err;
+      }
     } catch (err) {
       await pending?.dispose();
       throw err;
@@ -201,6 +210,7 @@ export class TextEncoder {
         mask[b * T + t] = 1n;
       }),
     );
+    const { Tensor } = ort();
     const inputs = {
       input_ids: new Tensor("int64", ids, [B, T]),
       attention_mask: new Tensor("int64", mask, [B, T]),

@@ -3,9 +3,9 @@
  */
 import { createHash } from "node:crypto";
 import { mkdir, rename, rm, rmdir, writeFile } from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import { stringify } from "csv-stringify/sync";
+import { defaultThreads } from "../backends/onnx.js";
 import { EmofeatError, InterruptedError, UsageError } from "../errors.js";
 import { exists, tmpNameFor } from "../util/fs.js";
 import { canonicalJson } from "../util/json.js";
@@ -213,7 +213,7 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
     throw new UsageError(`--export-head "${exportHead}": choose one of ${EXPORT_HEADS.join(", ")}`);
   if (exportHead === "best-fold" && protocol.kind === "split")
     throw new UsageError("--export-head best-fold needs cross-validation (--folds session); without folds use first-seed or refit");
-  const threads = o.threads ?? os.availableParallelism();
+  const threads = o.threads ?? defaultThreads();
   const overwrite = o.overwrite ?? false;
   if (o.fold !== undefined && protocol.kind !== "session-folds") throw new UsageError("--fold trains one cross-validation fold: it needs --folds session");
   const foldIndex = o.fold !== undefined ? requestedFold(o.fold) : null;

@@ -1,8 +1,11 @@
 /**
  * The one way tests run the `emofeat` command line as a real process. Every CLI test goes through here, so how
- * the CLI is started (today: tsx on src/cli/main.ts) is decided in one place.
+ * the CLI is started is decided in one place: node on dist-test/cli/main.js, src/ built once per test run by
+ * the vitest globalSetup (build-cli.ts), which starts in a fraction of the time tsx needs to compile it again
+ * in every child.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { BUILT_CLI } from "./build-cli.js";
 import { ROOT } from "./paths.js";
 
 export interface CliResult {
@@ -22,11 +25,13 @@ export interface CliOptions {
   timeoutMs?: number;
   /** Written to the child's stdin, which is then closed. */
   input?: string;
+  /** Node options before the script (e.g. ["--import", hook]). */
+  nodeArgs?: string[];
 }
 
 /** The argv prefix that starts the CLI (node binary first). */
 export function cliCommand(): { file: string; args: string[] } {
-  return { file: process.execPath, args: ["--import", "tsx", `${ROOT}/src/cli/main.ts`] };
+  return { file: process.execPath, args: [BUILT_CLI] };
 }
 
 /** Runs `emofeat ...args`; never throws for a non-zero exit. */
@@ -35,7 +40,7 @@ export function runEmofeat(args: string[], o: CliOptions = {}): Promise<CliResul
   return new Promise((resolve) => {
     const child = execFile(
       file,
-      [...pre, ...args],
+      [...(o.nodeArgs ?? []), ...pre, ...args],
       { cwd: o.cwd ?? ROOT, env: { ...process.env, ...o.env }, timeout: o.timeoutMs ?? 0, maxBuffer: 64 * 1024 * 1024 },
       (err, stdout, stderr) => {
         const e = err as (NodeJS.ErrnoException & { code?: number | string; signal?: NodeJS.Signals | null }) | null;

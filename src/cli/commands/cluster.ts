@@ -1,7 +1,7 @@
 import path from "node:path";
 import { Command, CommanderError } from "commander";
 import { estimateExtraction, taskResources } from "../../cluster/estimate.js";
-import { k8sManifests, slurmScript, type ClusterJob } from "../../cluster/templates.js";
+import type { ClusterJob } from "../../cluster/templates.js";
 import { env } from "../../env.js";
 import { EmofeatError, EXIT } from "../../errors.js";
 import { looksLikeLocalPath } from "../../models/source.js";
@@ -171,6 +171,7 @@ export function registerCluster(program: Command, buildProgram: () => Command): 
     )
     .action(async (args: string[], o: CommonOpts & { partition?: string; account?: string; logDir?: string; emofeat: string }) => {
       const job = await buildJob(args, o, true, buildProgram);
+      const { slurmScript } = await import("../../cluster/templates.js");
       process.stdout.write(slurmScript(job, { emofeat: o.emofeat, partition: o.partition, account: o.account, logDir: o.logDir && path.resolve(o.logDir) }));
     });
   addCommon(
@@ -197,6 +198,7 @@ export function registerCluster(program: Command, buildProgram: () => Command): 
     .action(async (args: string[], o: CommonOpts & { pvc: string; image: string; mountPath: string; workdir?: string; namespace?: string; cacheDir?: string }) => {
       const job = await buildJob(args, o, false, buildProgram);
       if (o.cacheDir) job.env.EMOFEAT_CACHE_DIR = o.cacheDir;
+      const { k8sManifests } = await import("../../cluster/templates.js");
       process.stdout.write(
         k8sManifests(job, {
           image: o.image,

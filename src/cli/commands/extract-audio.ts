@@ -1,7 +1,6 @@
 import { Command, Option } from "commander";
-import { AUDIO_COMPAT_MODES, AUDIO_DEFAULTS, AUDIO_POOLING_MODES, BATCHING_MODES } from "../../audio/encoder.js";
+import { AUDIO_COMPAT_MODES, AUDIO_DEFAULTS, AUDIO_POOLING_MODES, BATCHING_MODES } from "../../audio/defaults.js";
 import { BUILTIN_FEATURES } from "../../audio/builtin.js";
-import { extractAudio } from "../../extract/audio.js";
 import { addModelOptions, addRepresentationOptions, addStoreOptions, checkMaxFailures, intArg, noteShardFailure, numberArg, storeAndModelArgs, withProgress } from "../options.js";
 import { printSummary } from "./extract.js";
 
@@ -52,7 +51,8 @@ export function registerExtractAudio(extract: Command): void {
         "  emofeat extract audio --csv data/index.csv --model Xenova/wavlm-base-plus --pooling none --store-dtype float16 --out features/audio-seq",
     )
     .action(async (o) => {
-      const args = storeAndModelArgs(o);
+      const { extractAudio } = await import("../../extract/audio.js");
+      const args = await storeAndModelArgs(o);
       const summary = await noteShardFailure(args.out, args.shard, () =>
         withProgress("extract audio", o.quiet, (io) =>
           extractAudio({

@@ -1,15 +1,13 @@
 import path from "node:path";
 import type { Command } from "commander";
 import { stringify } from "csv-stringify/sync";
-import type { Device } from "../../backends/onnx.js";
 import { EmofeatError, UsageError } from "../../errors.js";
 import { loadIndex, type IndexColumn, type IndexRequirement } from "../../manifest/index-csv.js";
 import { readHeadLabels, readRunConfig } from "../../train/run-dir.js";
-import { Predictor, type Prediction, type PredictInput } from "../../predict/predict.js";
+import type { Prediction, PredictInput } from "../../predict/predict.js";
 import { writeFileAtomic } from "../../util/fs.js";
 import { makeDir, prepareOutFile } from "../../util/out.js";
-import { explainUtterances } from "../explain.js";
-import { addRunModelOptions, checkMaxFailures, MAX_FAILURES_HELP, maxFailuresArg } from "../options.js";
+import { addRunModelOptions, checkMaxFailures, chosenDevice, MAX_FAILURES_HELP, maxFailuresArg } from "../options.js";
 
 /** A file `predict --out` wrote before (CSV or JSON), which it may replace. */
 function isPredictionsHead(head: Buffer): boolean {
@@ -62,17 +60,21 @@ export function registerPredict(program: Command): void {
       const needs = modalities.filter((m): m is IndexRequirement => m === "text" || m === "audio");
       const index = o.csv ? await loadIndex(o.csv, { require: needs, columns: ["utter_id", ...needs.map((m) => (m === "audio" ? "audio_path" : "text") as IndexColumn)] }) : null;
       if (o.out) await prepareOutFile(o.out, { what: "a predictions file", recognise: isPredictionsHead });
+      // Silent here (stdout and stderr are the predictions' and their summary's); extract says which device auto picks.
+      const device = await chosenDevice(o.device, true);
       if (o.explain !== undefined) {
+        const { explainUtterances } = await import("../explain.js");
         await explainUtterances(o.run, o.explain, index ? index.utterances.map((u) => ({ id: u.utterId, text: u.text, audio: u.audioFile })) : [{ text: o.text, audio: o.audio }], {
           json: o.json,
           models: o.model,
           offline: o.offline,
-          device: o.device as Device,
+          device,
           threads: o.threads,
         });
         return;
       }
-      const predictor = await Predictor.load(o.run, { models: o.model, offline: o.offline, device: o.device as Device, threads: o.threads });
+      const { Predictor } = await import("../../predict/predict.js");
+      const predictor = await Predictor.load(o.run, { models: o.model, offline: o.offline, device, threads: o.threads });
       try {
         if (!index) {
           const [p] = await predictor.predict([{ text: o.text, audio: o.audio }]);

@@ -1,5 +1,5 @@
 import { Command, Option } from "commander";
-import { writeReport, REPORT_DEFAULTS, type ReportFormat } from "../../report/report.js";
+import { REPORT_DEFAULTS, type ReportFormat } from "../../report/defaults.js";
 import type { ProjectionKind } from "../../report/sections/stores.js";
 import { UsageError } from "../../errors.js";
 import { intArg } from "../options.js";
@@ -41,6 +41,7 @@ export function registerReport(program: Command): void {
         runs: string[],
         o: { features?: string[]; csv?: string; out: string; format: ReportFormat; baselines: string; projection: ProjectionKind[]; maxPoints: number; resamples: number; title: string; quiet: boolean },
       ) => {
+        const { writeReport } = await import("../../report/report.js");
         const r = await writeReport({
           runs,
           features: o.features,

@@ -1,8 +1,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
-import type { Device } from "../../backends/onnx.js";
-import { EmofeatServer, exposureWarning, SERVE_DEFAULTS } from "../../serve/server.js";
+import { SERVE_DEFAULTS } from "../../serve/defaults.js";
 import { LONG_AUDIO, type LongAudio } from "../../serve/service.js";
-import { addRunModelOptions, intArg, numberArg } from "../options.js";
+import { addRunModelOptions, chosenDevice, intArg, numberArg } from "../options.js";
 
 const d = SERVE_DEFAULTS;
 
@@ -56,6 +55,7 @@ export function registerServe(program: Command): void {
     )
     .action(async (o) => {
       const token: string | undefined = o.token ?? (process.env.EMOFEAT_TOKEN || undefined);
+      const { EmofeatServer, exposureWarning } = await import("../../serve/server.js");
       const warning = exposureWarning(o.host, token !== undefined);
       if (warning) process.stderr.write(warning + "\n");
       const server = await EmofeatServer.start({
@@ -76,7 +76,7 @@ export function registerServe(program: Command): void {
         maxStreams: o.maxStreams,
         logContent: o.logContent,
         logLevel: o.quiet ? "warn" : o.logLevel,
-        predictor: { models: o.model, offline: o.offline, device: o.device as Device, threads: o.threads },
+        predictor: { models: o.model, offline: o.offline, device: await chosenDevice(o.device, o.quiet), threads: o.threads },
       });
       process.stderr.write(`emofeat serve: listening on ${server.url}/ (loading ${o.run} ...)\n`);
 

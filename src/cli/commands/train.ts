@@ -121,6 +121,7 @@ export function registerTrain(program: Command): void {
       const head = (o.head ?? (o.perLayer ? "weighted-layers" : "mlp")) as HeadName;
       const protocol: Protocol = o.folds === "session" ? { kind: "session-folds", val: o.foldVal } : { kind: "split" };
       const interrupt = interruptSignal("at the end of the current epoch; nothing is written");
+      const { trainPerLayer } = await import("../../train/per-layer.js");
       const res = await (o.perLayer ? trainPerLayer : trainProbe)({
         csv: o.csv,
         features: o.features,
