@@ -51,9 +51,10 @@ describe("emofeat index", () => {
     const out = path.join(dir, "strict");
     const [strict, compat4, noRoot, bad] = await Promise.all([
       cli(["index", "iemocap", "--root", root, "--out", out, "--strict", "--no-durations"]),
-      cli(["index", "iemocap", "--root", root, "--out", out, "--compat", "reference", "--classes", "4"]),
-      cli(["index", "urdu", "--root", path.join(dir, "missing"), "--out", out]),
-      cli(["index", "iemocap", "--root", root, "--out", out, "--classes", "5"]),
+      // Each its own --out: one index file has one writer at a time (a lock), and these run concurrently.
+      cli(["index", "iemocap", "--root", root, "--out", `${out}-compat4`, "--compat", "reference", "--classes", "4"]),
+      cli(["index", "urdu", "--root", path.join(dir, "missing"), "--out", `${out}-noroot`]),
+      cli(["index", "iemocap", "--root", root, "--out", `${out}-bad`, "--classes", "5"]),
     ]);
     expect(strict.code).toBe(2);
     expect(strict.stderr).toContain("emofeat: --strict: 13 problem(s) found (listed above); nothing written");
