@@ -26,31 +26,12 @@ import {
 } from "../train/run-dir.js";
 import { exists } from "../util/fs.js";
 
-/** metrics.json fields of weighted-layer, per-layer and gated-fusion runs (CONTRACTS: owners layers, fusion). */
-export interface LayerWeights {
-  layers: number[];
-  mean: number[];
-  std: number[];
-}
-
-export interface PerLayerResult {
-  layer: number;
-  test: { accuracy: number; unweighted_accuracy: number; macro_f1: number };
-  test_std: { accuracy: number; unweighted_accuracy: number; macro_f1: number };
-}
-
-export interface BetaSummary {
-  mean_by_class: Partial<Record<"train" | "val" | "test", Record<string, number>>>;
-}
-
-export type ReportRunMetrics = RunMetrics & { layer_weights?: LayerWeights; per_layer?: PerLayerResult[]; beta?: BetaSummary };
-
 export interface RunInput {
   dir: string;
   /** Short unique name (the folder's name, or more of its path when two share a name). */
   name: string;
   config: RunConfig;
-  metrics: ReportRunMetrics;
+  metrics: RunMetrics;
   epochs: EpochRow[] | null;
   predictions: PredictionRow[] | null;
   beta: BetaRow[] | null;
@@ -123,7 +104,7 @@ async function loadRun(dir: string, name: string): Promise<RunInput> {
   const beta = await tryRead("beta.csv", () => readRunBeta(dir));
   const storeMeta: Record<string, StoreMeta | null> = {};
   for (const f of config.features ?? []) storeMeta[f.name] = await tryRead(`stores/${f.name}.meta.json`, () => readRunStoreMeta(dir, f.name));
-  return { dir, name, config, metrics: metrics as ReportRunMetrics, epochs, predictions, beta, storeMeta, problems };
+  return { dir, name, config, metrics, epochs, predictions, beta, storeMeta, problems };
 }
 
 async function loadStore(dir: string): Promise<StoreInput> {

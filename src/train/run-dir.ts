@@ -312,7 +312,7 @@ export interface BetaRow {
 
 /** beta.csv, or null when the run has none (heads without a gate). */
 export async function readRunBeta(dir: string): Promise<BetaRow[] | null> {
-  const file = path.join(dir, "beta.csv");
+  const file = path.join(dir, RUN_FILES.betaCsv);
   if (!(await exists(file))) return null;
   return (await readCsvRecords(file, BETA_COLUMNS)).map((r, i) => ({
     utter_id: r.utter_id,
