@@ -32,3 +32,11 @@ export const env: EmofeatEnv = {
   remoteHost: process.env.HF_ENDPOINT ?? "https://huggingface.co/",
   ortSpinning: truthy(process.env.EMOFEAT_ORT_SPINNING),
 };
+
+/**
+ * Where large files' sha256 are remembered (by real path, inode, size and times; see util/file-hash.ts): model
+ * weights, and the frames of sequence stores that training checks against their meta.json.
+ */
+export function hashCacheFile(): string {
+  return path.join(env.cacheDir, ".sha256-cache.json");
+}

@@ -1,6 +1,6 @@
 /** `emofeat index ...` end to end: what it prints, what it writes, how it fails. */
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -81,5 +81,24 @@ describe("emofeat index", () => {
     for (const c of ["iemocap", "ravdess", "emodb", "urdu", "cremad", "meld", "generic"]) expect(r.stdout).toContain(`  ${c} [options]`);
     expect(g.stdout).toContain("--id-col <name>");
     expect(g.stdout).toContain("CSV mode (--csv FILE)");
+  });
+
+  it("generic --csv: never writes over its input CSV; an input that is an index with durations is indexed again", async () => {
+    // The emodb sample indexed once (with its duration column), then used as the generic recipe's CSV.
+    const first = path.join(dir, "gen", "emodb.csv");
+    expect((await cli(["index", "emodb", "--root", sharedData("emodb"), "--out", first, "-q"])).code).toBe(0);
+    const before = await readFile(first);
+    const [same, again] = await Promise.all([
+      cli(["index", "generic", "--csv", first, "--out", path.dirname(first) + "/emodb.csv", "-q"]),
+      cli(["index", "generic", "--csv", first, "--out", path.join(dir, "gen", "again.csv"), "-q"]),
+    ]);
+    expect(same.code).toBe(1);
+    expect(same.stderr).toMatch(/^emofeat: --out .*emodb\.csv is the input --csv .*; write the index to another file \(the input stays as it is\)\n$/);
+    expect((await readFile(first)).equals(before)).toBe(true);
+    expect(again.stderr).toBe("");
+    expect(again.code).toBe(0);
+    const m = await loadIndex(path.join(dir, "gen", "again.csv"));
+    expect(m.columns.filter((c) => c === "duration")).toHaveLength(1);
+    expect(m.utterances).toHaveLength(55);
   });
 });

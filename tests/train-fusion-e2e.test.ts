@@ -4,6 +4,7 @@
  * prediction (the encoders give frames and tokens again) and predict --explain on the command line.
  */
 import { existsSync, readFileSync } from "node:fs";
+import { cp, open } from "node:fs/promises";
 import path from "node:path";
 import ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -82,5 +83,28 @@ describe("fusion-decoder on sequence stores, end to end", () => {
     expect(e.positions.audio[1]).toMatch(/^0\.0\d s$/);
     expect(e.blocks[0].audio_to_text).toHaveLength(e.positions.audio.length);
     for (const f of [".block0.audio_to_text.png", ".block0.text_to_audio.png", ".decoder0.png"]) expect(existsSync(path.join(out, id + f)), f).toBe(true);
+  });
+
+  it("train refuses a sequence store whose frames.npy or lengths.npy changed after extraction, naming the store", async () => {
+    for (const file of ["frames.npy", "lengths.npy"]) {
+      const edited = path.join(dir, `text-seq-edited-${file}`);
+      await cp(stores.text, edited, { recursive: true });
+      // Same size, shape and total frames: only the hash can tell. frames: one bit of one float; lengths (int64
+      // after the 128-byte header): one frame moved from the second utterance to the first.
+      const fh = await open(path.join(edited, file), "r+");
+      const b = Buffer.alloc(16);
+      await fh.read(b, 0, 16, 128);
+      if (file === "frames.npy") b[4] ^= 1;
+      else {
+        b.writeBigInt64LE(b.readBigInt64LE(0) + 1n, 0);
+        b.writeBigInt64LE(b.readBigInt64LE(8) - 1n, 8);
+      }
+      await fh.write(b, 0, 16, 128);
+      await fh.close();
+      await expect(
+        trainProbe({ csv: DEMO_INDEX, features: `audio=${stores.audio},text=${edited}`, head: "fusion-decoder", out: path.join(dir, "runs", `bad-${file}`), settings: { epochs: 1 } }),
+      ).rejects.toThrow(new RegExp(`text-seq-edited-${file.replace(".", "\\.")}: ${file.replace(".", "\\.")} is not the file its meta\\.json describes`));
+      expect(existsSync(path.join(dir, "runs", `bad-${file}`))).toBe(false);
+    }
   });
 });

@@ -7,7 +7,7 @@ import { readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { EmofeatError } from "../errors.js";
-import { env } from "../env.js";
+import { env, hashCacheFile } from "../env.js";
 import { exists, isDirectory } from "../util/fs.js";
 import { sha256Cached, startHash } from "../util/file-hash.js";
 import type { ModelRecord } from "../store/meta.js";
@@ -132,9 +132,7 @@ export async function readModelConfig(m: ResolvedModel): Promise<Record<string, 
 }
 
 /** Where model files' hashes are remembered (by path, size and times; see util/file-hash.ts). */
-export function hashCacheFile(): string {
-  return path.join(env.cacheDir, ".sha256-cache.json");
-}
+export { hashCacheFile };
 
 /** The provenance recorded in meta.json: which file, and its hash. */
 export async function modelRecord(m: ResolvedModel, config: Record<string, unknown>): Promise<ModelRecord> {

@@ -62,7 +62,8 @@ export async function buildIndex<C extends CorpusName>(corpus: C, options: Recip
   if (options.durations !== false && out.rows.some((r) => r.audio_path !== "")) {
     durations = await readDurations(out.rows, problems);
     if (out.durationColumn !== false) {
-      columns = [...columns, "duration"];
+      // A duration column the input already had (a generic CSV that is itself an index) is measured again.
+      columns = [...columns.filter((c) => c !== "duration"), "duration"];
       out.rows.forEach((r, i) => {
         const d = durations![i];
         r.duration = d === null ? "" : formatSeconds(d);

@@ -9,7 +9,9 @@
 import path from "node:path";
 import { EmofeatError, UsageError } from "../errors.js";
 import { loadIndex, type IndexManifest, type Split, type Utterance } from "../manifest/index-csv.js";
-import type { StoreMeta } from "../store/meta.js";
+import { hashCacheFile } from "../env.js";
+import { STORE_FILES, type StoreMeta } from "../store/meta.js";
+import { sha256Cached } from "../util/file-hash.js";
 import { readFailures, readStore, readStoreMeta } from "../store/read.js";
 import type { SequenceInput } from "./batches.js";
 import { identityClasses, parseClasses, type ClassPlan } from "./classes.js";
@@ -110,11 +112,41 @@ interface Loaded {
   reader?: SequenceStoreReader;
 }
 
+/**
+ * A sequence store is read batch by batch, in shuffled order, so it cannot be hashed as it is read like a
+ * pooled store: frames.npy and lengths.npy are hashed up front (in a worker thread, remembered by file identity
+ * so an unchanged store of many GB is hashed once) and must match meta.json, or training stops naming the store.
+ */
+async function checkSequenceHashes(dir: string, meta: StoreMeta): Promise<void> {
+  const checks: [string, string | undefined][] = [
+    [STORE_FILES.frames, meta.embeddings_sha256],
+    [STORE_FILES.lengths, meta.lengths_sha256],
+  ];
+  await Promise.all(
+    checks.map(async ([file, want]) => {
+      if (!want) return; // lengths_sha256 is absent from stores made before it was recorded
+      let got: string;
+      try {
+        got = await sha256Cached(path.join(dir, file), hashCacheFile());
+      } catch (err) {
+        throw new EmofeatError(`${dir}/${file}: cannot be read: ${(err as Error).message}`);
+      }
+      if (got !== want)
+        throw new EmofeatError(
+          `${dir}: ${file} is not the file its meta.json describes (sha256 ${got.slice(0, 12)}..., meta.json records ` +
+            `${want.slice(0, 12)}...): it was changed after extraction. Re-extract the store (emofeat validate shows what differs).`,
+        );
+    }),
+  );
+}
+
 /** A pooled store in memory, or a sequence store (pooling none) opened for reading batch by batch. */
 async function loadStore(dir: string, open: SequenceStoreOpener): Promise<Loaded> {
   const meta = await readStoreMeta(dir);
   if (meta.pooling !== "none") return readStore(dir);
-  const [reader, failures] = await Promise.all([open(dir), readFailures(dir)]);
+  // An injected opener (tests serve sequences from memory) has no files to hash.
+  const check = open === openSequenceStore ? checkSequenceHashes(dir, meta) : Promise.resolve();
+  const [reader, failures] = await Promise.all([open(dir), readFailures(dir), check]);
   return { dir, meta, sha256: meta.embeddings_sha256, ids: reader.ids, d: reader.d, ...(reader.layers ? { layers: reader.layers } : {}), failures, reader };
 }
 

@@ -1,3 +1,4 @@
+import path from "node:path";
 import { Command, Option } from "commander";
 import { EmofeatError, UsageError } from "../../errors.js";
 import { parseRatios } from "../../manifest/split.js";
@@ -39,7 +40,11 @@ function addCommon(cmd: Command, rootRequired = true, splitOption = true): Comma
 
 async function run<C extends CorpusName>(corpus: C, options: RecipeOptionsMap[C], flags: CommonFlags): Promise<void> {
   const split = flags.split !== undefined ? { ratios: parseRatios(flags.split, "--split"), seed: flags.splitSeed } : undefined;
-  await checkIndexOut(flags.out); // before reading the corpus, which can take minutes
+  const { file: outFile } = await checkIndexOut(flags.out); // before reading the corpus, which can take minutes
+  // The generic recipe's CSV is the user's own file: writing the index over it would replace it.
+  const input = (options as { csv?: string }).csv;
+  if (input !== undefined && path.resolve(input) === outFile)
+    throw new UsageError(`--out ${flags.out} is the input --csv ${input}; write the index to another file (the input stays as it is)`);
   // One writer per index file, from before the corpus is read to the write.
   await withIndexLock(flags.out, { forceUnlock: flags.forceUnlock, log: (line) => process.stderr.write(`emofeat: ${line}\n`) }, async () => {
     const build = await buildIndex(corpus, { ...options, durations: flags.durations }, { split });
