@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { cp, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -6,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildProgram } from "../src/cli/program.js";
 import { writeIndex } from "./helpers/csv.js";
 import { DEMO_INDEX, DEMO_MODEL, ROOT, removeDir, tempDir } from "./helpers/paths.js";
-import { runEmofeat, runEmofeatInProcess } from "./helpers/cli.js";
+import { cliCommand, runEmofeat, runEmofeatInProcess } from "./helpers/cli.js";
 
 
 const cli = (args: string[], env: Record<string, string> = {}) => runEmofeat(args, { env });
@@ -31,6 +32,17 @@ describe("CLI", () => {
       expect(c.description(), c.name()).not.toBe("");
       expect(c.helpInformation()).toContain("--help");
     }
+  });
+
+  it("a reader that goes away (emofeat ... | head) ends the command quietly: no EPIPE stack trace", async () => {
+    const { file, args } = cliCommand();
+    const child = spawn(file, [...args, "index", "generic", "--help"], { stdio: ["ignore", "pipe", "pipe"] });
+    child.stdout.destroy(); // the read end closes before the help is written
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
   });
 
   it("--help exits 0 and explains the defaults", async () => {
