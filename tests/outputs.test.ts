@@ -61,6 +61,17 @@ describe("train --out never replaces what emofeat did not create", () => {
     expect(readdirSync(dir).filter((n) => n.startsWith("."))).toEqual([]);
   });
 
+  it("--overwrite refuses a run that also holds files emofeat did not write (they would go with the old run)", async () => {
+    const run = path.join(dir, "annotated");
+    await train(run);
+    await writeFile(path.join(run, "notes.md"), "keep me");
+    await mkdir(path.join(run, "my-figures"));
+    const before = await readFile(path.join(run, "config.json"), "utf8");
+    await expect(train(run, true)).rejects.toThrow(/holds a run and also my-figures, notes\.md, which emofeat did not write; --overwrite replaces the whole folder, so it refuses/);
+    expect(await readFile(path.join(run, "notes.md"), "utf8")).toBe("keep me");
+    expect(await readFile(path.join(run, "config.json"), "utf8")).toBe(before);
+  });
+
   it("a second train into a folder being written is refused naming the writer; an interrupted train writes nothing", async () => {
     const busy = path.join(dir, "busy");
     await mkdir(busy);

@@ -37,6 +37,7 @@ import {
   type RunMetrics,
   type SeedResult,
 } from "./run-dir.js";
+import { PER_LAYER_FILES } from "./per-layer.js";
 import type { SequenceStoreOpener } from "./sequence-stores.js";
 import { planFolds, splitWarnings, type Fold, type Protocol } from "./splits.js";
 import { checkFold, decodeParams, encodeParams, FOLD_FILE, FOLD_FORMAT, FOLDS_DIR, foldDir, requestedFold, readFoldRecord, type FoldOptions, type FoldRecord, type FoldUnit, type FoldUnits } from "./folds.js";
@@ -127,6 +128,26 @@ function checkSettings(s: TrainSettings): void {
   if (!(s.weightDecay >= 0 && Number.isFinite(s.weightDecay))) throw new UsageError(`--weight-decay must be >= 0, got ${s.weightDecay}`);
 }
 
+const listEntries = (entries: string[]) => [...entries].sort().slice(0, 5).join(", ") + (entries.length > 5 ? `, ... (${entries.length} entries)` : "");
+
+/**
+ * Files and folders `emofeat train` (also --fold, --per-layer, runs merge) writes at the top of a run folder.
+ * Built on first use: per-layer.ts imports this module.
+ */
+let runEntryNames: Set<string> | null = null;
+
+function isRunEntry(name: string): boolean {
+  runEntryNames ??= new Set<string>([
+    ...Object.values(RUN_FILES),
+    FOLDS_DIR,
+    FOLD_FILE,
+    PER_LAYER_FILES.dir,
+    PER_LAYER_FILES.state,
+    ...["layer_weights", PER_LAYER_FILES.plot].flatMap((p) => [`${p}.svg`, `${p}.png`]),
+  ]);
+  return runEntryNames.has(name);
+}
+
 /**
  * Checks --out (see util/out.ts): nothing there, an empty folder, or (with --overwrite) a folder emofeat
  * train made. Anything else is refused, --overwrite or not: emofeat never replaces what it did not create.
@@ -139,11 +160,17 @@ export async function checkRunOut(out: string, overwrite: boolean, keep: readonl
   if (entries.length === 0) return;
   if (await isRunFolder(out)) {
     if (!overwrite) throw new EmofeatError(`--out ${out} already holds a run; pass --overwrite to replace it, or choose another --out`);
+    // Replacing the run removes the folder: files someone added to it (notes, their own plots) would go too.
+    const foreign = entries.filter((e) => !isRunEntry(e));
+    if (foreign.length > 0)
+      throw new EmofeatError(
+        `--out ${out} holds a run and also ${listEntries(foreign)}, which emofeat did not write; --overwrite replaces the whole ` +
+          `folder, so it refuses: move ${foreign.length === 1 ? "it" : "them"} out of the folder, or choose another --out`,
+      );
     return;
   }
-  const shown = entries.slice(0, 5).join(", ") + (entries.length > 5 ? `, ... (${entries.length} entries)` : "");
   throw new EmofeatError(
-    `--out ${out} is not empty and is not an emofeat run (no config.json of an emofeat run; it holds ${shown}). ` +
+    `--out ${out} is not empty and is not an emofeat run (no config.json of an emofeat run; it holds ${listEntries(entries)}). ` +
       `emofeat only replaces folders it made${overwrite ? ", --overwrite included" : ""}: choose another --out`,
   );
 }
