@@ -7,10 +7,13 @@ import { existsSync, readdirSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pathToFileURL } from "node:url";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { interruptSignal } from "../src/cli/options.js";
 import { extractText } from "../src/extract/text.js";
 import { trainProbe } from "../src/train/probe.js";
 import { acquireLock, LOCK_FILE, LockedError } from "../src/util/lock.js";
+import { BUILD_DIR } from "./helpers/build-cli.js";
 import { runEmofeat, runEmofeatInProcess } from "./helpers/cli.js";
 import { writeIndex } from "./helpers/csv.js";
 import { DEMO_INDEX, DEMO_MODEL, removeDir, ROOT, tempDir } from "./helpers/paths.js";
@@ -244,6 +247,42 @@ describe("signals and unusual targets, as a real process", () => {
     expect(existsSync(path.join(out, ".partial", "state.json"))).toBe(true);
     expect(existsSync(path.join(out, LOCK_FILE))).toBe(false);
   }, 60_000);
+
+  it("a second Ctrl-C or SIGTERM ends the process at once (exit 130); the first only asks the work to stop", () => {
+    const exit = vi.spyOn(process, "exit").mockImplementation((() => undefined) as never);
+    const write = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+    const i = interruptSignal();
+    try {
+      process.emit("SIGTERM", "SIGTERM");
+      expect(i.signal.aborted).toBe(true);
+      expect(exit).not.toHaveBeenCalled();
+      expect(String(write.mock.calls[0]?.[0])).toMatch(/SIGTERM: stopping after the current batch \(a second Ctrl-C or SIGTERM quits at once\)/);
+      process.emit("SIGINT", "SIGINT");
+      expect(exit).toHaveBeenCalledWith(130);
+    } finally {
+      i.dispose();
+      exit.mockRestore();
+      write.mockRestore();
+    }
+  });
+
+  it("an atomic write cut short by process.exit (the second signal) leaves no temp file behind", async () => {
+    const target = path.join(dir, "atomic", "big.bin");
+    await mkdir(path.dirname(target), { recursive: true });
+    // Writes 256 MiB in 1 MiB chunks and exits as soon as the temp file is there, mid-write.
+    const script = `
+      import { readdirSync } from "node:fs";
+      import { writeFileAtomic } from ${JSON.stringify(pathToFileURL(path.join(BUILD_DIR, "util", "fs.js")).href)};
+      const chunk = new Uint8Array(1 << 20);
+      writeFileAtomic(${JSON.stringify(target)}, Array.from({ length: 256 }, () => chunk)).then(() => process.exit(99));
+      const poll = setInterval(() => {
+        if (readdirSync(${JSON.stringify(path.dirname(target))}).some((n) => n.includes(".tmp-"))) process.exit(130);
+      }, 1);`;
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: "ignore" });
+    const code = await new Promise<number | null>((res) => child.on("exit", (c) => res(c)));
+    expect(code).toBe(130); // 99: the write finished first, so the test proved nothing
+    expect(readdirSync(path.dirname(target))).toEqual([]);
+  });
 
   it("--out /proc/xx ends at once with one line (Node's recursive mkdir used to spin there forever)", async () => {
     if (!existsSync("/proc/self")) return;

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, rmSync } from "node:fs";
 import { open, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 
@@ -8,12 +8,36 @@ export function tmpNameFor(file: string): string {
   return path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
 }
 
+// Temp files being written, removed if the process exits before they are renamed into place (a second
+// Ctrl-C or SIGTERM ends the process at once, in the middle of a write).
+const pendingTemp = new Set<string>();
+let exitHookInstalled = false;
+
+/** Removes the temp files of unfinished atomic writes (the process's exit hook; synchronous). */
+export function removePendingTempFiles(): void {
+  for (const tmp of pendingTemp) rmSync(tmp, { force: true });
+  pendingTemp.clear();
+}
+
 /**
  * Writes `data` (or the concatenation of several chunks) to `file` so that readers see either the old file or
  * the whole new one, never a part.
  */
 export async function writeFileAtomic(file: string, data: string | Uint8Array | readonly Uint8Array[]): Promise<void> {
   const tmp = tmpNameFor(file);
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on("exit", removePendingTempFiles);
+  }
+  pendingTemp.add(tmp);
+  try {
+    await writeTmpThenRename(tmp, file, data);
+  } finally {
+    pendingTemp.delete(tmp);
+  }
+}
+
+async function writeTmpThenRename(tmp: string, file: string, data: string | Uint8Array | readonly Uint8Array[]): Promise<void> {
   const fh = await open(tmp, "w");
   try {
     try {
