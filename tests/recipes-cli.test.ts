@@ -88,10 +88,15 @@ describe("emofeat index", () => {
     const first = path.join(dir, "gen", "emodb.csv");
     expect((await cli(["index", "emodb", "--root", sharedData("emodb"), "--out", first, "-q"])).code).toBe(0);
     const before = await readFile(first);
-    const [same, again] = await Promise.all([
+    const [same, again, binary] = await Promise.all([
       cli(["index", "generic", "--csv", first, "--out", path.dirname(first) + "/emodb.csv", "-q"]),
       cli(["index", "generic", "--csv", first, "--out", path.join(dir, "gen", "again.csv"), "-q"]),
+      // A WAV file given as the CSV: the parser's message quotes its bytes, capped and escaped.
+      cli(["index", "generic", "--csv", path.join(REPO, "samples", "demo", "wav", "demo_s1_001.wav"), "--out", path.join(dir, "gen", "bin.csv")]),
     ]);
+    expect(binary.code).toBe(2);
+    expect(binary.stderr).toMatch(/^emofeat: .*demo_s1_001\.wav: not a readable CSV: .*\(\d+ more characters\)\n$/);
+    expect(binary.stderr.length).toBeLessThan(400);
     expect(same.code).toBe(1);
     expect(same.stderr).toMatch(/^emofeat: --out .*emodb\.csv is the input --csv .*; write the index to another file \(the input stays as it is\)\n$/);
     expect((await readFile(first)).equals(before)).toBe(true);

@@ -9,7 +9,7 @@
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { parse } from "csv-parse/sync";
-import { EmofeatError, InputFileError, UsageError } from "../errors.js";
+import { capText, EmofeatError, InputFileError, UsageError } from "../errors.js";
 import { SPLITS, type Split } from "../manifest/index-csv.js";
 import { exists } from "../util/fs.js";
 import { firstOfId, isHidden, requireDirectory, schemaColumns, walkFiles, type IndexRow, type RecipeOutput, type RecipeProblem } from "./common.js";
@@ -104,7 +104,7 @@ async function buildFromCsv(options: GenericOptions): Promise<RecipeOutput> {
   try {
     records = parse(decodeText(await readFile(csvFile)).text, { columns: true, bom: true, skip_empty_lines: true, info: true }) as unknown as typeof records;
   } catch (err) {
-    throw new EmofeatError(`${csvFile}: not a readable CSV: ${(err as Error).message}`);
+    throw new EmofeatError(`${csvFile}: not a readable CSV: ${capText((err as Error).message, 200)}`);
   }
   if (records.length === 0) throw new EmofeatError(`${csvFile}: no data rows`);
   const header = Object.keys(records[0].record);
@@ -131,7 +131,7 @@ async function buildFromCsv(options: GenericOptions): Promise<RecipeOutput> {
   }
   if (!has(cols.audio) && !has(cols.text)) missing.push(`an audio column (--audio-col) or a text column (--text-col)`);
   if (missing.length > 0)
-    throw new InputFileError(csvFile, [{ row: null, line: 1, message: `missing column(s): ${missing.join("; ")} (header has: ${header.join(", ")})` }], "cannot map columns");
+    throw new InputFileError(csvFile, [{ row: null, line: 1, message: `missing column(s): ${missing.join("; ")} (header has: ${capText(header.join(", "), 200)})` }], "cannot map columns");
   const fallback = defaultSplit(options.split);
   const used = new Set(Object.values(cols));
   const extras = header.filter((h) => !used.has(h) && !(schemaColumns([]) as string[]).includes(h));

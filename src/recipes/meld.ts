@@ -7,7 +7,7 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { parse } from "csv-parse/sync";
-import { EmofeatError } from "../errors.js";
+import { capText, EmofeatError } from "../errors.js";
 import type { Split } from "../manifest/index-csv.js";
 import { exists, isDirectory } from "../util/fs.js";
 import { requireDirectory, schemaColumns, walkFiles, type CommonRecipeOptions, type IndexRow, type RecipeOutput, type RecipeProblem } from "./common.js";
@@ -68,7 +68,7 @@ export async function buildMeld(options: MeldOptions): Promise<RecipeOutput> {
     try {
       records = parse(content, { columns: true, bom: true, skip_empty_lines: true, info: true, relax_column_count: false }) as unknown as typeof records;
     } catch (err) {
-      throw new EmofeatError(`${file}: not a readable CSV: ${(err as Error).message}`);
+      throw new EmofeatError(`${file}: not a readable CSV: ${capText((err as Error).message, 200)}`);
     }
     const header = records.length > 0 ? Object.keys(records[0].record) : [];
     const missing = REQUIRED.filter((c) => !header.includes(c));
