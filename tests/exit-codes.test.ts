@@ -113,6 +113,19 @@ describe("options shared by every command", () => {
     expect([...threadsHelp][0]).toMatch(/default: one per physical core/);
   });
 
+  it("option errors commander finds are one line in emofeat's form, exit 1, on nested commands too", async () => {
+    for (const args of [
+      ["trian"],
+      ["index", "generic", "--csv", "x.csv", "--out", "y", "--bogus"],
+      ["extract", "audio", "--csv", "x", "--model", "m", "--out", "o", "--max-failures", "abc"],
+      ["runs", "summarize", "--format", "xml", "r"],
+    ]) {
+      const r = await cli(args);
+      expect(r.code, args.join(" ")).toBe(1);
+      expect(r.stderr, args.join(" ")).toMatch(/^emofeat: [^\n]+ \(run with --help for usage\)\n$/);
+    }
+  });
+
   it("--threads above the cores is capped with a warning", async () => {
     const dir = await tempDir("emofeat-threads-");
     try {

@@ -21,7 +21,11 @@ export function buildProgram(): Command {
         "embeddings into feature stores, validate them, train probes, predict, report and serve.",
     )
     .version(VERSION)
-    .showHelpAfterError("(run with --help for usage)");
+    // Commander's own errors (unknown option, bad value) as one line in emofeat's form, like every other error;
+    // subcommands inherit this output configuration.
+    .configureOutput({
+      outputError: (str, write) => write(`emofeat: ${str.trim().replace(/^error: /, "").replace(/\s*\n\s*/g, " ")} (run with --help for usage)\n`),
+    });
   registerIndex(program);
   registerSplit(program);
   registerExtract(program);
