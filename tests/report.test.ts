@@ -251,6 +251,14 @@ describe("emofeat report", () => {
     for (const p of pngs) expect(readFileSync(path.join(out, p)).subarray(1, 4).toString()).toBe("PNG");
     expect(md).toContain("*Figure 1. ");
 
+    // Writing it again replaces the report and its own figures, but never a file someone put into figures/.
+    await writeFile(path.join(out, "figures", "my-photo.png"), "mine");
+    const again = await runEmofeatInProcess(["report", runs.text, "--csv", fx.csv, "--out", out, "--format", "md", "--projection", "pca", "--resamples", "200", "-q"]);
+    expect(again.code).toBe(EXIT.input);
+    expect(again.stderr).toMatch(/^emofeat: .*figures holds my-photo\.png, which .*report\.md does not show: not emofeat's figures/);
+    expect(readFileSync(path.join(out, "figures", "my-photo.png"), "utf8")).toBe("mine");
+    expect(readFileSync(path.join(out, "report.md"), "utf8")).toBe(md);
+
     const bad = await runEmofeatInProcess(["report", path.join(dir, "none"), "--out", path.join(dir, "x.html")]);
     expect(bad.code).toBe(EXIT.input);
     expect(bad.stderr).toMatch(/^emofeat: nothing to report: no finished run, store or index \(.*none: no such folder\)\n$/);

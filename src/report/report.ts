@@ -3,7 +3,7 @@
  * self-contained HTML page or markdown + PNG figures. The output is a pure function of the inputs and options
  * apart from the one generated-at line (SOURCE_DATE_EPOCH pins that too).
  */
-import { mkdir, readFile, rename, rm, rmdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { EmofeatError } from "../errors.js";
 import { exists, tmpNameFor, writeFileAtomic } from "../util/fs.js";
@@ -97,6 +97,32 @@ async function checkReplace(file: string, isOurs: (text: string) => boolean): Pr
   if (!isOurs(text)) throw new EmofeatError(`${file} exists and is not an emofeat report; refusing to overwrite it (choose another --out)`);
 }
 
+/**
+ * A markdown report replaces report.md and its figures/ folder: only an emofeat report, and only figures that
+ * report refers to (a file someone put into figures/ is named and kept: the report is refused).
+ */
+async function checkMarkdownOut(file: string): Promise<void> {
+  await checkReplace(file, (t) => t.includes(MD_MARK));
+  const figures = path.join(path.dirname(path.resolve(file)), "figures");
+  if (!(await exists(figures))) return;
+  if (!(await exists(file)))
+    throw new EmofeatError(`${figures} exists but ${file} does not: not an earlier report's figures; refusing to replace them (choose another --out)`);
+  const text = await readFile(file, "utf8");
+  const ours = new Set([...text.matchAll(/\]\(figures\/([^)]+)\)/g)].map((m) => m[1]));
+  let entries: string[];
+  try {
+    entries = await readdir(figures);
+  } catch {
+    throw new EmofeatError(`${figures} exists and is not a readable folder; refusing to replace it (choose another --out)`);
+  }
+  const foreign = entries.filter((e) => !ours.has(e)).sort();
+  if (foreign.length > 0)
+    throw new EmofeatError(
+      `${figures} holds ${foreign.slice(0, 5).join(", ")}${foreign.length > 5 ? `, ... (${foreign.length} files)` : ""}, which ${file} does not show: ` +
+        `not emofeat's figures; the report replaces that folder, so it refuses (move them out, or choose another --out)`,
+    );
+}
+
 /** Builds and writes the report (atomically: a reader sees the old report or the whole new one). */
 export async function writeReport(o: ReportOptions): Promise<WrittenReport> {
   const format = o.format ?? "html";
@@ -106,6 +132,7 @@ export async function writeReport(o: ReportOptions): Promise<WrittenReport> {
   const outDir = path.dirname(path.resolve(format === "html" ? htmlFile : mdFile));
   await inspectOutDir(outDir);
   if (format === "html") await checkReplace(htmlFile, (t) => t.includes(GENERATOR_MARK));
+  else await checkMarkdownOut(mdFile);
   const created = await makeDir(outDir); // one level at a time: recursive mkdir spins forever on /proc
   let built: Awaited<ReturnType<typeof buildReport>>;
   try {
@@ -122,11 +149,9 @@ export async function writeReport(o: ReportOptions): Promise<WrittenReport> {
     await writeFileAtomic(file, html);
     return { file, bytes: Buffer.byteLength(html), figures: (html.match(/<figure /g) ?? []).length, doc, inputs };
   }
-  const file = /\.md$/i.test(o.out) ? o.out : path.join(o.out, "report.md");
+  const file = mdFile;
   const dir = path.dirname(path.resolve(file));
-  await checkReplace(file, (t) => t.includes(MD_MARK));
-  if ((await exists(path.join(dir, "figures"))) && !(await exists(file)))
-    throw new EmofeatError(`${path.join(dir, "figures")} exists but ${file} does not: not an earlier report's figures; refusing to replace them (choose another --out)`);
+  await checkMarkdownOut(file); // again: the report took a while, and someone may have written there meanwhile
   const { markdown, files } = await renderMarkdown(doc);
   // Figures go to a fresh folder renamed into place, so no figure of an earlier report lingers.
   const figures = path.join(dir, "figures");
