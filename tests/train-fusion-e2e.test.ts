@@ -4,7 +4,7 @@
  * prediction (the encoders give frames and tokens again) and predict --explain on the command line.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { cp, open } from "node:fs/promises";
+import { cp, mkdir, open, writeFile } from "node:fs/promises";
 import path from "node:path";
 import ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -83,6 +83,23 @@ describe("fusion-decoder on sequence stores, end to end", () => {
     expect(e.positions.audio[1]).toMatch(/^0\.0\d s$/);
     expect(e.blocks[0].audio_to_text).toHaveLength(e.positions.audio.length);
     for (const f of [".block0.audio_to_text.png", ".block0.text_to_audio.png", ".decoder0.png"]) expect(existsSync(path.join(out, id + f)), f).toBe(true);
+
+    // Again into the same folder: its own files are replaced. Someone's own file of the same name is not.
+    const args = ["predict", "--run", run, "--audio", u.audioFile!, "--text", u.text, "--offline"];
+    expect((await runEmofeat([...args, "--explain", out])).code).toBe(0);
+    const mine = path.join(dir, "explain-mine");
+    await mkdir(mine);
+    await writeFile(path.join(mine, `${id}.json`), '{"my": "notes"}\n');
+    const refused = await runEmofeat([...args, "--explain", mine]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(new RegExp(`^emofeat: --explain: .*${id}\\.json exists and is not an explanation written by emofeat`));
+    expect(readFileSync(path.join(mine, `${id}.json`), "utf8")).toBe('{"my": "notes"}\n');
+    // Two ids that give one file name (on a case-insensitive file system too) are refused, not overwritten.
+    const csv = path.join(dir, "collide.csv");
+    await writeFile(csv, `utter_id,audio_path,text\nA/b,${u.audioFile},one\na_b,${u.audioFile},two\n`);
+    const collide = await runEmofeat(["predict", "--run", run, "--csv", csv, "--offline", "--explain", path.join(dir, "explain-collide")]);
+    expect(collide.code).toBe(2);
+    expect(collide.stderr).toMatch(/utterances "A\/b" and "a_b" would both be written as a_b\.\*/);
   });
 
   it("train refuses a sequence store whose frames.npy or lengths.npy changed after extraction, naming the store", async () => {

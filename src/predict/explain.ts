@@ -43,6 +43,28 @@ const shares = (m: number[][], n: number) => `share on audio: ${m.map((r) => (10
 
 const rowsOf = (data: Float32Array, r: number, c: number): number[][] => Array.from({ length: r }, (_, i) => Array.from(data.subarray(i * c, (i + 1) * c)));
 
+/**
+ * The files of one explanation replace only an earlier explanation's: `<base>.json` written by --explain (its
+ * `files` list names its heat maps). Any other existing file of those names is someone else's, and refused.
+ */
+async function checkExplainTargets(outDir: string, base: string, maps: string[]): Promise<void> {
+  const json = `${base}.json`;
+  let ours = new Set<string>();
+  if (await exists(path.join(outDir, json))) {
+    try {
+      const prev = JSON.parse(await readFile(path.join(outDir, json), "utf8")) as Partial<Explanation>;
+      if (Array.isArray(prev.files) && prev.files.includes(json) && prev.probabilities && Array.isArray(prev.blocks)) ours = new Set(prev.files);
+    } catch {
+      // not JSON: not an explanation
+    }
+    if (!ours.has(json))
+      throw new EmofeatError(`--explain: ${path.join(outDir, json)} exists and is not an explanation written by emofeat; emofeat does not replace files it did not create: choose another --explain folder`);
+  }
+  for (const f of maps)
+    if (!ours.has(f) && (await exists(path.join(outDir, f))))
+      throw new EmofeatError(`--explain: ${path.join(outDir, f)} exists and is not part of an explanation written by emofeat; emofeat does not replace files it did not create: choose another --explain folder`);
+}
+
 /** A file-name-safe form of an utterance id. */
 const safe = (id: string) => id.replace(/[^A-Za-z0-9._-]+/g, "_").slice(0, 120) || "utterance";
 
@@ -74,6 +96,7 @@ export class Explainer {
     const attention = this.head.outputs.attention!;
     const fetch = ["probs", ...(this.head.outputs.beta ? ["beta"] : []), ...attention];
     const out: Explanation[] = [];
+    const written = new Map<string, string>(); // file-name base -> the id written under it, in this call
     if (outDir) await mkdir(outDir, { recursive: true });
     for (const [n, item] of items.entries()) {
       const id = item.id ?? `utterance-${n + 1}`;
@@ -116,14 +139,19 @@ export class Explainer {
         decoder,
         files: [],
       };
-      if (outDir) await this.write(e, outDir, a.name, t.name, fusedLabels.length - positions[t.name].length);
+      if (outDir) await this.write(e, outDir, a.name, t.name, fusedLabels.length - positions[t.name].length, written);
       out.push(e);
     }
     return out;
   }
 
-  private async write(e: Explanation, outDir: string, aName: string, tName: string, audioInFused: number): Promise<void> {
+  private async write(e: Explanation, outDir: string, aName: string, tName: string, audioInFused: number, written: Map<string, string>): Promise<void> {
     const base = safe(e.id);
+    // Case-folded: on a case-insensitive file system "A" and "a" are one file.
+    const other = written.get(base.toLowerCase());
+    if (other !== undefined)
+      throw new EmofeatError(`--explain: utterances "${other}" and "${e.id}" would both be written as ${base}.* in ${outDir}; give them ids that differ in letters or digits`);
+    written.set(base.toLowerCase(), e.id);
     const maps: [string, HeatmapSpec][] = [];
     const tokens = e.positions[tName];
     const frames = e.positions[aName];
@@ -174,6 +202,7 @@ export class Explainer {
         },
       ]),
     );
+    await checkExplainTargets(outDir, base, maps.flatMap(([name]) => [`${name}.png`, `${name}.svg`]));
     for (const [name, spec] of maps) {
       const svg = heatmapSvg(spec);
       const png = await renderPng(svg);
