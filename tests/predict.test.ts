@@ -231,6 +231,21 @@ describe("predict with trained runs (demo corpus, tiny models)", () => {
     expect(refused.code).toBe(2);
     expect(refused.stderr.trim().split("\n")).toHaveLength(1); // stopped before predicting anything
     expect(await readFile(theirs, "utf8")).toBe("a,b\n1,2\n");
+    // Files that only start like ours (a list of ids, an index with a label column) are someone else's too.
+    const json = path.join(dir, "p.json");
+    expect((await runEmofeatInProcess([...args(json), "--json"])).code).toBe(0);
+    expect((await runEmofeatInProcess([...args(json), "--json"])).code).toBe(0);
+    for (const [name, content] of [
+      ["ids.json", '[{"utter_id": "u1"}, {"utter_id": "u2"}]\n'],
+      ["labels.json", '[{"utter_id": "u1", "notes": "x", "label": "sad"}]\n'],
+      ["mine.csv", "utter_id,label,notes\nu1,sad,x\n"],
+    ]) {
+      const file = path.join(dir, name);
+      await writeFile(file, content);
+      const r = await runEmofeatInProcess([...args(file), ...(name.endsWith(".json") ? ["--json"] : [])]);
+      expect(r.code, name).toBe(2);
+      expect(await readFile(file, "utf8")).toBe(content);
+    }
   });
 });
 

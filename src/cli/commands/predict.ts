@@ -12,8 +12,11 @@ import { addRunModelOptions, checkMaxFailures, chosenDevice, MAX_FAILURES_HELP, 
 /** A file `predict --out` wrote before (CSV or JSON), which it may replace. */
 function isPredictionsHead(head: Buffer): boolean {
   const t = head.toString("utf8").trimStart();
-  if (t.startsWith("[")) return t.replace(/\s/g, "") === "[]" || /^\[\s*\{\s*"(utter_id|id)"/.test(t);
-  return /^utter_id,(true_label,)?(label|predicted),/.test(t);
+  // The fields of predictionsCsv / the JSON rows, in their order: someone's own file that merely starts with
+  // an utter_id (a list of ids, an index) is not one of ours.
+  if (t.startsWith("["))
+    return t.replace(/\s/g, "") === "[]" || /^\[\s*\{\s*"utter_id":\s*"(?:[^"\\]|\\.)*",\s*("true_label":\s*(?:null|"(?:[^"\\]|\\.)*"),\s*)?"label":/.test(t);
+  return /^utter_id,(true_label,)?label,probabilities\./.test(t);
 }
 
 
