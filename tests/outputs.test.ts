@@ -14,7 +14,7 @@ import { extractText } from "../src/extract/text.js";
 import { trainProbe } from "../src/train/probe.js";
 import { acquireLock, LOCK_FILE, LockedError } from "../src/util/lock.js";
 import { BUILD_DIR } from "./helpers/build-cli.js";
-import { runEmofeat, runEmofeatInProcess } from "./helpers/cli.js";
+import { cliCommand, runEmofeat, runEmofeatInProcess } from "./helpers/cli.js";
 import { writeIndex } from "./helpers/csv.js";
 import { DEMO_INDEX, DEMO_MODEL, removeDir, ROOT, tempDir } from "./helpers/paths.js";
 import { writeProbeFixture, type ProbeFixture } from "./helpers/probe-data.js";
@@ -247,6 +247,26 @@ describe("signals and unusual targets, as a real process", () => {
     expect(existsSync(path.join(out, ".partial", "state.json"))).toBe(true);
     expect(existsSync(path.join(out, LOCK_FILE))).toBe(false);
   }, 60_000);
+
+  it("SIGTERM to a command without a graceful stop (index reading its CSV): exit 130, its lock released", async () => {
+    const out = path.join(dir, "sig-index", "index.csv");
+    const { file, args } = cliCommand();
+    // The CSV is stdin, a pipe that stays open and empty: the command waits on it holding the index file's lock.
+    const quote = (a: string) => `'${a.replace(/'/g, "'\\''")}'`;
+    const cmd = [file, ...args, "index", "generic", "--csv", "/dev/stdin", "--out", out, "-q"].map(quote).join(" ");
+    const child = spawn("bash", ["-c", `exec ${cmd} < <(sleep 20)`], { stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    child.stderr!.on("data", (d) => (err += d));
+    const lock = path.join(path.dirname(out), ".index.csv.emofeat.lock");
+    for (let i = 0; i < 200 && !existsSync(lock); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(existsSync(lock), err).toBe(true);
+    child.kill("SIGTERM");
+    const code = await new Promise<number | null>((res) => child.on("exit", (c) => res(c)));
+    expect(code).toBe(130);
+    expect(err).toBe("\nemofeat: SIGTERM: stopped\n");
+    expect(existsSync(lock)).toBe(false);
+    expect(existsSync(out)).toBe(false);
+  });
 
   it("a second Ctrl-C or SIGTERM ends the process at once (exit 130); the first only asks the work to stop", () => {
     const exit = vi.spyOn(process, "exit").mockImplementation((() => undefined) as never);
