@@ -18,9 +18,13 @@ export function checkLayerSpec(spec: LayerSpec): void {
   if (typeof spec !== "string") return;
   const s = spec.trim();
   if (s === "last" || s === "all") return;
-  for (const part of s.split(","))
+  for (const part of s.split(",")) {
     if (!/^\s*\d+\s*(-\s*\d+\s*)?$/.test(part))
       throw new EmofeatError(`--layers "${spec}": expected last, all, or a list of layer indices and ranges such as 0,4-8,12 (bad part "${part}")`);
+    // A backwards range is a mistake in the option itself (a usage error at parse time, as train's --layers).
+    const [a, b] = part.split("-").map((x) => Number(x.trim()));
+    if (b !== undefined && b < a) throw new EmofeatError(`--layers "${spec}": range ${part.trim()} runs backwards`);
+  }
 }
 
 /**
@@ -41,7 +45,6 @@ export function resolveLayers(spec: LayerSpec | undefined, numLayers: number, mo
     for (const part of s.split(",")) {
       const [a, b] = part.split("-").map((x) => Number(x.trim()));
       const hi = b ?? a;
-      if (hi < a) throw new EmofeatError(`--layers "${spec}": range ${part.trim()} runs backwards`);
       for (let i = a; i <= hi; i++) out.push(i);
     }
   } else out = [...spec];
