@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AudioEncoder } from "../src/audio/encoder.js";
 import { env } from "../src/env.js";
 import { hiddenStatesModel, planHiddenStates } from "../src/models/hidden-states.js";
+import { UsageError } from "../src/errors.js";
 import { resolveLayers } from "../src/models/layer-spec.js";
 import { TextEncoder } from "../src/text/encoder.js";
 import { decodeModelView, encodeModel } from "../src/train/onnx/proto.js";
@@ -238,5 +239,10 @@ describe("audio: every hidden state against torch, both batching modes and seq-r
     await expect(AudioEncoder.load({ model: folders["tiny-wavlm"], compat: "seq-reference", batching: "exact", offline: true })).rejects.toThrow(
       /cannot run with --batching exact/,
     );
+    // Bad option values and combinations are usage errors (exit 1), out-of-range layers included.
+    await expect(AudioEncoder.load({ model: folders["tiny-wavlm"], pooling: "cls", offline: true })).rejects.toBeInstanceOf(UsageError);
+    await expect(AudioEncoder.load({ model: folders["tiny-wavlm"], compat: "seq-reference", batching: "exact", offline: true })).rejects.toBeInstanceOf(UsageError);
+    await expect(AudioEncoder.load({ model: folders["tiny-wavlm"], layers: "0,9", offline: true })).rejects.toThrow(UsageError);
+    expect(() => resolveLayers("13", 12, "m")).toThrow(UsageError);
   });
 });
