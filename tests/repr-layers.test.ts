@@ -33,7 +33,8 @@ const folders: Record<string, string> = {};
 beforeAll(async () => {
   dir = await tempDir("repr-layers-");
   folders["tiny-bert-30522"] = await tinyBert30522({ copyOnnx: true });
-  for (const m of ["tiny-roberta", "tiny-wavlm", "tiny-wavlm-mask", "tiny-wavlm-large"]) folders[m] = await copiedModel(path.join(MODELS, m), dir);
+  for (const m of ["tiny-roberta", "tiny-wavlm", "tiny-wavlm-mask", "tiny-wavlm-large", "tiny-wavlm-opset17", "tiny-wavlm-large-opset17"])
+    folders[m] = await copiedModel(path.join(MODELS, m), dir);
 });
 afterAll(async () => {
   await removeDir(dir);
@@ -220,6 +221,32 @@ describe("audio: every hidden state against torch, both batching modes and seq-r
         }
       });
     }
+  }
+
+  // The same two models exported with opset 17 (scripts/gen/opset17_fixtures.py): every LayerNorm is one
+  // LayerNormalization node, as in newer Optimum exports, so the layer boundaries are other tensors.
+  for (const [name, same, stable] of [["tiny-wavlm-opset17", "tiny-wavlm-mask", false], ["tiny-wavlm-large-opset17", "tiny-wavlm-large", true]] as const) {
+    it(`${name} (LayerNormalization nodes, ${stable ? "pre-LN" : "post-LN"}): the same hidden states as ${same}'s torch reference, exact and reference batching`, async () => {
+      const ref = audioRef.models[same];
+      const plan = planHiddenStates(decodeModelView(await readFile(path.join(MODELS, name, "onnx", "model.onnx"))), ref.layers - 1, name, stable);
+      expect(plan.rule).toBe(stable ? "pre-ln-speech" : "post-ln-speech");
+      if (stable) expect(plan.tensors[0]).toBe("/encoder/Add_output_0");
+      else expect(plan.tensors.slice(0, -1)).toEqual(["/encoder/layer_norm/LayerNormalization_output_0", "/encoder/layers.0/final_layer_norm/LayerNormalization_output_0"]);
+      for (const [mode, opts] of modes.slice(0, 2))
+        for (const pooling of ["mean", "none"] as const) {
+          const enc = await AudioEncoder.load({ model: folders[name], maxSeconds: audioRef.maxSeconds, layers: "all", pooling, offline: true, ...opts });
+          try {
+            const res = await enc.embedFiles(files, audioRef.batchSize);
+            expect(res.errors.filter(Boolean)).toEqual([]);
+            const want = await refArray(ref.modes[mode].files[POOL_FILE[pooling]]);
+            const rows = pooling === "none" ? ref.modes[mode].lengths : files.map(() => 1);
+            const tol = !stable && mode !== "exact" ? 5e-5 : 1e-5; // as the opset-14 tests above
+            expect(worstRelative(concat(res.vectors as Float32Array[]), want, rows, ref.layers, enc.layerWidth), `${mode} ${pooling}`).toBeLessThan(tol);
+          } finally {
+            await enc.dispose();
+          }
+        }
+    });
   }
 
   it("the model without an attention_mask input gives the same layers in exact mode", async () => {
