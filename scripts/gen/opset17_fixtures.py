@@ -16,11 +16,8 @@ Writes
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -34,26 +31,11 @@ OPSET = 17
 def export(m: WavLMModel, folder: Path, config: dict) -> list[Path]:
     import onnx
 
-    (folder / "onnx").mkdir(parents=True, exist_ok=True)
-    path = folder / "onnx" / "model.onnx"
-    x = torch.zeros(2, 16000)
-    x[0].normal_(generator=torch.Generator().manual_seed(1))
-    mask = torch.ones(2, 16000, dtype=torch.int64)
-    mask[1, 9000:] = 0
-    names = ["input_values", "attention_mask"]
-    axes = {n: {0: "batch_size", 1: "sequence_length"} for n in names}
-    axes["last_hidden_state"] = {0: "batch_size", 1: "frames"}
-    with torch.no_grad():
-        torch.onnx.export(m, (x, mask), str(path), input_names=names, output_names=["last_hidden_state"],
-                          dynamic_axes=axes, opset_version=OPSET, do_constant_folding=True)
-    model = onnx.load(str(path))
-    onnx.checker.check_model(model)
+    path = af.export_model(m, folder, with_mask=True, config=config, opset=OPSET)
     # The point of these files: the layer LayerNorms are single LayerNormalization nodes.
-    ln = [n.name for n in model.graph.node if n.op_type == "LayerNormalization" and "/encoder/" in n.name]
-    if not ln:
+    model = onnx.load(str(path))
+    if not any(n.op_type == "LayerNormalization" and "/encoder/" in n.name for n in model.graph.node):
         raise RuntimeError(f"{path}: no LayerNormalization node in the encoder (opset {OPSET})")
-    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    (folder / "preprocessor_config.json").write_text(json.dumps(af.PREPROCESSOR_CONFIG, indent=2) + "\n")
     return [path, folder / "config.json", folder / "preprocessor_config.json"]
 
 
