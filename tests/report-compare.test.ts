@@ -1,0 +1,61 @@
+/**
+ * Which runs the report pairs, and why it refuses the others: runs on other classes, other test rows, or the
+ * same rows labelled differently are never compared, and the page says which of these keeps them apart.
+ */
+import { describe, expect, it } from "vitest";
+import { groupRuns, whyApart } from "../src/report/compare.js";
+import type { RunInput } from "../src/report/inputs.js";
+import { resultsSection } from "../src/report/sections/results.js";
+
+const scores = { accuracy: 0.5, unweighted_accuracy: 0.5, macro_f1: 0.5 };
+
+/** A finished run as the report reads it, with one seed's test predictions (every prediction right but the first). */
+function run(name: string, rows: [id: string, label: string][]): RunInput {
+  return {
+    dir: `/runs/${name}`,
+    name,
+    config: { head: "mlp", features: [{ name: "text", model_id: "m", pooling: "mean" }], protocol: { kind: "split" } },
+    metrics: { head: "mlp", labels: [...new Set(rows.map((r) => r[1]))], test: scores, test_std: scores, seeds: [{ seed: 0, test: scores }] },
+    epochs: null,
+    predictions: rows.map(([utter_id, label], i) => ({ utter_id, split: "test", seed: 0, fold: "", label, pred: i === 0 ? "x" : label })),
+    beta: null,
+    storeMeta: {},
+    problems: [],
+  } as unknown as RunInput;
+}
+
+const base: [string, string][] = [["u1", "angry"], ["u2", "happy"], ["u3", "sad"], ["u4", "neutral"]];
+
+describe("report: runs that cannot be paired, and why", () => {
+  it("names other classes, other rows (with how many are shared) and relabelled rows", () => {
+    const { groups } = groupRuns([
+      run("a", base),
+      run("b", base),
+      run("three", base.slice(0, 3)),
+      run("other", base.map(([id, l]) => [`v${id}`, l])),
+      run("relabel", base.map(([id, l]) => [id, l === "angry" ? "anger" : l])),
+    ]);
+    expect(groups.map((g) => g.runs.map((r) => r.run.name))).toEqual([["a", "b"], ["three"], ["other"], ["relabel"]]);
+    const [main, three, other, relabel] = groups;
+    expect(whyApart(three, main)).toBe("other test classes (angry, happy, sad vs angry, happy, neutral, sad); other test rows (3 vs 4 rows, 3 shared)");
+    expect(whyApart(other, main)).toBe("other test rows (4 vs 4 rows, 0 shared)");
+    expect(whyApart(relabel, main)).toBe("other test classes (anger, happy, neutral, sad vs angry, happy, neutral, sad); 1 of the shared rows labelled differently");
+  });
+
+  it("the results section compares only the runs on the same rows and says why the others are left out", () => {
+    const { section, sig } = resultsSection([run("a", base), run("b", base), run("three", base.slice(0, 3))], { baselines: false, resamples: 100 });
+    expect(sig.comparisons.flat().map((c) => [c.a.run.name, c.b.run.name])).toEqual([["a", "b"]]);
+    const notes = section.blocks.filter((b) => b.kind === "para").map((b) => (b as { text: string }).text);
+    expect(notes).toContain(
+      "Not compared (paired tests need the same test rows with the same labels): three vs a, b: other test classes (angry, happy, sad vs angry, happy, neutral, sad); other test rows (3 vs 4 rows, 3 shared).",
+    );
+  });
+
+  it("two runs on different rows: no paired test, and the reason", () => {
+    const { section, sig } = resultsSection([run("a", base), run("other", base.map(([id, l]) => [`v${id}`, l]))], { baselines: false, resamples: 100 });
+    expect(sig.comparisons.flat()).toEqual([]);
+    const notes = section.blocks.filter((b) => b.kind === "para").map((b) => (b as { text: string }).text);
+    expect(notes.some((t) => /^No two runs were tested on the same rows/.test(t))).toBe(true);
+    expect(notes.some((t) => /: other test rows \(4 vs 4 rows, 0 shared\)\.$/.test(t))).toBe(true);
+  });
+});
