@@ -19,7 +19,8 @@ import { SERVE_DEFAULTS } from "./defaults.js";
 import { describeError, errorBody, HttpError } from "./errors.js";
 import { ServeMetrics } from "./metrics.js";
 import { describeModel, registerInfoRoutes } from "./routes-info.js";
-import { registerPredictRoutes } from "./routes-predict.js";
+import { validationMessage } from "./inputs.js";
+import { ACCEPTED_TYPES, registerPredictRoutes } from "./routes-predict.js";
 import { PredictionService } from "./service.js";
 import { registerStream, type StreamSession } from "./stream.js";
 
@@ -146,17 +147,13 @@ export class EmofeatServer {
       if (d.status === 500) req.log.error({ err }, "unexpected error");
       const e = err as { validation?: { instancePath: string; message?: string; keyword: string; params: Record<string, unknown> }[]; validationContext?: string };
       let message = d.message;
-      if (e.validation) {
-        const where = e.validationContext ?? "body";
-        message = e.validation
-          .map((v) => {
-            const at = `${where}${v.instancePath.replace(/\//g, ".").replace(/\.(\d+)/g, "[$1]")}`;
-            if (v.keyword === "additionalProperties") return `${at}: unknown field "${v.params.additionalProperty}"`;
-            return `${at}: ${v.message}`;
-          })
-          .filter((m, i, all) => all.indexOf(m) === i)
-          .join("; ");
-      }
+      if (e.validation) message = validationMessage(e.validation, e.validationContext ?? "body");
+      else if (!(err instanceof HttpError) && d.code === "unsupported_media_type") {
+        // Fastify refuses a Content-Type no parser takes (curl -d's form-urlencoded) before our handler runs.
+        const takes = ACCEPTED_TYPES[route];
+        message = `Content-Type "${req.headers["content-type"] ?? ""}" is not taken here${takes ? `; send ${takes}` : ""}`;
+      } else if (!(err instanceof HttpError) && d.code === "body_too_large")
+        message = `${d.message} (this server takes at most ${settings.bodyLimitBytes} bytes, --body-limit)`;
       const code = e.validation && e.validation.some((v) => v.keyword === "additionalProperties") ? "unknown_field" : d.code;
       ctx.metrics.errors.inc({ route, code });
       addLog(req, { code });
