@@ -493,6 +493,7 @@ describe("serve: auth, metrics, logs", () => {
     expect(wrong).toMatchObject({ status: 401, body: { message: "wrong token" } });
     const ok = await postJson(s, { text: TEXT }, "/v1/predict", { authorization: "Bearer s3cret" });
     expect(ok.status).toBe(200);
+    expect((await postJson(s, { text: TEXT }, "/v1/predict", { authorization: "bearer s3cret" })).status).toBe(200);
     const q = await postJson(s, { text: TEXT }, "/v1/predict?token=s3cret");
     expect(q.body.probabilities).toEqual(ok.body.probabilities);
     const page = await fetch(s.url + "/?token=s3cret");

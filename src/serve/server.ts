@@ -58,8 +58,9 @@ function sameToken(given: string, want: string): boolean {
 }
 
 function tokenOf(req: FastifyRequest): string | null {
-  const auth = req.headers.authorization;
-  if (auth?.startsWith("Bearer ")) return auth.slice(7).trim();
+  // The scheme name is case-insensitive (RFC 7235 2.1): "bearer T" is as good as "Bearer T".
+  const m = /^bearer\s+(.*)$/i.exec(req.headers.authorization ?? "");
+  if (m) return m[1].trim();
   const q = req.query as Record<string, unknown> | undefined;
   return typeof q?.token === "string" ? q.token : null;
 }
