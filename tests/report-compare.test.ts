@@ -2,10 +2,16 @@
  * Which runs the report pairs, and why it refuses the others: runs on other classes, other test rows, or the
  * same rows labelled differently are never compared, and the page says which of these keeps them apart.
  */
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { groupRuns, whyApart } from "../src/report/compare.js";
-import type { RunInput } from "../src/report/inputs.js";
+import { loadInputs, type RunInput } from "../src/report/inputs.js";
 import { resultsSection } from "../src/report/sections/results.js";
+import { trainPerLayer } from "../src/train/per-layer.js";
+import { trainProbe } from "../src/train/probe.js";
+import { readRunPredictions } from "../src/train/run-dir.js";
+import { loadLayerSynth, writeLayerFixture } from "./helpers/layer-data.js";
+import { removeDir, tempDir } from "./helpers/paths.js";
 
 const scores = { accuracy: 0.5, unweighted_accuracy: 0.5, macro_f1: 0.5 };
 
@@ -57,5 +63,27 @@ describe("report: runs that cannot be paired, and why", () => {
     const notes = section.blocks.filter((b) => b.kind === "para").map((b) => (b as { text: string }).text);
     expect(notes.some((t) => /^No two runs were tested on the same rows/.test(t))).toBe(true);
     expect(notes.some((t) => /: other test rows \(4 vs 4 rows, 0 shared\)\.$/.test(t))).toBe(true);
+  });
+});
+
+describe("report: a --per-layer run", () => {
+  it("is compared row by row through its best layer's predictions (the rows its table line scores)", async () => {
+    const dir = await tempDir("emofeat-report-perlayer-");
+    try {
+      const fx = await writeLayerFixture(dir, await loadLayerSynth());
+      const perLayer = path.join(dir, "runs", "per-layer");
+      const flat = path.join(dir, "runs", "flat");
+      const res = await trainPerLayer({ csv: fx.csv, features: `audio=${fx.layered}`, head: "linear", out: perLayer, settings: { epochs: 2 } });
+      await trainProbe({ csv: fx.csv, features: `audio=${fx.flat}`, head: "linear", out: flat, settings: { epochs: 2 } });
+      const inputs = await loadInputs({ runs: [perLayer, flat], features: [] });
+      const run = inputs.runs.find((r) => r.name === "per-layer")!;
+      expect(await readRunPredictions(perLayer)).toBeNull(); // the parent folder has none of its own
+      expect(run.predictions).toEqual(await readRunPredictions(path.join(perLayer, res.perLayer.find((e) => e.layer === res.bestLayer)!.run)));
+      const { sig } = resultsSection(inputs.runs, { baselines: false, resamples: 100 });
+      expect(sig.excluded).toEqual([]);
+      expect(sig.comparisons.flat().map((c) => [c.a.run.name, c.b.run.name].sort())).toEqual([["flat", "per-layer"]]);
+    } finally {
+      await removeDir(dir);
+    }
   });
 });
