@@ -11,6 +11,7 @@ import ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { decodeAudioFile } from "../src/audio/decode.js";
+import { EmofeatError } from "../src/errors.js";
 import { loadIndex } from "../src/manifest/index-csv.js";
 import { predict } from "../src/predict/predict.js";
 import { EmofeatServer, exposureWarning, type ServeOptions } from "../src/serve/server.js";
@@ -555,6 +556,14 @@ describe("serve: auth, metrics, logs", () => {
     expect(JSON.stringify(quiet.lines())).not.toContain("secret");
     const l = loud.lines().filter((x) => x.msg === "request");
     expect(l[0].text).toBe(secret);
+  });
+
+  it("a port already in use is a one-line error naming it, and the running server is untouched", async () => {
+    const port = Number(new URL(main.url).port);
+    await expect(EmofeatServer.start({ run: demo.runs.text!, port, host: "127.0.0.1", logLevel: "silent" })).rejects.toThrow(
+      new EmofeatError(`port ${port} on 127.0.0.1 is already in use (another emofeat serve?); choose another --port, or --port 0 for any free one`),
+    );
+    await expectHealthy(main);
   });
 
   it("warns when the address reaches beyond this machine", () => {

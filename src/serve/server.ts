@@ -168,7 +168,19 @@ export class EmofeatServer {
     registerPredictRoutes(app, ctx);
     registerStream(app, ctx, sessions);
 
-    await app.listen({ host: o.host ?? SERVE_DEFAULTS.host, port: o.port ?? SERVE_DEFAULTS.port });
+    const host = o.host ?? SERVE_DEFAULTS.host;
+    const port = o.port ?? SERVE_DEFAULTS.port;
+    try {
+      await app.listen({ host, port });
+    } catch (err) {
+      // A port taken or not allowed is the user's to fix: one line, not a stack trace.
+      const code = (err as NodeJS.ErrnoException).code;
+      await app.close().catch(() => undefined);
+      if (code === "EADDRINUSE") throw new EmofeatError(`port ${port} on ${host} is already in use (another emofeat serve?); choose another --port, or --port 0 for any free one`);
+      if (code === "EACCES") throw new EmofeatError(`no permission to listen on ${host}:${port} (ports below 1024 need privileges); choose another --port`);
+      if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND") throw new EmofeatError(`--host ${host} is not an address of this machine`);
+      throw err;
+    }
 
     const ready = (async () => {
       const predictor = await Predictor.load(o.run, o.predictor);
