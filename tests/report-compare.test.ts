@@ -66,6 +66,18 @@ describe("report: runs that cannot be paired, and why", () => {
   });
 });
 
+describe("report: runs left out of paired tests", () => {
+  it("say why: an unreadable predictions.csv is named with its reason, a missing one as missing", () => {
+    const broken = { ...run("broken", base), predictions: null, problems: ["predictions.csv: /runs/broken/predictions.csv: not a valid CSV: Invalid Record Length"] };
+    const old = { ...run("old", base), predictions: null };
+    const { excluded } = groupRuns([broken, old, run("a", base)]);
+    expect(excluded.map((e) => [e.run.name, e.reason])).toEqual([
+      ["broken", "predictions.csv: /runs/broken/predictions.csv: not a valid CSV: Invalid Record Length"],
+      ["old", "no predictions.csv in the run folder (runs made before emofeat recorded test predictions have none)"],
+    ]);
+  });
+});
+
 describe("report: a --per-layer run", () => {
   it("is compared row by row through its best layer's predictions (the rows its table line scores)", async () => {
     const dir = await tempDir("emofeat-report-perlayer-");

@@ -48,7 +48,10 @@ export interface Comparison {
 /** Aligns a run's predictions; a reason instead when they cannot be used. */
 export function runRows(run: RunInput): RunRows | { run: RunInput; reason: string } {
   const rows = run.predictions;
-  if (!rows) return { run, reason: "no predictions.csv in the run folder (runs made before emofeat recorded test predictions have none)" };
+  if (!rows) {
+    const unreadable = run.problems.find((p) => /^(\S+\/)?predictions\.csv: /.test(p));
+    return { run, reason: unreadable ?? "no predictions.csv in the run folder (runs made before emofeat recorded test predictions have none)" };
+  }
   const test = rows.filter((r) => r.split === "test");
   if (test.length === 0) return { run, reason: "predictions.csv has no test rows" };
   const bySeed = new Map<number, Map<string, { label: string; pred: string }>>();
