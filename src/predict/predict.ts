@@ -166,13 +166,25 @@ export class Predictor {
   /**
    * Heads on sequence stores: each item's positions per store as the head takes them ([T, dim], the trained
    * layer of a layer store), with a label per position (token strings, frame start times), or why it failed.
-   * Audio must be given as files here.
+   * A pooled store beside a sequence store (a fusion head may take one of each) gives its one vector ([dim]).
+   * Audio for a sequence store must be given as a file.
    */
   async sequences(items: readonly PredictInput[]): Promise<{ inputs: Record<string, { values: Float32Array; labels?: string[] }> | null; error: string | null }[]> {
     const out = items.map(() => ({ inputs: {} as Record<string, { values: Float32Array; labels?: string[] }> | null, error: null as string | null }));
     for (let k = 0; k < this.head.inputs.length; k++) {
       const input = this.head.inputs[k];
-      if (!input.sequence) throw new EmofeatError(`store "${input.name}" of this run holds one vector per utterance, not sequences`);
+      if (!input.sequence) {
+        const res = await this.encodeValues(k, this.valuesFor(items, k));
+        const vectors = headInput(res.embeddings, items.length, this.storeMetas[k], input);
+        items.forEach((_, i) => {
+          const e = res.errors[i];
+          if (e) {
+            out[i].error ??= e.message;
+            out[i].inputs = null;
+          } else if (out[i].inputs) out[i].inputs![input.name] = { values: vectors.slice(i * input.dim, (i + 1) * input.dim) };
+        });
+        continue;
+      }
       const values = this.valuesFor(items, k).map((v) => {
         if (typeof v !== "string") throw new EmofeatError(`store "${input.name}" holds sequences: its audio must be given as a file`);
         return v;
@@ -190,11 +202,24 @@ export class Predictor {
     return out;
   }
 
-  /** The head on sequences (per row: [T, dim] per store), padded to the longest with masks; a null row gets all padding. */
+  /**
+   * The head on sequences (per row: [T, dim] per sequence store, [dim] per pooled store), padded to the longest
+   * with masks; a null row gets all padding (zeros for a pooled store).
+   */
   async classifySequences(rows: readonly (Record<string, { values: Float32Array }> | null)[]): Promise<Classification[]> {
     const n = rows.length;
     const feeds: Record<string, ort.Tensor> = {};
     for (const input of this.head.inputs) {
+      if (!input.sequence) {
+        const x = new Float32Array(n * input.dim);
+        rows.forEach((r, i) => {
+          const v = r?.[input.name]?.values;
+          if (v && v.length !== input.dim) throw new EmofeatError(`store "${input.name}" takes ${input.dim} values per utterance, got ${v.length}`);
+          if (v) x.set(v, i * input.dim);
+        });
+        feeds[input.name] = floatTensor(x, [n, input.dim]);
+        continue;
+      }
       const seqs = rows.map((r) => r?.[input.name]?.values ?? new Float32Array(0));
       const t = Math.max(1, ...seqs.map((q) => q.length / input.dim));
       const x = new Float32Array(n * t * input.dim);
