@@ -10,7 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { extractAudio } from "../src/extract/audio.js";
 import { extractText } from "../src/extract/text.js";
 import { loadIndex } from "../src/manifest/index-csv.js";
-import { predict } from "../src/predict/predict.js";
+import { Explainer } from "../src/predict/explain.js";
+import { predict, Predictor } from "../src/predict/predict.js";
+import { readStore } from "../src/store/read.js";
 import { openSequenceStore } from "../src/store/read.js";
 import { trainProbe } from "../src/train/probe.js";
 import { runEmofeat } from "./helpers/cli.js";
@@ -66,6 +68,62 @@ describe("fusion-decoder on sequence stores, end to end", () => {
     await Promise.all([a.close(), t.close()]);
     console.log(`predict vs head.onnx on stored sequences: max |diff| ${maxDiff.toExponential(2)}`);
     expect(maxDiff).toBeLessThan(1e-4);
+  });
+
+  it("a pooled audio store beside a text sequence store: trains with dropout, predicts and explains as head.onnx gives", async () => {
+    const pooled = path.join(dir, "audio-pooled");
+    await extractAudio({ csv: DEMO_INDEX, model: DEMO_WAVLM, offline: true, out: pooled });
+    const mixed = path.join(dir, "run-mixed");
+    // fusion-decoder's default dropout 0.1: masks over the "1+T_text" fused positions.
+    await trainProbe({
+      csv: DEMO_INDEX,
+      features: `audio=${pooled},text=${stores.text}`,
+      head: "fusion-decoder",
+      out: mixed,
+      settings: { epochs: 1, fusion: { dModel: 16, attnHeads: 2, blocks: 1, decoderLayers: 1 } },
+    });
+    const index = await loadIndex(DEMO_INDEX);
+    const rows = index.utterances.slice(0, 4);
+    const items = rows.map((u) => ({ id: u.utterId, text: u.text, audio: u.audioFile }));
+    const preds = await predict(mixed, items, { offline: true });
+    const a = await readStore(pooled);
+    const t = await openSequenceStore(stores.text);
+    const session = await ort.InferenceSession.create(path.join(mixed, "head.onnx"));
+    let maxDiff = 0;
+    for (const p of preds) {
+      const ia = a.ids.indexOf(p.id!);
+      const [ft] = await t.read([t.ids.indexOf(p.id!)]);
+      const tt = ft.length / t.d;
+      const r = await session.run({
+        audio: new ort.Tensor("float32", a.embeddings.slice(ia * a.d, (ia + 1) * a.d), [1, a.d]),
+        text: new ort.Tensor("float32", ft, [1, tt, t.d]),
+        "text.mask": new ort.Tensor("float32", new Float32Array(tt).fill(1), [1, tt]),
+      });
+      const probs = r.probs.data as Float32Array;
+      Object.values(p.probabilities!).forEach((v, j) => (maxDiff = Math.max(maxDiff, Math.abs(v - probs[j]))));
+      expect(p.beta).toBeCloseTo((r.beta.data as Float32Array)[0], 5);
+    }
+    await session.release();
+    await t.close();
+    expect(maxDiff).toBeLessThan(1e-4);
+
+    // --explain: the audio is one position; audio -> text is a map over the tokens, text -> audio is all 1.
+    const predictor = await Predictor.load(mixed, { offline: true });
+    const [q] = await predictor.sequences(items.slice(0, 1));
+    await predictor.dispose();
+    expect(q.error).toBeNull();
+    const ex = await Explainer.load(mixed, { threads: 1 });
+    const out = path.join(dir, "explain-mixed");
+    const [e] = await ex.explain([{ id: items[0].id, inputs: q.inputs! }], out);
+    await ex.dispose();
+    expect(e.positions.audio).toEqual(["audio (utterance)"]);
+    for (const [k, v] of Object.entries(preds[0].probabilities!)) expect(e.probabilities[k]).toBeCloseTo(v, 5);
+    const tokens = e.positions.text.length;
+    expect(e.blocks[0].audio_to_text).toHaveLength(1);
+    expect(e.blocks[0].audio_to_text[0].reduce((x, y) => x + y, 0)).toBeCloseTo(1, 5);
+    expect(e.blocks[0].text_to_audio).toEqual(Array.from({ length: tokens }, () => [1]));
+    expect(e.decoder[0].positions).toEqual(["audio (utterance)", ...e.positions.text]);
+    expect(e.files).toEqual([`${items[0].id}.json`, `${items[0].id}.block0.audio_to_text.png`, `${items[0].id}.decoder0.png`]);
   });
 
   it("CLI predict --explain: JSON and heat maps with token strings and frame times", async () => {
