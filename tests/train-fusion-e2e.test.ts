@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import ort from "onnxruntime-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { extractAudio } from "../src/extract/audio.js";
 import { extractText } from "../src/extract/text.js";
 import { loadIndex } from "../src/manifest/index-csv.js";
@@ -68,6 +68,32 @@ describe("fusion-decoder on sequence stores, end to end", () => {
     await Promise.all([a.close(), t.close()]);
     console.log(`predict vs head.onnx on stored sequences: max |diff| ${maxDiff.toExponential(2)}`);
     expect(maxDiff).toBeLessThan(1e-4);
+  });
+
+  it("predicts many long sequences in runs of bounded size, each row as it is alone", async () => {
+    const predictor = await Predictor.load(run, { offline: true });
+    const rng = (i: number) => Math.sin(i * 12.9898) * 0.5;
+    const d = predictor.head.inputs[0].dim;
+    // 30 rows of up to 400 positions, 2 attention heads: at most floor(4e6 / (400^2 * 2)) = 12 rows per run.
+    const rows = Array.from({ length: 30 }, (_, r) => {
+      const seq = (len: number, off: number) => Float32Array.from({ length: len * d }, (_, k) => rng(r * 1e5 + off + k));
+      return { audio: { values: seq(r % 3 === 0 ? 400 : 1 + r * 7, 0) }, text: { values: seq(1 + (r % 5), 5e4) } };
+    });
+    const session = (predictor as unknown as { session: { run: (...a: unknown[]) => unknown } }).session;
+    const spy = vi.spyOn(session, "run");
+    const all = await predictor.classifySequences(rows);
+    const runs = spy.mock.calls.length;
+    const alone = [];
+    for (const r of rows) alone.push(...(await predictor.classifySequences([r])));
+    spy.mockRestore();
+    await predictor.dispose();
+    expect(runs).toBeGreaterThanOrEqual(3);
+    expect(runs).toBeLessThan(30);
+    all.forEach((c, i) => {
+      expect(c.label).toBe(alone[i].label);
+      expect(c.beta).toBeCloseTo(alone[i].beta!, 5);
+      for (const [k, v] of Object.entries(c.probabilities)) expect(v).toBeCloseTo(alone[i].probabilities[k], 5);
+    });
   });
 
   it("a pooled audio store beside a text sequence store: trains with dropout, predicts and explains as head.onnx gives", async () => {

@@ -7,6 +7,7 @@ import type { Device } from "../backends/onnx.js";
 import { EmofeatError, UsageError } from "../errors.js";
 import type { StoreMeta } from "../store/meta.js";
 import { createSession, floatTensor } from "../train/graph/session.js";
+import { sequenceRowsPerRun } from "../train/batches.js";
 import { maskInput } from "../train/heads.js";
 import { gatherRows } from "../train/layer-select.js";
 import { readHeadLabels, readRunConfig, readRunFile, readRunStoreMeta, RUN_FILES, type HeadLabels, type RunConfig } from "../train/run-dir.js";
@@ -207,6 +208,22 @@ export class Predictor {
    * with masks; a null row gets all padding (zeros for a pooled store).
    */
   async classifySequences(rows: readonly (Record<string, { values: Float32Array }> | null)[]): Promise<Classification[]> {
+    // Runs of a bounded number of rows (attention maps grow with rows x T^2), each padded to its own longest.
+    const len = (r: (typeof rows)[number]) =>
+      Math.max(1, ...this.head.inputs.filter((i) => i.sequence).map((i) => (r?.[i.name]?.values.length ?? 0) / i.dim));
+    const out: Classification[] = [];
+    for (let start = 0; start < rows.length; ) {
+      let end = start + 1;
+      let t = len(rows[start]);
+      const heads = this.config.arch.fusion?.attnHeads ?? 1;
+      while (end < rows.length && end - start < sequenceRowsPerRun(Math.max(t, len(rows[end])), heads)) t = Math.max(t, len(rows[end++]));
+      out.push(...(await this.classifyPadded(rows.slice(start, end))));
+      start = end;
+    }
+    return out;
+  }
+
+  private async classifyPadded(rows: readonly (Record<string, { values: Float32Array }> | null)[]): Promise<Classification[]> {
     const n = rows.length;
     const feeds: Record<string, ort.Tensor> = {};
     for (const input of this.head.inputs) {

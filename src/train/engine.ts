@@ -21,7 +21,7 @@
  */
 import type ort from "onnxruntime-node";
 import { AdamWMemory, type AdamWSettings } from "./adamw-kernel.js";
-import { BatchFeeder, checkDataset, isSequenceInput, maxLength, type Dataset } from "./batches.js";
+import { BatchFeeder, checkDataset, isSequenceInput, maxLength, sequenceRowsPerRun, type Dataset } from "./batches.js";
 import type { ParamSpec } from "./graph/builder.js";
 import { createSession, floatTensor } from "./graph/session.js";
 import { resolveDim } from "./graph/shape.js";
@@ -102,8 +102,7 @@ export function initParams(specs: ParamSpec[], rng: Rng, into?: Params): Params 
 /** Rows per evaluation run: large for vectors, small for sequences (attention is [rows, H, T, T]). */
 function evalChunk(arch: HeadArch, d: Dataset): number {
   if (!d.x.some(isSequenceInput)) return 4096;
-  const t = Math.max(...d.x.map(maxLength));
-  return Math.max(1, Math.min(64, Math.floor(4_000_000 / (t * t * (arch.fusion?.attnHeads ?? 1)))));
+  return sequenceRowsPerRun(Math.max(...d.x.map(maxLength)), arch.fusion?.attnHeads ?? 1);
 }
 
 /** Mean binary cross-entropy over rows and classes of one-hot targets (the bce heads' loss). */
