@@ -12,7 +12,7 @@ import { extractAudio } from "../src/extract/audio.js";
 import { extractText } from "../src/extract/text.js";
 import { loadIndex } from "../src/manifest/index-csv.js";
 import { Explainer } from "../src/predict/explain.js";
-import { predict, Predictor } from "../src/predict/predict.js";
+import { predict, Predictor, type Classification } from "../src/predict/predict.js";
 import { EmofeatServer } from "../src/serve/server.js";
 import { readStore } from "../src/store/read.js";
 import { openSequenceStore } from "../src/store/read.js";
@@ -85,7 +85,7 @@ describe("fusion-decoder on sequence stores, end to end", () => {
     const spy = vi.spyOn(session, "run");
     const all = await predictor.classifySequences(rows);
     const runs = spy.mock.calls.length;
-    const alone = [];
+    const alone: Classification[] = [];
     for (const r of rows) alone.push(...(await predictor.classifySequences([r])));
     spy.mockRestore();
     await predictor.dispose();
@@ -152,6 +152,23 @@ describe("fusion-decoder on sequence stores, end to end", () => {
     expect(e.blocks[0].text_to_audio).toEqual(Array.from({ length: tokens }, () => [1]));
     expect(e.decoder[0].positions).toEqual(["audio (utterance)", ...e.positions.text]);
     expect(e.files).toEqual([`${items[0].id}.json`, `${items[0].id}.block0.audio_to_text.png`, `${items[0].id}.decoder0.png`]);
+
+    // serve: the pooled audio's vector and the text's tokens, the same answer as predict.
+    const server = await EmofeatServer.start({ run: mixed, port: 0, host: "127.0.0.1", logLevel: "silent", predictor: { offline: true } });
+    try {
+      await server.ready;
+      const form = new FormData();
+      form.append("audio", new Blob([await readFile(rows[1].audioFile!)]), path.basename(rows[1].audioFile!));
+      form.append("text", rows[1].text);
+      const r = await fetch(server.url + "/v1/predict", { method: "POST", body: form });
+      const body = (await r.json()) as { probabilities: Record<string, number>; beta: number };
+      expect(r.status, JSON.stringify(body)).toBe(200);
+      // (predict ran four rows padded together, the server one alone: float rounding apart)
+      for (const [k, v] of Object.entries(preds[1].probabilities!)) expect(body.probabilities[k]).toBeCloseTo(v, 6);
+      expect(body.beta).toBeCloseTo(preds[1].beta!, 6);
+    } finally {
+      await server.close();
+    }
   });
 
   it("serve: a sequence run answers what predict gives for the same file and text, and needs both", async () => {

@@ -314,14 +314,17 @@ export class Predictor {
    */
   async textSequence(k: number, text: string): Promise<Float32Array> {
     if (this.encoders[k].modality !== "text") throw new EmofeatError(`store "${this.head.inputs[k].name}" takes no text`);
+    // A pooled store beside a sequence store: its one vector (what classifySequences takes for it).
+    if (!this.head.inputs[k].sequence) return headInput(await this.embedTexts(k, [text]), 1, this.storeMetas[k], this.head.inputs[k]);
     const res = await this.encoders[k].encodeSequences([text]);
     const seq = res.sequences[0];
     if (res.errors[0] || !seq) throw res.errors[0] ?? new EmofeatError(`store "${this.head.inputs[k].name}": no token sequence for the text`);
     return sequenceValues(seq, this.storeMetas[k], this.head.inputs[k]);
   }
 
-  /** Sequence heads: head input k's positions for one prepared clip ([T, dim]), computed alone. */
+  /** Sequence heads: head input k's positions for one prepared clip ([T, dim]; [dim] for a pooled store), computed alone. */
   async clipSequence(k: number, clip: LoadedClip): Promise<Float32Array> {
+    if (!this.head.inputs[k].sequence) return headInput(await this.embedClip(k, clip), 1, this.storeMetas[k], this.head.inputs[k]);
     return sequenceValues(await this.encoderClips(k).frames(clip), this.storeMetas[k], this.head.inputs[k]);
   }
 
