@@ -12,7 +12,7 @@ import { extractAudio } from "../src/extract/audio.js";
 import { extractText } from "../src/extract/text.js";
 import { loadIndex } from "../src/manifest/index-csv.js";
 import { Explainer } from "../src/predict/explain.js";
-import { predict, Predictor, type Classification } from "../src/predict/predict.js";
+import { predict, Predictor, type Classification, type Prediction } from "../src/predict/predict.js";
 import { EmofeatServer } from "../src/serve/server.js";
 import { readStore } from "../src/store/read.js";
 import { openSequenceStore } from "../src/store/read.js";
@@ -21,6 +21,26 @@ import { runEmofeat } from "./helpers/cli.js";
 import { DEMO_INDEX, DEMO_MODEL, removeDir, ROOT, tempDir } from "./helpers/paths.js";
 
 const DEMO_WAVLM = path.join(ROOT, "models", "tiny-wavlm-demo");
+
+/** One utterance's sequence as head.onnx takes it: [1, T, d] and an all-ones mask. */
+const seqFeeds = (name: string, x: Float32Array, d: number) => ({
+  [name]: new ort.Tensor("float32", x, [1, x.length / d, d]),
+  [`${name}.mask`]: new ort.Tensor("float32", new Float32Array(x.length / d).fill(1), [1, x.length / d]),
+});
+
+/** Largest |probability| difference between predictions and head.onnx on each one's own inputs (beta checked too). */
+async function diffToHead(headFile: string, preds: Prediction[], feeds: (id: string) => Promise<Record<string, ort.Tensor>>): Promise<number> {
+  const session = await ort.InferenceSession.create(headFile);
+  let maxDiff = 0;
+  for (const p of preds) {
+    const r = await session.run(await feeds(p.id!));
+    const probs = r.probs.data as Float32Array;
+    Object.values(p.probabilities!).forEach((v, j) => (maxDiff = Math.max(maxDiff, Math.abs(v - probs[j]))));
+    expect(p.beta).toBeCloseTo((r.beta.data as Float32Array)[0], 5);
+  }
+  await session.release();
+  return maxDiff;
+}
 
 describe("fusion-decoder on sequence stores, end to end", () => {
   let dir: string;
@@ -48,25 +68,10 @@ describe("fusion-decoder on sequence stores, end to end", () => {
     const preds = await predict(run, rows.map((u) => ({ id: u.utterId, text: u.text, audio: u.audioFile })), { offline: true });
     // Reference: head.onnx on the stores' own sequences, one utterance at a time (no padding).
     const [a, t] = await Promise.all([openSequenceStore(stores.audio), openSequenceStore(stores.text)]);
-    const session = await ort.InferenceSession.create(path.join(run, "head.onnx"));
-    let maxDiff = 0;
-    for (const p of preds) {
-      const ia = a.ids.indexOf(p.id!);
-      const [fa] = await a.read([ia]);
-      const [ft] = await t.read([t.ids.indexOf(p.id!)]);
-      const ta = fa.length / a.d;
-      const tt = ft.length / t.d;
-      const r = await session.run({
-        audio: new ort.Tensor("float32", fa, [1, ta, a.d]),
-        "audio.mask": new ort.Tensor("float32", new Float32Array(ta).fill(1), [1, ta]),
-        text: new ort.Tensor("float32", ft, [1, tt, t.d]),
-        "text.mask": new ort.Tensor("float32", new Float32Array(tt).fill(1), [1, tt]),
-      });
-      const probs = r.probs.data as Float32Array;
-      Object.values(p.probabilities!).forEach((v, j) => (maxDiff = Math.max(maxDiff, Math.abs(v - probs[j]))));
-      expect(p.beta).toBeCloseTo((r.beta.data as Float32Array)[0], 5);
-    }
-    await session.release();
+    const maxDiff = await diffToHead(path.join(run, "head.onnx"), preds, async (id) => {
+      const [fa] = await a.read([a.ids.indexOf(id)]);
+      return { ...seqFeeds("audio", fa, a.d), ...seqFeeds("text", (await t.read([t.ids.indexOf(id)]))[0], t.d) };
+    });
     await Promise.all([a.close(), t.close()]);
     console.log(`predict vs head.onnx on stored sequences: max |diff| ${maxDiff.toExponential(2)}`);
     expect(maxDiff).toBeLessThan(1e-4);
@@ -116,22 +121,11 @@ describe("fusion-decoder on sequence stores, end to end", () => {
     const preds = await predict(mixed, items, { offline: true });
     const a = await readStore(pooled);
     const t = await openSequenceStore(stores.text);
-    const session = await ort.InferenceSession.create(path.join(mixed, "head.onnx"));
-    let maxDiff = 0;
-    for (const p of preds) {
-      const ia = a.ids.indexOf(p.id!);
-      const [ft] = await t.read([t.ids.indexOf(p.id!)]);
-      const tt = ft.length / t.d;
-      const r = await session.run({
-        audio: new ort.Tensor("float32", a.embeddings.slice(ia * a.d, (ia + 1) * a.d), [1, a.d]),
-        text: new ort.Tensor("float32", ft, [1, tt, t.d]),
-        "text.mask": new ort.Tensor("float32", new Float32Array(tt).fill(1), [1, tt]),
-      });
-      const probs = r.probs.data as Float32Array;
-      Object.values(p.probabilities!).forEach((v, j) => (maxDiff = Math.max(maxDiff, Math.abs(v - probs[j]))));
-      expect(p.beta).toBeCloseTo((r.beta.data as Float32Array)[0], 5);
-    }
-    await session.release();
+    const maxDiff = await diffToHead(path.join(mixed, "head.onnx"), preds, async (id) => {
+      const ia = a.ids.indexOf(id);
+      const audio = new ort.Tensor("float32", a.embeddings.slice(ia * a.d, (ia + 1) * a.d), [1, a.d]);
+      return { audio, ...seqFeeds("text", (await t.read([t.ids.indexOf(id)]))[0], t.d) };
+    });
     await t.close();
     expect(maxDiff).toBeLessThan(1e-4);
 
