@@ -43,6 +43,12 @@ describe("exit codes of every command", () => {
     return r;
   };
 
+  it("merge and status on a file instead of the --out folder: one line, exit 2", async () => {
+    const file = path.join(dir, "not-a-folder.txt");
+    await writeFile(file, "x\n");
+    for (const cmd of ["merge", "status"]) await expectCode([cmd, file], 2, /^emofeat: .*not-a-folder\.txt: is a file, not the --out folder of a sharded extraction\n$/);
+  });
+
   it("index and split", async () => {
     const src = path.join(dir, "meta.csv");
     await writeFile(src, "utter_id,label,text,session\n" + [...Array(12)].map((_, i) => `u${i},${["a", "b"][i % 2]},t,S${i % 4}`).join("\n") + "\n");

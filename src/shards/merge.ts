@@ -180,7 +180,10 @@ export async function checkShards(out: string, o: { indexSha256?: string } = {})
  * them, the lock of every shard folder (no task rewrites a shard being merged).
  */
 export async function mergeShards(o: MergeOptions): Promise<MergeSummary> {
-  if (!(await isDirectory(o.out))) throw new EmofeatError(`${o.out}: no such folder; run emofeat extract ... --shard K/N --out ${o.out} first`);
+  if (!(await isDirectory(o.out)))
+    throw new EmofeatError(
+      (await exists(o.out)) ? `${o.out}: is a file, not the --out folder of a sharded extraction` : `${o.out}: no such folder; run emofeat extract ... --shard K/N --out ${o.out} first`,
+    );
   const locks: Lock[] = [];
   try {
     locks.push(await acquireLock(o.out, { forceUnlock: o.forceUnlock, log: o.log }));

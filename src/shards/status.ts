@@ -6,7 +6,8 @@
 import path from "node:path";
 import { STORE_FILES } from "../store/meta.js";
 import { readStoreMeta } from "../store/read.js";
-import { exists } from "../util/fs.js";
+import { EmofeatError } from "../errors.js";
+import { exists, isDirectory } from "../util/fs.js";
 import { holderAlive, readLockHolder, type LockHolder } from "../util/lock.js";
 import { shardName } from "./array-task.js";
 import { checkShards } from "./merge.js";
@@ -85,6 +86,8 @@ export async function shardStatus(out: string, o: { shards?: number } = {}): Pro
     eta: null,
     problems: [],
   };
+  // A folder not made yet is a state ("no store yet"): tasks may still be queued. A file is a wrong path.
+  if ((await exists(out)) && !(await isDirectory(out))) throw new EmofeatError(`${out}: is a file, not the --out folder of a sharded extraction`);
   if (await exists(path.join(out, STORE_FILES.meta))) {
     try {
       const meta = await readStoreMeta(out);
