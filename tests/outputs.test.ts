@@ -138,6 +138,17 @@ describe("extract --out", () => {
     expect(readdirSync(out).sort()).toEqual(["README", "embeddings.npy", "ids.txt", "meta.json", "texts.csv"]);
   });
 
+  it("--overwrite of a per-utterance store refuses a file someone put into per_utterance/ (the folder is replaced)", async () => {
+    const out = path.join(dir, "pu");
+    await extractText({ csv: DEMO_INDEX, out, model: DEMO_MODEL, offline: true, layout: "per-utterance" });
+    await writeFile(path.join(out, "per_utterance", "my-extra.npy"), "mine");
+    await expect(extractText({ csv: DEMO_INDEX, out, model: DEMO_MODEL, offline: true, layout: "per-utterance", maxLen: 64, overwrite: true })).rejects.toThrow(
+      /per_utterance also holds my-extra\.npy, which are not this store's per-utterance files/,
+    );
+    expect(await readFile(path.join(out, "per_utterance", "my-extra.npy"), "utf8")).toBe("mine");
+    expect(readdirSync(path.join(out, "per_utterance"))).toHaveLength(25);
+  });
+
   it("an existing file, a file in the path, an unwritable place and /proc: one line each, before any work", async () => {
     const file = path.join(dir, "a-file");
     await writeFile(file, "x");

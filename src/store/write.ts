@@ -19,7 +19,7 @@ import { inspectOutDir, makeDir } from "../util/out.js";
 import { STORE_FILES, type Failure, type StoreLayout, type StoreMeta } from "./meta.js";
 import { float32ToFloat16 } from "../util/float16.js";
 import { encodeNpy, littleEndian, npyHeader, NPY_ITEM_SIZE, readNpy, STORE_DTYPES, type NpyDescr, type StoreDtype } from "./npy.js";
-import { readStoreMeta } from "./read.js";
+import { readIds, readStoreMeta } from "./read.js";
 
 export interface BatchResult {
   /** Index positions (0-based into the utterance list) that produced a vector, in `vectors` order. */
@@ -123,12 +123,36 @@ const STORE_OUTPUTS = [
 ];
 
 /**
+ * per_utterance/ is replaced as a whole when a store is written again: with the store's ids.txt at hand, a file
+ * there that is not one of its `<utter_id>.npy` was put there by someone else and is named, --overwrite or not.
+ */
+async function checkPerUtteranceFolder(outDir: string): Promise<void> {
+  const dir = path.join(outDir, STORE_FILES.perUtterance);
+  let ids: string[];
+  let entries: string[];
+  try {
+    [ids, entries] = await Promise.all([readIds(outDir), readdir(dir)]);
+  } catch {
+    return; // no ids.txt (the store-files check names the folder) or not a folder
+  }
+  const ours = new Set(ids.map((id) => `${id}.npy`));
+  const foreign = entries.filter((e) => !ours.has(e)).sort();
+  if (foreign.length > 0)
+    throw new EmofeatError(
+      `--out ${outDir}: ${dir} also holds ${foreign.slice(0, 5).join(", ")}${foreign.length > 5 ? `, ... (${foreign.length} files)` : ""}, ` +
+        `which are not this store's per-utterance files; writing the store replaces that folder, so emofeat refuses: move them out, or choose another --out`,
+    );
+}
+
+/**
  * Checks `outDir` before any work: it must be a folder or creatable, and the files a store writes may be
  * replaced only when emofeat wrote them (a meta.json of a feature store, or an unfinished extraction), or
  * with `overwrite`. Files of other names are never touched.
  */
 export async function checkStoreOut(outDir: string, overwrite = false): Promise<void> {
   const st = await inspectOutDir(outDir);
+  // Without --overwrite a finished store is either up to date (nothing written) or refused below.
+  if (st.exists && overwrite && st.entries.includes(STORE_FILES.perUtterance)) await checkPerUtteranceFolder(outDir);
   if (!st.exists || overwrite) return;
   const entries = new Set(st.entries.filter((e) => e !== LOCK_FILE));
   if (entries.has(STORE_FILES.meta)) {
