@@ -100,6 +100,19 @@ describe("train --out never replaces what emofeat did not create", () => {
       const r = await runEmofeatInProcess(["report", run, "--out", "/proc/emofeat-xx/r.html", "-q"]);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/^emofeat: --out \/proc\/emofeat-xx: cannot create the folder|\/proc\/emofeat-xx/);
+      // An existing folder whose permission bits allow writing, on a file system that refuses new files anyway:
+      // refused before the work (report, index, split, predict) by creating a probe file, not after it.
+      const csv = path.join(dir, "for-split.csv");
+      await writeFile(csv, "utter_id,session,label\na,s1,x\nb,s2,y\n");
+      for (const args of [
+        ["report", run, "--out", "/proc/emofeat-r.html", "-q"],
+        ["split", csv, "--ratios", "100/0/0", "--out", "/proc/emofeat-s.csv", "-q"],
+        ["predict", "--run", run, "--csv", fx.csv, "--out", "/proc/emofeat-p.csv", "-q"],
+      ]) {
+        const p = await runEmofeatInProcess(args);
+        expect(p.code, args[0]).toBe(2);
+        expect(p.stderr, args[0]).toMatch(/^emofeat: --out \/proc\/emofeat-.\.(html|csv): cannot create \/proc\/\.emofeat-.\.(html|csv)\.probe-\d+: the file system does not allow creating files there \(ENOENT\)\n$/);
+      }
     }
     await writeFile(path.join(dir, "a-file"), "x");
     const r2 = await runEmofeatInProcess(["report", run, "--out", path.join(dir, "a-file", "r.html"), "-q"]);

@@ -7,7 +7,7 @@ import { mkdir, readdir, readFile, rename, rm, rmdir, writeFile } from "node:fs/
 import path from "node:path";
 import { EmofeatError } from "../errors.js";
 import { exists, tmpNameFor, writeFileAtomic } from "../util/fs.js";
-import { inspectOutDir, makeDir } from "../util/out.js";
+import { inspectOutDir, makeDir, probeCreate } from "../util/out.js";
 import { VERSION } from "../version.js";
 import type { ReportDoc, Section } from "./doc.js";
 import { GENERATOR_MARK, renderHtml } from "./html.js";
@@ -134,6 +134,11 @@ export async function writeReport(o: ReportOptions): Promise<WrittenReport> {
   if (format === "html") await checkReplace(htmlFile, (t) => t.includes(GENERATOR_MARK));
   else await checkMarkdownOut(mdFile);
   const created = await makeDir(outDir); // one level at a time: recursive mkdir spins forever on /proc
+  const target = format === "html" ? htmlFile : mdFile;
+  await probeCreate(path.join(outDir, `.${path.basename(target)}.probe-${process.pid}`), false, "--out", target).catch(async (err) => {
+    for (const d of [...created].reverse()) await rmdir(d).catch(() => {});
+    throw err;
+  });
   let built: Awaited<ReturnType<typeof buildReport>>;
   try {
     built = await buildReport(o);

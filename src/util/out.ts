@@ -9,7 +9,7 @@
  * exists.
  */
 import { constants } from "node:fs";
-import { access, mkdir, open, readdir, stat } from "node:fs/promises";
+import { access, mkdir, open, readdir, rmdir, stat, unlink } from "node:fs/promises";
 import path from "node:path";
 import { EmofeatError } from "../errors.js";
 
@@ -128,6 +128,24 @@ export async function checkWritable(dir: string, flag = "--out"): Promise<void> 
   }
 }
 
+/**
+ * Creates and removes the first missing folder (or a probe file in the existing one): permission bits say yes on
+ * file systems that refuse anyway (procfs, sysfs, a read-only bind mount as root), and this is the only way to
+ * know before the work rather than after it.
+ */
+export async function probeCreate(target: string, isFolder: boolean, flag: string, file: string): Promise<void> {
+  try {
+    if (isFolder) await mkdir(target);
+    else await (await open(target, "wx")).close();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "EEXIST") return; // made by someone else meanwhile: creatable
+    const why = code === "ENOENT" ? "the file system does not allow creating files there (ENOENT)" : fsReason(err);
+    throw new EmofeatError(`${flag} ${file}: cannot create ${target}: ${why}`);
+  }
+  await (isFolder ? rmdir(target) : unlink(target)).catch(() => {});
+}
+
 /** The first `bytes` bytes of a file (for recognising what wrote it). */
 export async function fileHead(file: string, bytes = 4096): Promise<Buffer> {
   const fh = await open(file, "r");
@@ -174,5 +192,6 @@ export async function prepareOutFile(file: string, o: OutFileOptions): Promise<{
   const chain = await missingChain(parent);
   if (!chain.isDir) throw new EmofeatError(`${flag} ${file}: ${chain.ancestor} is a file, so no folder can be created inside it; choose another ${flag}`);
   await checkWritable(chain.ancestor, flag);
+  await probeCreate(chain.missing[0] ?? path.join(parent, `.${path.basename(file)}.probe-${process.pid}`), chain.missing.length > 0, flag, file);
   return { replaces: st !== null };
 }

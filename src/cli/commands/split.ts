@@ -1,6 +1,6 @@
 import { Command } from "commander";
 import { parseRatios } from "../../manifest/split.js";
-import { formatStatsTable, splitIndexFile, withIndexLock } from "../../recipes/index.js";
+import { checkIndexOut, formatStatsTable, splitIndexFile, withIndexLock } from "../../recipes/index.js";
 import { intArg } from "../options.js";
 
 /** `emofeat split`: a new speaker-independent, stratified, seeded train/val/test split for an existing index. */
@@ -26,6 +26,7 @@ export function registerSplit(program: Command): void {
       "\nExamples:\n  emofeat split data/index.csv --out data/index-split.csv\n  emofeat split data/index.csv --by speaker --ratios 70/15/15 --seed 1 --out data/split1.csv",
     )
     .action(async (csv: string, o: { out: string; ratios: string; by: string; seed: number; forceUnlock: boolean; quiet: boolean }) => {
+      await checkIndexOut(o.out); // before its lock is taken there
       const res = await withIndexLock(o.out, { forceUnlock: o.forceUnlock, log: (line) => process.stderr.write(`emofeat: ${line}\n`) }, () =>
         splitIndexFile({ csv, out: o.out, ratios: parseRatios(o.ratios), by: o.by, seed: o.seed }),
       );
