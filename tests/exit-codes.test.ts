@@ -3,7 +3,7 @@
  * 130 interrupted (tested with SIGTERM in outputs.test.ts). Also: -q everywhere, one --threads wording, the cap.
  * In-process (runEmofeatInProcess): the codes come from runCli, which main.ts hands to the process.
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { cp, mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { Command } from "commander";
@@ -95,6 +95,13 @@ describe("exit codes of every command", () => {
     const missing = await expectCode(["runs", "summarize", path.join(dir, "no-such-run")], 2, /no-such-run: does not exist/);
     expect(missing.stderr).toMatch(/^skipped .*no-such-run: does not exist\n/);
     await expectCode(["runs", "summarize", run, path.join(dir, "no-such-run"), "-q"], 0);
+    // A damaged run is skipped with its reason; the others are still summarized.
+    const damaged = path.join(dir, "damaged-run");
+    await cp(run, damaged, { recursive: true });
+    await writeFile(path.join(damaged, "metrics.json"), "{");
+    const partial = await expectCode(["runs", "summarize", damaged, run], 0);
+    expect(partial.stderr).toMatch(/^skipped .*damaged-run: .*damaged-run\/metrics\.json: not valid JSON/);
+    expect(partial.stdout.trim().split("\n")).toHaveLength(3); // header, rule, the intact run
 
     await expectCode(["report", run, "--out", path.join(dir, "r.html"), "--projection", "tsne"], 1, /--projection: unknown "tsne"/);
     await expectCode(["report", path.join(dir, "nope"), "--out", path.join(dir, "r.html"), "-q"], 2);

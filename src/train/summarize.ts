@@ -34,7 +34,16 @@ export async function summarizeRuns(dirs: string[]): Promise<{ rows: SummaryRow[
       skipped.push({ dir, reason: (await isDirectory(dir)) ? "not a finished run (no metrics.json)" : "is a file, not a run folder" });
       continue;
     }
-    const [m, c] = await Promise.all([readRunMetrics(dir), readRunConfig(dir)]);
+    let m: Awaited<ReturnType<typeof readRunMetrics>>;
+    let c: Awaited<ReturnType<typeof readRunConfig>>;
+    try {
+      [m, c] = await Promise.all([readRunMetrics(dir), readRunConfig(dir)]);
+    } catch (err) {
+      // One damaged run (an edited or truncated JSON) must not hide the table of the others.
+      if (!(err instanceof EmofeatError)) throw err;
+      skipped.push({ dir, reason: err.message });
+      continue;
+    }
     const shortModel = (id: string | undefined) => (id ? path.basename(id.replace(/\/+$/, "")) : "?");
     rows.push({
       run: dir,
