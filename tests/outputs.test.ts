@@ -326,6 +326,18 @@ describe("signals and unusual targets, as a real process", () => {
     const code = await new Promise<number | null>((res) => child.on("exit", (c) => res(c)));
     expect(code).toBe(130); // 99: the write finished first, so the test proved nothing
     expect(readdirSync(path.dirname(target))).toEqual([]);
+
+    // The same for a temp folder (a run or a report's figures being assembled) left by an exit at once.
+    const folderScript = `
+      import { mkdirSync, writeFileSync } from "node:fs";
+      import { tmpNameFor } from ${JSON.stringify(pathToFileURL(path.join(BUILD_DIR, "util", "fs.js")).href)};
+      const tmp = tmpNameFor(${JSON.stringify(path.join(path.dirname(target), "run"))});
+      mkdirSync(tmp);
+      writeFileSync(tmp + "/metrics.json", "{}");
+      process.exit(130);`;
+    const folderChild = spawn(process.execPath, ["--input-type=module", "-e", folderScript], { stdio: "ignore" });
+    expect(await new Promise<number | null>((res) => folderChild.on("exit", (c) => res(c)))).toBe(130);
+    expect(readdirSync(path.dirname(target))).toEqual([]);
   });
 
   it("--out /proc/xx ends at once with one line (Node's recursive mkdir used to spin there forever)", async () => {

@@ -3,20 +3,36 @@ import { createReadStream, rmSync } from "node:fs";
 import { open, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 
-/** A temporary name beside `file`, so the final rename stays on one file system and is atomic. */
-export function tmpNameFor(file: string): string {
-  return path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
-}
-
-// Temp files being written, removed if the process exits before they are renamed into place (a second
-// Ctrl-C or SIGTERM ends the process at once, in the middle of a write).
+// Temp files and folders made under names from tmpNameFor, removed if the process exits before they are
+// renamed into place or removed (a second Ctrl-C or SIGTERM ends the process at once, in the middle of a write).
+// Once renamed, the name no longer exists and removing it is a no-op.
 const pendingTemp = new Set<string>();
 let exitHookInstalled = false;
 
-/** Removes the temp files of unfinished atomic writes (the process's exit hook; synchronous). */
+/** Removes what is left under the temp names of this process (the exit hook; synchronous). */
 export function removePendingTempFiles(): void {
-  for (const tmp of pendingTemp) rmSync(tmp, { force: true });
+  for (const tmp of pendingTemp) {
+    try {
+      rmSync(tmp, { recursive: true, force: true });
+    } catch {
+      // exiting anyway: what cannot be removed stays
+    }
+  }
   pendingTemp.clear();
+}
+
+/**
+ * A temporary name beside `file`, so the final rename stays on one file system and is atomic. Whatever is
+ * still there under this name when the process exits is removed.
+ */
+export function tmpNameFor(file: string): string {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on("exit", removePendingTempFiles);
+  }
+  pendingTemp.add(tmp);
+  return tmp;
 }
 
 /**
@@ -25,15 +41,10 @@ export function removePendingTempFiles(): void {
  */
 export async function writeFileAtomic(file: string, data: string | Uint8Array | readonly Uint8Array[]): Promise<void> {
   const tmp = tmpNameFor(file);
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.on("exit", removePendingTempFiles);
-  }
-  pendingTemp.add(tmp);
   try {
     await writeTmpThenRename(tmp, file, data);
   } finally {
-    pendingTemp.delete(tmp);
+    pendingTemp.delete(tmp); // renamed or removed: nothing left under this name
   }
 }
 
