@@ -39,4 +39,17 @@ describe("store provenance", () => {
       /edited: embeddings\.npy is not the file its meta\.json describes/,
     );
   });
+
+  it("train refuses a store whose ids.txt was reordered after extraction (vectors would get the wrong labels)", async () => {
+    const swapped = path.join(dir, "features", "swapped");
+    await cp(fx.text, swapped, { recursive: true });
+    const ids = (await readFile(path.join(swapped, "ids.txt"), "utf8")).split("\n");
+    [ids[0], ids[1]] = [ids[1], ids[0]];
+    await writeFile(path.join(swapped, "ids.txt"), ids.join("\n"));
+    const meta = JSON.parse(await readFile(path.join(fx.text, "meta.json"), "utf8"));
+    expect(meta.index.sha256).toBe(await sha(fx.csv)); // made from this index: its order is known
+    await expect(trainProbe({ csv: fx.csv, features: `text=${swapped}`, head: "linear", out: path.join(dir, "runs", "swapped"), settings: { epochs: 1 } })).rejects.toThrow(
+      new RegExp(`swapped: ids\\.txt is not in index order \\(line 2: "${ids[1]}" is index row 1, after row 2\\)`),
+    );
+  });
 });

@@ -140,6 +140,29 @@ async function checkSequenceHashes(dir: string, meta: StoreMeta): Promise<void> 
   );
 }
 
+/**
+ * Rows are joined by utter_id, and ids.txt carries no hash of its own: an edited ids.txt (two lines swapped)
+ * would pair vectors with the wrong labels, silently. A store made from this very index (same sha256) lists
+ * its rows in index order (what validate checks); ids out of that order were changed after extraction. Rows
+ * a store lacks are the join's to report; stores from another version of the index are joined by id.
+ */
+function checkIdOrder(s: Loaded, index: IndexManifest): void {
+  if (s.meta.index?.sha256 !== index.sha256) return;
+  const pos = new Map(index.utterances.map((u, i) => [u.utterId, i]));
+  let last = -1;
+  s.ids.forEach((id, line) => {
+    const p = pos.get(id);
+    if (p === undefined) return;
+    if (p <= last)
+      throw new EmofeatError(
+        `${s.dir}: ids.txt is not in index order (line ${line + 1}: ${JSON.stringify(id)} is index row ${p + 1}, after row ${last + 1}), ` +
+          `though the store was made from this index: it was changed after extraction and its vectors would get other rows' labels. ` +
+          `Re-extract the store (emofeat validate shows what differs).`,
+      );
+    last = p;
+  });
+}
+
 /** A pooled store in memory, or a sequence store (pooling none) opened for reading batch by batch. */
 async function loadStore(dir: string, open: SequenceStoreOpener): Promise<Loaded> {
   const meta = await readStoreMeta(dir);
@@ -185,6 +208,7 @@ async function join(
   if (dup)
     throw new UsageError(`--features: two stores are named "${dup}"; name them explicitly, e.g. --features audio=DIR1,text=DIR2`);
   const picks = pickLayers(loaded, names, o.layers);
+  for (const s of loaded) checkIdOrder(s, index);
 
   const classes = o.classes ? parseClasses(o.classes) : identityClasses(index.utterances.map((u) => u.label));
   if (o.classes) {
