@@ -96,8 +96,14 @@ describe("Slurm", () => {
     await chmod(path.join(bin, "sbatch"), 0o755);
     const { file, args } = cliCommand();
     const env = { EMOFEAT: [file, ...args].join(" "), PATH: `${bin}:${process.env.PATH}`, SBATCH_LOG: path.join(dir, "sbatch.log") };
-    const tasks = await Promise.all([0, 1, 2, 3].map((k) => run("bash", [script], { ...env, ...slurmEnv(k, 4) })));
+    // Tasks 0, 1 and 3 run as the array; task 2 as if it failed and was resubmitted alone (`sbatch --array=2`):
+    // Slurm then describes a one-task array (MIN = MAX = 2, COUNT = 1), and it must still extract shard 2.
+    const tasks = await Promise.all([0, 1, 3].map((k) => run("bash", [script], { ...env, ...slurmEnv(k, 4) })));
     tasks.forEach((t, k) => expect(t.code, `task ${k}: ${t.stderr}`).toBe(0));
+    const rerun = { ...slurmEnv(2, 4), SLURM_ARRAY_TASK_MIN: "2", SLURM_ARRAY_TASK_MAX: "2", SLURM_ARRAY_TASK_COUNT: "1" };
+    const again = await run("bash", [script], { ...env, ...rerun });
+    expect(again.code, again.stderr).toBe(0);
+    expect(existsSync(path.join(out, "shards", "2-of-4", "shard.json"))).toBe(true);
     const submitted = (await readFile(env.SBATCH_LOG, "utf8")).trim().split("\n");
     expect(submitted).toContain("--dependency=afterok:4242");
     const wrap = submitted.find((a) => a.startsWith("--wrap="))!.slice("--wrap=".length);
