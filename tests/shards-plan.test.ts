@@ -70,7 +70,7 @@ describe("array tasks", () => {
   it("EMOFEAT_ARRAY_BASE (the sbatch scripts set it): task ids are shard numbers, also in a resubmitted part of the array", () => {
     const base = { EMOFEAT_ARRAY_BASE: "0" };
     // `sbatch --array=2 x.sbatch`: Slurm describes a one-task array starting at 2.
-    const rerun = slurm(2, { ...base, SLURM_ARRAY_TASK_MIN: "2", SLURM_ARRAY_TASK_MAX: "2", SLURM_ARRAY_TASK_COUNT: "1" });
+    const rerun: Record<string, string> = slurm(2, { ...base, SLURM_ARRAY_TASK_MIN: "2", SLURM_ARRAY_TASK_MAX: "2", SLURM_ARRAY_TASK_COUNT: "1" });
     expect(parseShard("auto", { shards: 4, env: rerun })).toEqual({ k: 2, n: 4 });
     expect(parseShard("auto", { shards: 4, env: slurm(3, { ...base, SLURM_ARRAY_TASK_MIN: "0", SLURM_ARRAY_TASK_COUNT: "4" }) })).toEqual({ k: 3, n: 4 });
     expect(parseShard("auto", { shards: 4, env: slurm(4, { EMOFEAT_ARRAY_BASE: "1", SLURM_ARRAY_TASK_MIN: "1", SLURM_ARRAY_TASK_COUNT: "4" }) })).toEqual({ k: 3, n: 4 });

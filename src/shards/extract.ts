@@ -26,6 +26,8 @@ export interface ShardRunContext {
   /** What a single run would finalize (merge finalizes the same, over every shard's parts). */
   finalize: FinalizeOptions;
   runBatches: typeof RunBatches;
+  /** Whether a finished store differs from this command only in settings that do not change its numbers. */
+  sameNumbers: (meta: StoreMeta) => boolean;
 }
 
 /** The serializable part of a store's finalize options, for shard.json. */
@@ -53,7 +55,7 @@ export async function runShard(o: RunExtractionOptions, x: ShardRunContext): Pro
   // A store already merged with these settings: a task rerun after the merge has nothing to do.
   if ((await exists(path.join(out, STORE_FILES.meta))) && !(await exists(path.join(out, STORE_FILES.partial)))) {
     const meta = await readStoreMeta(out);
-    if (meta.fingerprint === x.fingerprint)
+    if (meta.fingerprint === x.fingerprint || x.sameNumbers(meta))
       return { outDir: out, status: "up-to-date", meta, resumedRows: meta.n + meta.failures };
     if (!o.overwrite)
       throw new EmofeatError(
