@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { cp, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -6,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildProgram } from "../src/cli/program.js";
 import { writeIndex } from "./helpers/csv.js";
 import { DEMO_INDEX, DEMO_MODEL, ROOT, removeDir, tempDir } from "./helpers/paths.js";
-import { runEmofeat, runEmofeatInProcess } from "./helpers/cli.js";
+import { cliCommand, runEmofeat, runEmofeatInProcess } from "./helpers/cli.js";
 
 
 const cli = (args: string[], env: Record<string, string> = {}) => runEmofeat(args, { env });
@@ -54,6 +55,15 @@ describe("CLI", () => {
     expect(r.stderr).toMatch(/row 3, line 4, column "split": unknown split "training"/);
     expect(r.stderr).not.toMatch(/at .*\.ts:\d+/); // no stack trace
     expect(existsSync(out)).toBe(false);
+  });
+
+  it("a reader that closes the pipe early (`| true`) ends the output quietly, without a stack trace", () => {
+    const { file, args } = cliCommand();
+    const cmd = [file, ...args, "extract", "audio", "--help"].map((a) => `'${a}'`).join(" ");
+    // `true` exits without reading, so the help text meets a closed pipe (EPIPE).
+    const r = spawnSync("bash", ["-c", `${cmd} | true; echo "status=\${PIPESTATUS[0]}"`], { encoding: "utf8" });
+    expect(r.stderr).not.toMatch(/EPIPE|Unhandled|at /);
+    expect(r.stdout.trim()).toBe("status=0");
   });
 
   it("names the missing file of a local model folder", async () => {
