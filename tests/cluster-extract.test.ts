@@ -96,10 +96,13 @@ describe("Slurm", () => {
     await chmod(path.join(bin, "sbatch"), 0o755);
     const { file, args } = cliCommand();
     const env = { EMOFEAT: [file, ...args].join(" "), PATH: `${bin}:${process.env.PATH}`, SBATCH_LOG: path.join(dir, "sbatch.log") };
-    // Tasks 0, 1 and 3 run as the array; task 2 as if it failed and was resubmitted alone (`sbatch --array=2`):
-    // Slurm then describes a one-task array (MIN = MAX = 2, COUNT = 1), and it must still extract shard 2.
-    const tasks = await Promise.all([0, 1, 3].map((k) => run("bash", [script], { ...env, ...slurmEnv(k, 4) })));
+    // The array submitted 1-based (--array=1-4: shard = id - SLURM_ARRAY_TASK_MIN); ids 1, 2 and 4 run, id 3
+    // fails and shard 2 is resubmitted alone (`sbatch --array=2`): Slurm then describes a one-task array
+    // (MIN = MAX = 2, COUNT = 1), and the script must still extract shard 2.
+    const oneBased = (id: number) => ({ ...slurmEnv(id, 4), SLURM_ARRAY_TASK_MIN: "1", SLURM_ARRAY_TASK_MAX: "4" });
+    const tasks = await Promise.all([1, 2, 4].map((id) => run("bash", [script], { ...env, ...oneBased(id) })));
     tasks.forEach((t, k) => expect(t.code, `task ${k}: ${t.stderr}`).toBe(0));
+    expect(readdirSync(path.join(out, "shards")).sort()).toEqual([".merge-submitted", "0-of-4", "1-of-4", "3-of-4"]);
     const rerun = { ...slurmEnv(2, 4), SLURM_ARRAY_TASK_MIN: "2", SLURM_ARRAY_TASK_MAX: "2", SLURM_ARRAY_TASK_COUNT: "1" };
     const again = await run("bash", [script], { ...env, ...rerun });
     expect(again.code, again.stderr).toBe(0);
