@@ -250,6 +250,18 @@ describe("merge refuses, naming the shard and its rows, and writes nothing", () 
     nothingWritten(out);
   });
 
+  it("a shard made with other settings names the settings that differ", async () => {
+    const src = path.join(dir, "err-settings-src");
+    await extractText({ csv: DEMO_INDEX, out: src, model: DEMO_MODEL, offline: true, batchSize: 4, maxLen: 16, shard: { k: 2, n: 4 } });
+    const out = await broken("err-settings", async (root) => {
+      await rm(path.join(root, "2-of-4"), { recursive: true });
+      await cp(path.join(src, "shards", "2-of-4"), path.join(root, "2-of-4"), { recursive: true });
+    });
+    const err = String(await mergeShards({ out }).catch((e) => e));
+    expect(err).toMatch(/shards\/2-of-4: foreign: made with other settings \(the others' -> this one's: max_len 128 -> 16; fingerprint [0-9a-f]{12}\.\.\./);
+    nothingWritten(out);
+  });
+
   it("shards of two different shard counts", async () => {
     const out = await broken("err-mixed", async (root) => {
       await cp(path.join(root, "1-of-4"), path.join(root, "1-of-2"), { recursive: true });

@@ -14,7 +14,7 @@ import { STORE_FILES, type ShardsRecord, type StoreMeta } from "../store/meta.js
 import { readStoreMeta } from "../store/read.js";
 import { RECORD_TOTALS } from "../store/records.js";
 import { validateStores, type ValidationReport } from "../store/validate.js";
-import { checkStoreOut, StoreWriter } from "../store/write.js";
+import { checkStoreOut, describeDifferences, recordedSettings, StoreWriter } from "../store/write.js";
 import { exists, isDirectory } from "../util/fs.js";
 import { acquireLock, type Lock } from "../util/lock.js";
 import { shardName } from "./array-task.js";
@@ -49,13 +49,23 @@ function identityDiff(r: ShardRecord, ref: ShardRecord): string | null {
   if (r.index.sha256 !== ref.index.sha256) return `made from another index (sha256 ${short(r.index.sha256)}, the others ${short(ref.index.sha256)})`;
   if (r.model.sha256 !== ref.model.sha256 || r.model.id !== ref.model.id)
     return `made with another model (${r.model.id}, sha256 ${short(r.model.sha256)}; the others ${ref.model.id}, ${short(ref.model.sha256)})`;
-  if (r.fingerprint !== ref.fingerprint) return `made with other settings (fingerprint ${short(r.fingerprint)}, the others ${short(ref.fingerprint)})`;
+  if (r.fingerprint !== ref.fingerprint)
+    return (
+      `made with other settings (the others' -> this one's: ${describeDifferences(settingsOf(ref), settingsOf(r))}; ` +
+      `fingerprint ${short(r.fingerprint)}, the others ${short(ref.fingerprint)})`
+    );
   const version = (x: ShardRecord) => x.store.meta.tool?.version;
   if (version(r) !== version(ref)) return `made by emofeat ${version(r)} (the others by ${version(ref)}): every node must run the same version`;
   if (r.plan.sha256 !== ref.plan.sha256) return `made from another plan of batches (${short(r.plan.sha256)}, the others ${short(ref.plan.sha256)})`;
   if (cut(r) !== cut(ref))
     return "the plan was cut into shards differently (the tasks estimated the work differently: did audio files or their duration column change between tasks?)";
   return null;
+}
+
+/** What a shard's store records of its settings, for naming the ones that differ. */
+function settingsOf(r: ShardRecord): Record<string, unknown> {
+  const { fingerprint: _f, ...settings } = recordedSettings(r.store.meta);
+  return settings;
 }
 
 const cut = (r: ShardRecord) => r.plan.shards.map((s) => `${s.from}-${s.to}`).join(",");

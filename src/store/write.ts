@@ -60,8 +60,8 @@ interface PartialState {
   settings?: Record<string, unknown>;
 }
 
-/** The fingerprint settings a finished store recorded, under the names extract uses for them. */
-function recordedSettings(meta: StoreMeta): Record<string, unknown> {
+/** The fingerprint settings a finished store (or a shard's store spec) recorded, under the names extract uses for them. */
+export function recordedSettings(meta: FinalizeOptions["meta"]): Record<string, unknown> {
   const scalars = Object.entries(meta).filter(([, v]) => v === null || typeof v !== "object" || Array.isArray(v));
   return {
     ...Object.fromEntries(scalars),
