@@ -47,6 +47,14 @@ describe("a rerun with another --batch-size", () => {
     expect(done.resumedRows).toBeGreaterThan(0);
   });
 
+  it("a shard extracted with another batch size (another plan of batches) is refused, naming the setting", async () => {
+    const out = path.join(dir, "text-shard");
+    await extractText({ csv: DEMO_INDEX, out, model: DEMO_MODEL, offline: true, batchSize: 4, shard: { k: 1, n: 2 } });
+    await expect(extractText({ csv: DEMO_INDEX, out, model: DEMO_MODEL, offline: true, shard: { k: 1, n: 2 } })).rejects.toThrow(
+      /holds a shard extracted with other settings, another index or another model \(batch_size 4 -> 16; fingerprint/,
+    );
+  });
+
   it("audio: up to date in exact mode; refused with reference batching, where the batch is padded", async () => {
     const lines = (await readFile(DEMO_INDEX, "utf8")).trim().split("\n").slice(1, 7);
     const csv = await writeIndex(

@@ -51,7 +51,7 @@ function identityDiff(r: ShardRecord, ref: ShardRecord): string | null {
     return `made with another model (${r.model.id}, sha256 ${short(r.model.sha256)}; the others ${ref.model.id}, ${short(ref.model.sha256)})`;
   if (r.fingerprint !== ref.fingerprint)
     return (
-      `made with other settings (the others' -> this one's: ${describeDifferences(settingsOf(ref), settingsOf(r))}; ` +
+      `made with other settings (the others' -> this one's: ${describeDifferences(recordedSettings(ref.store.meta), recordedSettings(r.store.meta))}; ` +
       `fingerprint ${short(r.fingerprint)}, the others ${short(ref.fingerprint)})`
     );
   const version = (x: ShardRecord) => x.store.meta.tool?.version;
@@ -60,12 +60,6 @@ function identityDiff(r: ShardRecord, ref: ShardRecord): string | null {
   if (cut(r) !== cut(ref))
     return "the plan was cut into shards differently (the tasks estimated the work differently: did audio files or their duration column change between tasks?)";
   return null;
-}
-
-/** What a shard's store records of its settings, for naming the ones that differ. */
-function settingsOf(r: ShardRecord): Record<string, unknown> {
-  const { fingerprint: _f, ...settings } = recordedSettings(r.store.meta);
-  return settings;
 }
 
 const cut = (r: ShardRecord) => r.plan.shards.map((s) => `${s.from}-${s.to}`).join(",");

@@ -62,7 +62,9 @@ interface PartialState {
 
 /** The fingerprint settings a finished store (or a shard's store spec) recorded, under the names extract uses for them. */
 export function recordedSettings(meta: FinalizeOptions["meta"]): Record<string, unknown> {
-  const scalars = Object.entries(meta).filter(([, v]) => v === null || typeof v !== "object" || Array.isArray(v));
+  // Not the fingerprint itself (or the hashes and times of the output): messages name the settings behind it.
+  const outputs = new Set(["fingerprint", "embeddings_sha256", "lengths_sha256", "created"]);
+  const scalars = Object.entries(meta).filter(([k, v]) => !outputs.has(k) && (v === null || typeof v !== "object" || Array.isArray(v)));
   return {
     ...Object.fromEntries(scalars),
     ...meta.settings,
