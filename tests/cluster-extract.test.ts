@@ -87,7 +87,7 @@ describe("Slurm", () => {
     expect(gen.stdout).toMatch(/--dependency=afterok:"\$\{SLURM_ARRAY_JOB_ID\}"/);
     expect(gen.stdout).toMatch(/# text extraction of 24 rows \(6 batches\) in 4 shards; \d+ padded tokens in all/);
     const line = gen.stdout.split("\n").find((l) => l.startsWith("${EMOFEAT} extract text"))!;
-    expect(line).toContain(`--out ${out} --batch-size 4 --offline --csv ${DEMO_INDEX} --shard auto --shards 4 --threads "\${SLURM_CPUS_PER_TASK}"`);
+    expect(line).toContain(`--out ${out} --batch-size 4 --offline --csv ${DEMO_INDEX} --device cpu --shard auto --shards 4 --threads "\${SLURM_CPUS_PER_TASK}"`);
 
     // Slurm's side, played by bash: a fake sbatch records the merge submission.
     const bin = path.join(dir, "bin");
@@ -294,7 +294,7 @@ describe("Kubernetes", () => {
     expect(c.env.find((e: { name: string }) => e.name === "EMOFEAT_JOB_UID").valueFrom.fieldRef.fieldPath).toBe("metadata.labels['batch.kubernetes.io/controller-uid']");
     expect(job.spec.podReplacementPolicy).toBe("Failed");
     expect(c.command.slice(0, 3)).toEqual(["emofeat", "extract", "text"]);
-    expect(c.command.join(" ")).toContain("--shard auto --shards 4 --threads 2");
+    expect(c.command.join(" ")).toContain("--device cpu --shard auto --shards 4 --threads 2"); // not auto: every pod on one device
     expect(merge.spec.template.spec.containers[0].command.slice(0, 4)).toEqual(["emofeat", "merge", out, "--wait"]);
 
     // Pod 3 as Kubernetes starts it: JOB_COMPLETION_INDEX=3, the Job's command.
