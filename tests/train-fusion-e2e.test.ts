@@ -4,6 +4,7 @@
  * prediction (the encoders give frames and tokens again) and predict --explain on the command line.
  */
 import { existsSync, readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -11,6 +12,7 @@ import { extractAudio } from "../src/extract/audio.js";
 import { extractText } from "../src/extract/text.js";
 import { loadIndex } from "../src/manifest/index-csv.js";
 import { predict } from "../src/predict/predict.js";
+import { EmofeatServer } from "../src/serve/server.js";
 import { openSequenceStore } from "../src/store/read.js";
 import { trainProbe } from "../src/train/probe.js";
 import { runEmofeat } from "./helpers/cli.js";
@@ -66,6 +68,31 @@ describe("fusion-decoder on sequence stores, end to end", () => {
     await Promise.all([a.close(), t.close()]);
     console.log(`predict vs head.onnx on stored sequences: max |diff| ${maxDiff.toExponential(2)}`);
     expect(maxDiff).toBeLessThan(1e-4);
+  });
+
+  it("serve: a sequence run answers what predict gives for the same file and text, and needs both", async () => {
+    const index = await loadIndex(DEMO_INDEX);
+    const u = index.utterances[3];
+    const [want] = await predict(run, [{ text: u.text, audio: u.audioFile! }], { offline: true });
+    const server = await EmofeatServer.start({ run, port: 0, host: "127.0.0.1", logLevel: "silent", predictor: { offline: true } });
+    try {
+      await server.ready;
+      const form = new FormData();
+      form.append("audio", new Blob([await readFile(u.audioFile!)]), path.basename(u.audioFile!));
+      form.append("text", u.text);
+      const r = await fetch(server.url + "/v1/predict", { method: "POST", body: form });
+      const body = (await r.json()) as Record<string, any>;
+      expect(r.status, JSON.stringify(body)).toBe(200);
+      expect(body.probabilities).toEqual(want.probabilities);
+      expect(body.beta).toBe(want.beta);
+      expect(body.text_batch).toBe(1);
+      expect(body.timings_ms.encode_audio).toBeGreaterThan(0);
+      const noText = await fetch(server.url + "/v1/predict", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ text: u.text }) });
+      expect(noText.status).toBe(400);
+      expect(((await noText.json()) as Record<string, any>).code).toBe("missing_audio");
+    } finally {
+      await server.close();
+    }
   });
 
   it("CLI predict --explain: JSON and heat maps with token strings and frame times", async () => {

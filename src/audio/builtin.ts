@@ -163,6 +163,12 @@ export class BuiltinFrameExtractor {
     return this.embed(clip.samples);
   }
 
+  /** One prepared clip's frames, [frames, frameDim] (a pooling-none store's rows for the clip). */
+  async sequenceClip(clip: LoadedClip): Promise<Float32Array> {
+    if (clip.samples.length < this.spec.minSamples) throw this.tooShort(clip.info.file, clip.samples.length);
+    return this.frames(clip.samples).data;
+  }
+
   private tooShort(file: string, samples: number): AudioInputError {
     return new AudioInputError(
       file,

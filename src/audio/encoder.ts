@@ -323,6 +323,12 @@ export class AudioEncoder {
     return this.embedClips([clip.samples], 1);
   }
 
+  /** One prepared clip's frame states ([T, rowSize], pooling none), computed alone like `embedClip`. */
+  async sequenceClip(clip: LoadedClip): Promise<Float32Array> {
+    if (clip.samples.length < this.minSamples) throw tooShort(clip.info.file, clip.samples.length, this.minSamples, this.targetSampleRate);
+    return (await this.sequenceClips([clip.samples], 1))[0];
+  }
+
   /**
    * Frame states of prepared clips, per clip [T_i, rowSize] in input order: exact mode all of the clip's frames,
    * reference modes the real frames of the padded batch (the frame mask is a prefix; T_i may be 0).

@@ -70,6 +70,8 @@ export interface ClipEncoding {
   prepare(audio: AudioStream): Promise<LoadedClip>;
   /** The clip's vector (pooled stores), computed alone; throws AudioInputError when the clip is too short. */
   embed(clip: LoadedClip): Promise<Float32Array>;
+  /** The clip's frames (sequence stores), [T, rowSize], computed alone; AudioInputError when too short. */
+  frames(clip: LoadedClip): Promise<Float32Array>;
 }
 
 export interface EncoderOptions {
@@ -250,6 +252,8 @@ interface FileEncoder {
   maxSeconds: number;
   loadClip(audio: string | AudioStream): Promise<LoadedClip>;
   embedClip(clip: LoadedClip): Promise<Float32Array>;
+  /** One prepared clip's frames (pooling none). */
+  sequenceClip(clip: LoadedClip): Promise<Float32Array>;
   dispose(): Promise<void>;
 }
 
@@ -285,6 +289,10 @@ function audioEncoder(meta: StoreMeta, o: EncoderOptions, enc: FileEncoder): Enc
       if (isSequenceStore(meta)) throw wrongKind(meta, o, "pooled");
       return enc.embedClip(clip);
     },
+    frames: async (clip) => {
+      if (!isSequenceStore(meta)) throw wrongKind(meta, o, "sequence");
+      return enc.sequenceClip(clip);
+    },
   };
   return { ...encoder, clips };
 }
@@ -319,6 +327,7 @@ registerEncoderFactory("audio", async (meta, o) => {
     maxSeconds: enc.maxSeconds,
     loadClip: (audio) => enc.loadClip(audio),
     embedClip: (clip) => enc.embedClip(clip),
+    sequenceClip: (clip) => enc.sequenceClip(clip),
     dispose: () => enc.dispose(),
   });
 });

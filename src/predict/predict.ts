@@ -266,6 +266,28 @@ export class Predictor {
     return this.encoderClips(k).embed(clip);
   }
 
+  /**
+   * Sequence heads: head input k's positions for one text ([T, dim], the trained layer of a layer store),
+   * encoded alone so the answer never depends on other work.
+   */
+  async textSequence(k: number, text: string): Promise<Float32Array> {
+    if (this.encoders[k].modality !== "text") throw new EmofeatError(`store "${this.head.inputs[k].name}" takes no text`);
+    const res = await this.encoders[k].encodeSequences([text]);
+    const seq = res.sequences[0];
+    if (res.errors[0] || !seq) throw res.errors[0] ?? new EmofeatError(`store "${this.head.inputs[k].name}": no token sequence for the text`);
+    return sequenceValues(seq, this.storeMetas[k], this.head.inputs[k]);
+  }
+
+  /** Sequence heads: head input k's positions for one prepared clip ([T, dim]), computed alone. */
+  async clipSequence(k: number, clip: LoadedClip): Promise<Float32Array> {
+    return sequenceValues(await this.encoderClips(k).frames(clip), this.storeMetas[k], this.head.inputs[k]);
+  }
+
+  /** Whether the head reads sequences (frames and tokens) rather than one vector per store. */
+  get takesSequences(): boolean {
+    return this.head.inputs.some((i) => i.sequence);
+  }
+
   /** Store k's vectors of many texts, [texts.length * dim], batched as at extraction. */
   async embedTexts(k: number, texts: readonly string[]): Promise<Float32Array> {
     if (this.encoders[k].modality !== "text") throw new EmofeatError(`store "${this.head.inputs[k].name}" takes no text`);

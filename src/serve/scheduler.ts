@@ -22,6 +22,15 @@ export interface ModelRunner {
   embedTexts(k: number, texts: readonly string[]): Promise<Float32Array>;
   embedClip(k: number, clip: LoadedClip): Promise<Float32Array>;
   classify(features: readonly Float32Array[], n: number): Promise<Classification[]>;
+  /**
+   * Heads on sequence stores (frames and tokens): the per-input calls give one job's [T, dim] positions, and
+   * the head runs on one job's sequences (no padding). Texts are then encoded alone, not batched.
+   */
+  readonly sequences?: {
+    text(k: number, text: string): Promise<Float32Array>;
+    clip(k: number, clip: LoadedClip): Promise<Float32Array>;
+    classify(inputs: readonly Float32Array[]): Promise<Classification>;
+  };
 }
 
 /** One prediction's work: per head input, its text or its prepared clip. */
@@ -189,6 +198,7 @@ export class Scheduler {
   }
 
   private async step(job: Job): Promise<void> {
+    if (this.runner.sequences) return this.sequenceStep(job, this.runner.sequences);
     const inputs = this.runner.inputs;
     for (let k = 0; k < inputs.length; k++) {
       if (job.vectors[k] !== undefined) continue;
@@ -203,6 +213,28 @@ export class Scheduler {
     }
     const t = now();
     const [c] = await this.runner.classify(job.vectors as Float32Array[], 1);
+    job.timings.head = this.stage("head", now() - t, 1);
+    const hasText = job.input.texts.some((x) => x !== null);
+    this.settle(job, () => job.resolve({ ...c, timings_ms: job.timings, ...(hasText ? { text_batch: job.textBatch } : {}) }));
+  }
+
+  /** A job of a sequence head: every input encoded alone, then the head on its unpadded sequences. */
+  private async sequenceStep(job: Job, seq: NonNullable<ModelRunner["sequences"]>): Promise<void> {
+    for (let k = 0; k < this.runner.inputs.length; k++) {
+      const text = job.input.texts[k];
+      const clip = job.input.clips[k];
+      const t = now();
+      if (text !== null) {
+        job.vectors[k] = await seq.text(k, text);
+        job.timings.encode_text += this.stage("encode_text", now() - t, 1);
+        job.textBatch = 1;
+      } else if (clip !== null) {
+        job.vectors[k] = await seq.clip(k, clip);
+        job.timings.encode_audio += this.stage("encode_audio", now() - t, 1);
+      } else throw new Error(`job has neither text nor audio for head input ${k}`);
+    }
+    const t = now();
+    const c = await seq.classify(job.vectors as Float32Array[]);
     job.timings.head = this.stage("head", now() - t, 1);
     const hasText = job.input.texts.some((x) => x !== null);
     this.settle(job, () => job.resolve({ ...c, timings_ms: job.timings, ...(hasText ? { text_batch: job.textBatch } : {}) }));

@@ -12,8 +12,7 @@ import multipart from "@fastify/multipart";
 import websocket from "@fastify/websocket";
 import { EmofeatError } from "../errors.js";
 import { Predictor, type PredictorOptions } from "../predict/predict.js";
-import { isSequenceStore } from "../store/meta.js";
-import { readRunConfig, readRunStoreMeta } from "../train/run-dir.js";
+import { readRunConfig } from "../train/run-dir.js";
 import { addLog, logOf, type ServeContext, type ServeSettings } from "./context.js";
 import { SERVE_DEFAULTS } from "./defaults.js";
 import { describeError, errorBody, HttpError } from "./errors.js";
@@ -88,9 +87,6 @@ export class EmofeatServer {
     // A wrong run directory fails at once, before the port is taken (loading the models comes after listening).
     const config = await readRunConfig(o.run);
     if (config.export.file === null) throw new EmofeatError(`${o.run} has no trained head to serve: ${config.export.reason}`);
-    for (const { name } of config.features)
-      if (isSequenceStore(await readRunStoreMeta(o.run, name)))
-        throw new EmofeatError(`store "${name}" of ${o.run} is a sequence store (pooling none): emofeat serve predicts with heads on pooled stores only`);
     let service: PredictionService | null = null;
     const ctx: ServeContext = {
       settings,

@@ -3,6 +3,7 @@
  * as extraction did (Predictor.prepareAudio), and puts the model work on the shared queue with a deadline.
  * Routes and streams both go through here, so every way in gets the same checks, limits and answers.
  */
+import type { LoadedClip } from "../audio/clip.js";
 import { AudioInputError } from "../audio/errors.js";
 import type { Predictor, PreparedAudio } from "../predict/predict.js";
 import { audioHttpError, HttpError } from "./errors.js";
@@ -74,6 +75,18 @@ export class PredictionService {
         embedTexts: (k, texts) => predictor.embedTexts(k, texts),
         embedClip: (k, clip) => predictor.embedClip(k, clip),
         classify: (features, n) => predictor.classify(features, n),
+        ...(predictor.takesSequences
+          ? {
+              sequences: {
+                text: (k: number, text: string) => predictor.textSequence(k, text),
+                clip: (k: number, clip: LoadedClip) => predictor.clipSequence(k, clip),
+                classify: async (inputs: readonly Float32Array[]) => {
+                  const row = Object.fromEntries(predictor.head.inputs.map((input, k) => [input.name, { values: inputs[k] }]));
+                  return (await predictor.classifySequences([row]))[0];
+                },
+              },
+            }
+          : {}),
       },
       {
         ...queue,
