@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import YAML from "yaml";
 import { extractAudio } from "../src/extract/audio.js";
 import { extractText } from "../src/extract/text.js";
-import { mergeShards } from "../src/shards/merge.js";
+import { mergeShards, waitForShards } from "../src/shards/merge.js";
 import { cliCommand, runEmofeat } from "./helpers/cli.js";
 import { exitOf, killAfterParts } from "./helpers/kill-child.js";
 import { texts } from "./helpers/texts.js";
@@ -192,6 +192,24 @@ describe("a shard killed and rerun", () => {
     const single = path.join(dir, "kill-single");
     await extractText({ csv, out: single, model: DEMO_MODEL, offline: true, batchSize: 2, threads: 1 });
     await expectSameStore(out, single, 2);
+  });
+});
+
+describe("merge of a folder without shards", () => {
+  it("a store merged with --remove-shards (or made by one process) is up to date, also for --wait; an empty folder is an error", async () => {
+    const out = path.join(dir, "removed-shards");
+    for (let k = 0; k < 2; k++) await extractText({ csv: DEMO_INDEX, out, model: DEMO_MODEL, offline: true, batchSize: 8, shard: { k, n: 2 } });
+    expect((await mergeShards({ out, removeShards: true })).status).toBe("created");
+    expect(existsSync(path.join(out, "shards"))).toBe(false);
+    // A task rerun after that says up to date; the merge job it may submit must not fail.
+    expect((await extractText({ csv: DEMO_INDEX, out, model: DEMO_MODEL, offline: true, batchSize: 8, shard: { k: 1, n: 2 } })).status).toBe("up-to-date");
+    const again = await mergeShards({ out });
+    expect(again).toMatchObject({ status: "up-to-date", n: 2 });
+    await waitForShards(out, { timeoutS: 0, pollS: 1 });
+    const empty = path.join(dir, "no-shards");
+    await mkdir(empty);
+    await expect(mergeShards({ out: empty })).rejects.toThrow(/no shards to merge/);
+    await expect(waitForShards(empty, { timeoutS: 0, pollS: 1 })).rejects.toThrow(/no shards to merge/);
   });
 });
 

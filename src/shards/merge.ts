@@ -179,6 +179,18 @@ export async function checkShards(out: string, o: { indexSha256?: string } = {})
   return { n, ref, usable, problems };
 }
 
+const noShards = (err: unknown): err is EmofeatError => err instanceof EmofeatError && /no shards to merge/.test(err.message);
+
+/** The meta of the finished store in `out` (meta.json, no unfinished extraction beside it), else null. */
+async function completeStore(out: string): Promise<StoreMeta | null> {
+  if (!(await exists(path.join(out, STORE_FILES.meta))) || (await exists(path.join(out, STORE_FILES.partial)))) return null;
+  try {
+    return await readStoreMeta(out);
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Merges holding the lock of OUT (no other merge, no single-process extraction into it) and, while it reads
  * them, the lock of every shard folder (no task rewrites a shard being merged).
@@ -198,7 +210,16 @@ async function mergeLocked(o: MergeOptions, locks: Lock[]): Promise<MergeSummary
   const out = o.out;
   const log = o.log ?? (() => {});
   let index = o.csv ? await loadIndex(o.csv) : null;
-  const checked = await checkShards(out, { indexSha256: index?.sha256 });
+  let checked: Awaited<ReturnType<typeof checkShards>>;
+  try {
+    checked = await checkShards(out, { indexSha256: index?.sha256 });
+  } catch (err) {
+    // No shards, but a complete store: merged before with --remove-shards (a task rerun after that, or the
+    // merge job the rerun submits, must not fail), or made by a single process.
+    const meta = noShards(err) && !o.overwrite ? await completeStore(out) : null;
+    if (meta) return { outDir: out, status: "up-to-date", meta, n: meta.shards?.n ?? 0, validation: null };
+    throw err;
+  }
   if (checked.problems.length > 0)
     throw new EmofeatError(
       `cannot merge ${out}: ${checked.problems.length} problem(s); nothing was written\n${checked.problems.map((p) => `  - ${p.text}`).join("\n")}`,
@@ -266,8 +287,10 @@ export async function waitForShards(out: string, o: { timeoutS: number; pollS: n
     try {
       problems = (await checkShards(out)).problems;
     } catch (err) {
-      // No shard folder yet (the tasks have not started), or shards of several runs.
-      if (!(err instanceof EmofeatError) || !/no shards to merge/.test(err.message)) throw err;
+      // No shard folder yet (the tasks have not started), or shards of several runs; none and a complete
+      // store: nothing to wait for (merged before with --remove-shards).
+      if (!noShards(err)) throw err;
+      if (await completeStore(out)) return;
       problems = [{ kind: "missing", text: err.message }];
     }
     if (problems.length === 0) return;
