@@ -97,6 +97,10 @@ describe("builtin feature stores on real files", () => {
     await expect(extractAudio({ csv, model: "builtin:fbank", targetSampleRate: 8000, out: path.join(dir, "x") })).rejects.toThrow(
       "builtin:fbank is defined on 16000 Hz audio; --target-sr 8000 cannot be used with it",
     );
+    // Settings that do not fit the feature are usage errors: exit 1 on the command line.
+    const bad = await runEmofeatInProcess(["extract", "audio", "--csv", csv, "--model", "builtin:fbank", "--layers", "all", "--out", path.join(dir, "x"), "-q"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/these settings do not apply: --layers all \(there are no encoder layers\)/);
   });
 });
 

@@ -181,6 +181,10 @@ describe("emofeat report", () => {
     expect(lw.caption).toMatch(/mean ± std over 2 trained head/);
     expect(figs.find((f) => f.id === "layers-gated-beta")!.caption).toMatch(/n per class \(test\): angry \d+, happy \d+/);
     expect(figs.find((f) => f.id === "text-loso-curves")!.caption).toMatch(/4 curve\(s\)/);
+    // A cross-validation run's per-class scores are metrics.json's means over its folds, and the caption says so.
+    const folds = readJson<{ protocol: { folds: unknown[] } }>(path.join(runs.folds, "config.json")).protocol.folds.length;
+    expect(figs.find((f) => f.id === "text-loso-per-class")!.caption).toContain(`Per-class test precision, recall and F1 of text-loso, the mean over its ${folds} folds.`);
+    expect(figs.find((f) => f.id === "text-mlp-per-class")!.caption).toMatch(/^Per-class test precision, recall and F1 of text-mlp, mean over 2 seeds/);
     expect(figs.find((f) => f.id === "text-mlp-confusion")!.caption).toMatch(/n = 350 test rows per seed/);
     const betaTable = tables(doc).find((t) => t.id === "layers-gated-beta-table")!;
     expect(betaTable.rows.find((r) => r[0] === "sad")!.map(cellText)).toEqual(["sad", "0.330", "0.300"]);

@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AudioEncoder } from "../src/audio/encoder.js";
 import { env } from "../src/env.js";
 import { hiddenStatesModel, planHiddenStates } from "../src/models/hidden-states.js";
+import { UsageError } from "../src/errors.js";
 import { resolveLayers } from "../src/models/layer-spec.js";
 import { TextEncoder } from "../src/text/encoder.js";
 import { decodeModelView, encodeModel } from "../src/train/onnx/proto.js";
@@ -32,7 +33,8 @@ const folders: Record<string, string> = {};
 beforeAll(async () => {
   dir = await tempDir("repr-layers-");
   folders["tiny-bert-30522"] = await tinyBert30522({ copyOnnx: true });
-  for (const m of ["tiny-roberta", "tiny-wavlm", "tiny-wavlm-mask", "tiny-wavlm-large"]) folders[m] = await copiedModel(path.join(MODELS, m), dir);
+  for (const m of ["tiny-roberta", "tiny-wavlm", "tiny-wavlm-mask", "tiny-wavlm-large", "tiny-wavlm-opset17", "tiny-wavlm-large-opset17"])
+    folders[m] = await copiedModel(path.join(MODELS, m), dir);
 });
 afterAll(async () => {
   await removeDir(dir);
@@ -198,27 +200,44 @@ describe("audio: every hidden state against torch, both batching modes and seq-r
     ["reference", { batching: "reference" }],
     ["seq-reference", { compat: "seq-reference" }],
   ] as const;
+  type Mode = (typeof modes)[number];
+  /** Model `name`'s every layer in one mode and pooling, held to `refName`'s torch hidden states within `tol`. */
+  async function expectLayers(name: string, refName: string, [mode, opts]: Mode, pooling: "mean" | "max" | "mean+std" | "none", tol: number) {
+    const ref = audioRef.models[refName];
+    const enc = await AudioEncoder.load({ model: folders[name], maxSeconds: audioRef.maxSeconds, layers: "all", pooling, offline: true, ...opts });
+    try {
+      const res = await enc.embedFiles(files, audioRef.batchSize);
+      expect(res.errors.filter(Boolean)).toEqual([]);
+      const want = await refArray(ref.modes[mode].files[POOL_FILE[pooling]]);
+      const rows = pooling === "none" ? ref.modes[mode].lengths : files.map(() => 1);
+      if (pooling === "none") expect(res.lengths).toEqual(ref.modes[mode].lengths);
+      const err = worstRelative(concat(res.vectors as Float32Array[]), want, rows, ref.layers, enc.layerWidth);
+      expect(err, `${name} ${mode} ${pooling}`).toBeLessThan(tol);
+    } finally {
+      await enc.dispose();
+    }
+  }
   for (const name of ["tiny-wavlm-mask", "tiny-wavlm-large"]) {
-    const ref = audioRef.models[name];
-    for (const [mode, opts] of modes) {
-      const tol = name === "tiny-wavlm-mask" && mode !== "exact" ? 5e-5 : 1e-5;
-      it(`${name} (${name.endsWith("large") ? "pre-LN" : "post-LN"}), ${mode}: mean, max, mean+std and frames of every layer within ${tol}`, async () => {
-        for (const pooling of ["mean", "max", "mean+std", "none"] as const) {
-          const enc = await AudioEncoder.load({ model: folders[name], maxSeconds: audioRef.maxSeconds, layers: "all", pooling, offline: true, ...opts });
-          try {
-            const res = await enc.embedFiles(files, audioRef.batchSize);
-            expect(res.errors.filter(Boolean)).toEqual([]);
-            const want = await refArray(ref.modes[mode].files[POOL_FILE[pooling]]);
-            const rows = pooling === "none" ? ref.modes[mode].lengths : files.map(() => 1);
-            if (pooling === "none") expect(res.lengths).toEqual(ref.modes[mode].lengths);
-            const err = worstRelative(concat(res.vectors as Float32Array[]), want, rows, ref.layers, enc.layerWidth);
-            expect(err, `${pooling}`).toBeLessThan(tol);
-          } finally {
-            await enc.dispose();
-          }
-        }
+    for (const m of modes) {
+      const tol = name === "tiny-wavlm-mask" && m[0] !== "exact" ? 5e-5 : 1e-5;
+      it(`${name} (${name.endsWith("large") ? "pre-LN" : "post-LN"}), ${m[0]}: mean, max, mean+std and frames of every layer within ${tol}`, async () => {
+        for (const pooling of ["mean", "max", "mean+std", "none"] as const) await expectLayers(name, name, m, pooling, tol);
       });
     }
+  }
+
+  // The same two models exported with opset 17 (scripts/gen/opset17_fixtures.py): every LayerNorm is one
+  // LayerNormalization node, as in newer Optimum exports, so the layer boundaries are other tensors.
+  for (const [name, same, stable] of [["tiny-wavlm-opset17", "tiny-wavlm-mask", false], ["tiny-wavlm-large-opset17", "tiny-wavlm-large", true]] as const) {
+    it(`${name} (LayerNormalization nodes, ${stable ? "pre-LN" : "post-LN"}): the same hidden states as ${same}'s torch reference, exact and reference batching`, async () => {
+      const ref = audioRef.models[same];
+      const plan = planHiddenStates(decodeModelView(await readFile(path.join(MODELS, name, "onnx", "model.onnx"))), ref.layers - 1, name, stable);
+      expect(plan.rule).toBe(stable ? "pre-ln-speech" : "post-ln-speech");
+      if (stable) expect(plan.tensors[0]).toBe("/encoder/Add_output_0");
+      else expect(plan.tensors.slice(0, -1)).toEqual(["/encoder/layer_norm/LayerNormalization_output_0", "/encoder/layers.0/final_layer_norm/LayerNormalization_output_0"]);
+      for (const m of modes.slice(0, 2))
+        for (const pooling of ["mean", "none"] as const) await expectLayers(name, same, m, pooling, !stable && m[0] !== "exact" ? 5e-5 : 1e-5);
+    });
   }
 
   it("the model without an attention_mask input gives the same layers in exact mode", async () => {
@@ -238,5 +257,10 @@ describe("audio: every hidden state against torch, both batching modes and seq-r
     await expect(AudioEncoder.load({ model: folders["tiny-wavlm"], compat: "seq-reference", batching: "exact", offline: true })).rejects.toThrow(
       /cannot run with --batching exact/,
     );
+    // Bad option values and combinations are usage errors (exit 1), out-of-range layers included.
+    await expect(AudioEncoder.load({ model: folders["tiny-wavlm"], pooling: "cls", offline: true })).rejects.toBeInstanceOf(UsageError);
+    await expect(AudioEncoder.load({ model: folders["tiny-wavlm"], compat: "seq-reference", batching: "exact", offline: true })).rejects.toBeInstanceOf(UsageError);
+    await expect(AudioEncoder.load({ model: folders["tiny-wavlm"], layers: "0,9", offline: true })).rejects.toThrow(UsageError);
+    expect(() => resolveLayers("13", 12, "m")).toThrow(UsageError);
   });
 });

@@ -209,5 +209,9 @@ describe("CLI", () => {
     const bad = await runEmofeatInProcess(["extract", "text", "--csv", DEMO_INDEX, "--model", textModel, "--offline", "--layers", "1,x", "--out", path.join(dir, "cli-bad")]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/--layers "1,x": expected last, all, or a list/);
+    // A backwards range is refused while the options are parsed (exit 1), like a syntax error, not after loading the model.
+    const back = await runEmofeatInProcess(["extract", "audio", "--csv", DEMO_INDEX, "--model", audioModel, "--offline", "--layers", "2-1", "--out", path.join(dir, "cli-back")]);
+    expect(back.code).toBe(1);
+    expect(back.stderr).toMatch(/--layers "2-1": range 2-1 runs backwards/);
   });
 });

@@ -44,6 +44,20 @@ describe("emofeat serve (CLI)", () => {
     expect(bad.stderr).not.toContain("listening");
   });
 
+  it("SIGTERM while the run is still loading: a clean stop, exit 0 (was a stack trace: the listener was gone when 'ready' was printed)", async () => {
+    const srv = spawnEmofeat(["serve", "--run", run, "--port", "0", "--offline"]);
+    try {
+      await waitFor(srv.stderr, /listening on http:\/\/127\.0\.0\.1:\d+\//);
+      srv.child.kill("SIGTERM"); // loading the encoders takes a few hundred ms: the signal lands during it
+      const { code } = await srv.exited;
+      expect(srv.stderr()).not.toMatch(/unexpected error|\n\s+at /);
+      expect(srv.stderr()).toMatch(/SIGTERM: no new connections; finishing the requests in flight\n(.*\n)*emofeat serve: stopped\n$/);
+      expect(code).toBe(0);
+    } finally {
+      srv.child.kill("SIGKILL");
+    }
+  });
+
   it("SIGTERM: stops accepting, finishes the request in flight (answered right), exits 0; one log line per request, no words", async () => {
     const srv = spawnEmofeat(["serve", "--run", run, "--port", "0", "--offline"]);
     try {

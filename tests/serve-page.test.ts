@@ -1,16 +1,18 @@
 /**
  * The page at / in a real browser: Debian's headless Chromium with a fake microphone playing a WAV file. It must
  * load with no console error and no request to any other origin, show live window predictions while recording,
- * a final one when recording stops, a prediction for a dropped file, the history, and the beta gate when a
- * prediction has one (a stubbed answer: no gated head is on main yet). The screenshot goes to
+ * a final one when recording stops, a prediction for a dropped file, the history, and the beta gate of a gated
+ * head (equal to the library's beta for the same file and words). The screenshot goes to
  * test-output/serve-page.png.
  */
-import { mkdir, readFile } from "node:fs/promises";
+import { cp, mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import type { Browser, Page } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { predict } from "../src/predict/predict.js";
 import { EmofeatServer } from "../src/serve/server.js";
 import { launchChromium } from "./helpers/browser.js";
+import { writeGatedHead } from "./helpers/gated-head.js";
 import { removeDir, ROOT, tempDir } from "./helpers/paths.js";
 import { DEMO_WAV_DIR, trainDemoRuns } from "./helpers/serve-runs.js";
 
@@ -25,6 +27,8 @@ const TEXT = "I can't believe you did that to me!";
 
 let dir: string;
 let server: EmofeatServer;
+let gated: EmofeatServer; // the concat run with a gated head (beta)
+let gatedRun: string;
 let browser: Browser;
 let page: Page;
 const consoleErrors: string[] = [];
@@ -34,7 +38,11 @@ beforeAll(async () => {
   dir = await tempDir("emofeat-serve-page-");
   const { runs } = await trainDemoRuns(dir, ["concat"]);
   server = await EmofeatServer.start({ run: runs.concat!, port: 0, logLevel: "silent", predictor: { offline: true } });
-  await server.ready;
+  gatedRun = path.join(dir, "runs", "gated");
+  await cp(runs.concat!, gatedRun, { recursive: true });
+  await writeGatedHead(gatedRun, 32, 4);
+  gated = await EmofeatServer.start({ run: gatedRun, port: 0, logLevel: "silent", predictor: { offline: true } });
+  await Promise.all([server.ready, gated.ready]);
   browser = await launchChromium([
     "--use-fake-ui-for-media-stream",
     "--use-fake-device-for-media-stream",
@@ -44,13 +52,14 @@ beforeAll(async () => {
   page = await browser.newPage();
   page.on("console", (m) => m.type() === "error" && consoleErrors.push(m.text()));
   page.on("pageerror", (e) => consoleErrors.push(String(e)));
-  page.on("request", (r) => !r.url().startsWith(server.url) && !r.url().startsWith("data:") && !r.url().startsWith("blob:") && foreign.push(r.url()));
+  page.on("request", (r) => !r.url().startsWith(server.url) && !r.url().startsWith(gated.url) && !r.url().startsWith("data:") && !r.url().startsWith("blob:") && foreign.push(r.url()));
   await page.setViewport({ width: 1200, height: 860 });
 });
 
 afterAll(async () => {
   await browser?.close();
   await server?.close();
+  await gated?.close();
   await removeDir(dir);
 });
 
@@ -90,7 +99,24 @@ describe("the live page at /", () => {
     expect(await page.$eval("#beta", (e) => (e as HTMLElement).hidden)).toBe(true);
   });
 
-  it("shows the beta gate when a prediction has one (stubbed answer), and keeps a history; no console error, nothing fetched from elsewhere", async () => {
+  it("shows the beta gate of a gated head (the library's beta for the same file and words)", async () => {
+    await page.goto(`${gated.url}/`);
+    await page.waitForFunction(() => document.body.dataset.state === "ready");
+    await page.type("#text", TEXT);
+    const input = await page.$("#file");
+    await (input as unknown as { uploadFile(f: string): Promise<void> }).uploadFile(FILE_WAV);
+    await page.waitForFunction(() => !document.getElementById("beta")!.hidden, { timeout: 20_000 });
+    const [lib] = await predict(gatedRun, [{ audio: FILE_WAV, text: TEXT }], { offline: true });
+    expect(lib.beta).toBeGreaterThan(0);
+    expect(await page.$eval("#beta-value", (e) => e.textContent)).toBe(`= ${lib.beta!.toFixed(3)}`);
+    expect(parseFloat(await page.$eval("#beta-mark", (e) => (e as HTMLElement).style.left))).toBeCloseTo(100 * lib.beta!, 3);
+    expect(await page.$eval("#current", (e) => e.textContent!.toLowerCase())).toBe(lib.label);
+    const shown = await page.$$eval("#bars .bar", (b) => b.map((x) => [(x as HTMLElement).dataset.label, Number(x.querySelector(".val")!.textContent)]));
+    for (const [label, v] of shown) expect(v).toBeCloseTo(lib.probabilities![label as string], 3);
+    expect(await page.$eval("#history li", (e) => e.textContent)).toContain(`β ${lib.beta!.toFixed(2)}`);
+  });
+
+  it("a stubbed answer: the gate's mark and the history line follow the answer's beta; no console error, nothing fetched from elsewhere", async () => {
     await page.setRequestInterception(true);
     const stub = (req: import("puppeteer-core").HTTPRequest) => {
       if (req.url().endsWith("/v1/predict") && req.method() === "POST")
@@ -111,7 +137,7 @@ describe("the live page at /", () => {
     try {
       const input = await page.$("#file");
       await (input as unknown as { uploadFile(f: string): Promise<void> }).uploadFile(FILE_WAV);
-      await page.waitForFunction(() => !document.getElementById("beta")!.hidden, { timeout: 20_000 });
+      await page.waitForFunction(() => document.getElementById("history")!.children.length === 2, { timeout: 20_000 });
     } finally {
       page.off("request", stub);
       await page.setRequestInterception(false);
@@ -119,7 +145,7 @@ describe("the live page at /", () => {
     expect(await page.$eval("#beta-value", (e) => e.textContent)).toBe("= 0.375");
     expect(await page.$eval("#beta-mark", (e) => (e as HTMLElement).style.left)).toBe("37.5%");
     expect(await page.$eval("#current", (e) => e.textContent)).toBe("sad");
-    expect(await historyCount()).toBe(3);
+    expect(await historyCount()).toBe(2);
     expect(await page.$eval("#history li", (e) => e.textContent)).toMatch(/sad.*60%.*β 0\.38/);
     await mkdir(OUT, { recursive: true });
     await page.screenshot({ path: path.join(OUT, "serve-page.png"), fullPage: true });

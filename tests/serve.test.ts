@@ -11,6 +11,7 @@ import ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { decodeAudioFile } from "../src/audio/decode.js";
+import { EmofeatError } from "../src/errors.js";
 import { loadIndex } from "../src/manifest/index-csv.js";
 import { predict } from "../src/predict/predict.js";
 import { EmofeatServer, exposureWarning, type ServeOptions } from "../src/serve/server.js";
@@ -278,6 +279,8 @@ describe("serve: every error has its status, code and message, and the server st
     ["two audio sources", () => postJson(main, { text: TEXT, pcm_base64: "AAAA", samples: [0], sample_rate: 16000 }), 400, "bad_request", /give one of audio_base64, pcm_base64, samples/],
     ["malformed JSON", () => postJson(main, '{"text": "hi",'), 400, "bad_json", /JSON/],
     ["unsupported content type", async () => { const r = await fetch(main.url + "/v1/predict", { method: "POST", headers: { "content-type": "text/plain" }, body: TEXT }); return { status: r.status, body: (await r.json()) as Json }; }, 415, "unsupported_media_type", /text\/plain.*application\/json/],
+    ["form-urlencoded (curl -d without a type)", async () => { const r = await fetch(main.url + "/v1/predict", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: JSON.stringify({ text: TEXT }) }); return { status: r.status, body: (await r.json()) as Json }; }, 415, "unsupported_media_type", /"application\/x-www-form-urlencoded" is not taken here; send application\/json, multipart\/form-data/],
+    ["batch: a type no route parser takes", async () => { const r = await fetch(main.url + "/v1/predict/batch", { method: "POST", headers: { "content-type": "application/xml" }, body: "<items/>" }); return { status: r.status, body: (await r.json()) as Json }; }, 415, "unsupported_media_type", /"application\/xml" is not taken here; send application\/json \(an array of items\), text\/csv/],
     ["not audio at all", () => postForm(main, { audio: { bytes: Buffer.from("just some text, not sound"), name: "x.wav" }, text: TEXT }), 415, "unsupported_audio", /audio: unrecognised file format \(not WAV, FLAC, MP3 or Ogg\)/],
     ["unsupported codec", () => postForm(main, { audio: { bytes: opus, name: "x.opus" }, text: TEXT }), 415, "unsupported_audio", /unsupported codec \(Ogg opus\)/],
     ["truncated WAV", () => postForm(main, { audio: { bytes: truncatedWav, name: "t.wav" }, text: TEXT }), 400, "bad_audio", /truncated or garbage WAV header/],
@@ -288,8 +291,8 @@ describe("serve: every error has its status, code and message, and the server st
     ["malformed multipart", async () => { const r = await fetch(main.url + "/v1/predict", { method: "POST", headers: { "content-type": "multipart/form-data; boundary=XX" }, body: "--XX\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\nhel" }); return { status: r.status, body: (await r.json()) as Json }; }, 400, "bad_multipart", /malformed multipart\/form-data body: Unexpected end of multipart data/],
     ["audio as a form field", () => postForm(main, { audio: "hello", text: TEXT }), 400, "bad_request", /must be a file/],
     ["unknown route", async () => { const r = await fetch(main.url + "/v2/predict", { method: "POST" }); return { status: r.status, body: (await r.json()) as Json }; }, 404, "not_found", /no route POST \/v2\/predict/],
-    ["body too large (JSON)", () => postJson(limits, { text: TEXT, audio_base64: Buffer.alloc(1_200_000).toString("base64") }), 413, "body_too_large", /request too large/, () => limits],
-    ["body too large (file)", () => postForm(limits, { audio: { bytes: Buffer.alloc(1_200_000, 1), name: "big.wav" }, text: TEXT }), 413, "body_too_large", /request too large/, () => limits],
+    ["body too large (JSON)", () => postJson(limits, { text: TEXT, audio_base64: Buffer.alloc(1_200_000).toString("base64") }), 413, "body_too_large", /request too large: .* \(this server takes at most 1000000 bytes, --body-limit\)/, () => limits],
+    ["body too large (file)", () => postForm(limits, { audio: { bytes: Buffer.alloc(1_200_000, 1), name: "big.wav" }, text: TEXT }), 413, "body_too_large", /request too large: .* \(this server takes at most 1000000 bytes, --body-limit\)/, () => limits],
     ["audio over --max-audio-seconds", () => postJson(limits, { text: TEXT, pcm_base64: Buffer.alloc(2 * 21 * 8000).toString("base64"), sample_rate: 8000 }), 413, "audio_too_long", /21\.00 s; this server takes at most 20 s \(--max-audio-seconds\)/, () => limits],
     ["text too long", () => postJson(limits, { text: "word ".repeat(60), audio_base64: wavBytesOnDisk.toString("base64") }), 413, "text_too_long", /300 characters; this server takes at most 200 \(--max-text-chars\)/, () => limits],
     ["batch too large", () => postJson(limits, Array.from({ length: 5 }, () => ({ text: TEXT })), "/v1/predict/batch"), 413, "batch_too_large", /5 items; this server takes at most 4 per batch/, () => limits],
@@ -375,9 +378,17 @@ describe("serve: batch", () => {
     expect(p[2]).toMatchObject({ status: 415, error: expect.stringMatching(/unrecognised file format/) });
     const wrapped = await postJson(main, { items: items.slice(0, 1) }, "/v1/predict/batch");
     expect(wrapped.body.predictions[0].probabilities).toEqual(baseline);
-    const bad = await postJson(main, [{ text: TEXT, loud: true }], "/v1/predict/batch");
-    expect(bad.status).toBe(400);
-    expect(bad.body.message).toMatch(/unknown field "loud"/);
+    // An element that breaks the item schema is that item's error; the others are answered.
+    const mixed = await postJson(main, [{ id: "x", text: TEXT, loud: true }, items[0], { text: 5 }, "text"], "/v1/predict/batch");
+    expect(mixed.status).toBe(200);
+    expect(mixed.body.failed).toBe(3);
+    const [loud, good, typed, notObject] = mixed.body.predictions;
+    expect(loud).toMatchObject({ id: "x", index: 0, label: null, status: 400, code: "unknown_field", error: 'item 1: unknown field "loud"' });
+    expect(good.probabilities).toEqual(baseline);
+    expect(typed).toMatchObject({ index: 2, status: 400, code: "invalid_request", error: "item 3.text: must be string" });
+    expect(notObject).toMatchObject({ index: 3, status: 400, code: "invalid_request", error: "item 4: must be object" });
+    const notAList = await postJson(main, { item: [] }, "/v1/predict/batch");
+    expect(notAList.status).toBe(400);
   });
 
   it("a CSV upload with the audio files its rows name; CSV out with Accept: text/csv", async () => {
@@ -400,6 +411,9 @@ describe("serve: batch", () => {
     const unknown = await fetch(textSrv.url + "/v1/predict/batch", { method: "POST", headers: { "content-type": "text/csv" }, body: "utter_id,text,audio_path\nq,hi,x.wav\n" });
     expect(unknown.status).toBe(400);
     expect(((await unknown.json()) as Json).message).toMatch(/unknown CSV column\(s\) audio_path/);
+    const headerOnly = await fetch(textSrv.url + "/v1/predict/batch", { method: "POST", headers: { "content-type": "text/csv" }, body: "utter_id,txt\n" });
+    expect(headerOnly.status).toBe(400);
+    expect(((await headerOnly.json()) as Json).message).toMatch(/unknown CSV column\(s\) txt/);
   });
 });
 
@@ -480,6 +494,7 @@ describe("serve: auth, metrics, logs", () => {
     expect(wrong).toMatchObject({ status: 401, body: { message: "wrong token" } });
     const ok = await postJson(s, { text: TEXT }, "/v1/predict", { authorization: "Bearer s3cret" });
     expect(ok.status).toBe(200);
+    expect((await postJson(s, { text: TEXT }, "/v1/predict", { authorization: "bearer s3cret" })).status).toBe(200);
     const q = await postJson(s, { text: TEXT }, "/v1/predict?token=s3cret");
     expect(q.body.probabilities).toEqual(ok.body.probabilities);
     const page = await fetch(s.url + "/?token=s3cret");
@@ -541,6 +556,14 @@ describe("serve: auth, metrics, logs", () => {
     expect(JSON.stringify(quiet.lines())).not.toContain("secret");
     const l = loud.lines().filter((x) => x.msg === "request");
     expect(l[0].text).toBe(secret);
+  });
+
+  it("a port already in use is a one-line error naming it, and the running server is untouched", async () => {
+    const port = Number(new URL(main.url).port);
+    await expect(EmofeatServer.start({ run: demo.runs.text!, port, host: "127.0.0.1", logLevel: "silent" })).rejects.toThrow(
+      new EmofeatError(`port ${port} on 127.0.0.1 is already in use (another emofeat serve?); choose another --port, or --port 0 for any free one`),
+    );
+    await expectHealthy(main);
   });
 
   it("warns when the address reaches beyond this machine", () => {
@@ -688,7 +711,9 @@ describe("serve: WebSocket stream", () => {
     ws.send(JSON.stringify({ type: "shout" }));
     expect((await next((m) => m.type === "error")).message).toMatch(/unknown message type "shout"/);
     ws.send(JSON.stringify({ type: "start", sample_rate: 16000, volume: 2 }));
-    expect((await next((m) => m.type === "error")).message).toMatch(/bad "start" message: .*additional properties/);
+    expect((await next((m) => m.type === "error")).message).toBe('bad "start" message: message: unknown field "volume"');
+    ws.send(JSON.stringify({ type: "start", sample_rate: "fast" }));
+    expect((await next((m) => m.type === "error")).message).toBe('bad "start" message: message.sample_rate: must be integer');
     ws.send(JSON.stringify({ type: "start", sample_rate: 16000, window: 1, hop: 2 }));
     expect((await next((m) => m.type === "error")).message).toMatch(/hop \(2 s\) must not exceed window \(1 s\)/);
     ws.send(JSON.stringify({ type: "start", sample_rate: 16000, window: 1, hop: 1 }));

@@ -8,7 +8,7 @@
  * (`dim`, `targetSampleRate`, `maxSeconds`, `loadClip`, `embedFiles`, `dispose`), plus `frames` for whole
  * sequences. No model file, no onnxruntime: the numbers depend only on the parameters recorded in the store.
  */
-import { EmofeatError } from "../errors.js";
+import { EmofeatError, UsageError } from "../errors.js";
 import { pool, pooledWidth, POOLING_MODES, type PoolingMode } from "../pooling.js";
 import type { BuiltinModelRecord } from "../store/meta.js";
 import { loadClip, type LoadedClip } from "./clip.js";
@@ -73,7 +73,7 @@ export function isBuiltinModel(model: string): boolean {
 export function builtinFeature(id: string): BuiltinFeatureSpec {
   const spec = Object.hasOwn(BUILTIN_FEATURES, id) ? BUILTIN_FEATURES[id] : undefined;
   if (!spec)
-    throw new EmofeatError(
+    throw new UsageError(
       `unknown builtin feature "${id}" (available: ${Object.values(BUILTIN_FEATURES)
         .map((s) => `${s.id}: ${s.description}`)
         .join("; ")})`,
@@ -133,9 +133,9 @@ export class BuiltinFrameExtractor {
     const spec = builtinFeature(o.model);
     const sr = o.targetSampleRate ?? spec.sampleRate;
     if (sr !== spec.sampleRate)
-      throw new EmofeatError(`${spec.id} is defined on ${spec.sampleRate} Hz audio; --target-sr ${sr} cannot be used with it`);
+      throw new UsageError(`${spec.id} is defined on ${spec.sampleRate} Hz audio; --target-sr ${sr} cannot be used with it`);
     const maxSeconds = o.maxSeconds ?? BUILTIN_DEFAULTS.maxSeconds;
-    if (!(maxSeconds > 0) || !Number.isFinite(maxSeconds)) throw new EmofeatError(`--max-seconds must be a number > 0 (got ${maxSeconds})`);
+    if (!(maxSeconds > 0) || !Number.isFinite(maxSeconds)) throw new UsageError(`--max-seconds must be a number > 0 (got ${maxSeconds})`);
     const ignored = [
       o.dtype !== undefined && o.dtype !== "fp32" ? `--dtype ${o.dtype} (there is no model file)` : "",
       o.device !== undefined && o.device !== "cpu" ? `--device ${o.device} (it runs on the CPU)` : "",
@@ -143,10 +143,10 @@ export class BuiltinFrameExtractor {
       o.layers !== undefined && o.layers !== "last" ? `--layers ${String(o.layers)} (there are no encoder layers)` : "",
       o.compat ? `--compat ${o.compat} (there is no encoder to pad for)` : "",
     ].filter(Boolean);
-    if (ignored.length > 0) throw new EmofeatError(`${spec.id} is a weight-free feature; these settings do not apply: ${ignored.join(", ")}`);
+    if (ignored.length > 0) throw new UsageError(`${spec.id} is a weight-free feature; these settings do not apply: ${ignored.join(", ")}`);
     const pooling = o.pooling ?? BUILTIN_DEFAULTS.pooling;
     if (!(POOLING_MODES as readonly string[]).includes(pooling) || UNUSABLE_POOLING.includes(pooling))
-      throw new EmofeatError(
+      throw new UsageError(
         `pooling "${pooling}" cannot pool ${spec.id} frames (expected one of: ${POOLING_MODES.filter((m) => !UNUSABLE_POOLING.includes(m)).join(", ")})`,
       );
     return new BuiltinFrameExtractor(spec, sr, maxSeconds, pooling as BuiltinPooling);

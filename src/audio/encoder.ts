@@ -132,13 +132,13 @@ export class AudioEncoder {
     if (compat !== null && !(AUDIO_COMPAT_MODES as readonly string[]).includes(compat))
       throw new EmofeatError(`unknown --compat "${compat}" for audio (expected: ${AUDIO_COMPAT_MODES.join(", ")})`);
     if (compat === "seq-reference" && o.batching === "exact")
-      throw new EmofeatError("--compat seq-reference reproduces the reference's padded extractor; it cannot run with --batching exact");
+      throw new UsageError("--compat seq-reference reproduces the reference's padded extractor; it cannot run with --batching exact");
     const batching = compat === "seq-reference" ? "reference" : (o.batching ?? AUDIO_DEFAULTS.batching);
     if (!(BATCHING_MODES as readonly string[]).includes(batching))
       throw new EmofeatError(`unknown batching "${batching}" (expected one of: ${BATCHING_MODES.join(", ")})`);
     const pooling = o.pooling ?? AUDIO_DEFAULTS.pooling;
     if (!(AUDIO_POOLING_MODES as readonly string[]).includes(pooling))
-      throw new EmofeatError(
+      throw new UsageError(
         pooling === "cls"
           ? "--pooling cls takes the first token of a text; speech frames have no such token (use mean, max, mean+std or none)"
           : `unknown pooling "${pooling}" (expected one of: ${AUDIO_POOLING_MODES.join(", ")})`,

@@ -3,7 +3,7 @@
  * last_hidden_state as before (a 2-D store); `all` is 0..L; a list such as `0,4-8,12` keeps those indices,
  * ranges inclusive, sorted and without repeats. Index 0 is the input of the first transformer layer.
  */
-import { EmofeatError } from "../errors.js";
+import { EmofeatError, UsageError } from "../errors.js";
 
 /** What the user asked for: "last", "all", a list such as "0,4-8,12", or the indices themselves. */
 export type LayerSpec = string | readonly number[];
@@ -18,9 +18,13 @@ export function checkLayerSpec(spec: LayerSpec): void {
   if (typeof spec !== "string") return;
   const s = spec.trim();
   if (s === "last" || s === "all") return;
-  for (const part of s.split(","))
+  for (const part of s.split(",")) {
     if (!/^\s*\d+\s*(-\s*\d+\s*)?$/.test(part))
-      throw new EmofeatError(`--layers "${spec}": expected last, all, or a list of layer indices and ranges such as 0,4-8,12 (bad part "${part}")`);
+      throw new UsageError(`--layers "${spec}": expected last, all, or a list of layer indices and ranges such as 0,4-8,12 (bad part "${part}")`);
+    // A backwards range is a mistake in the option itself (a usage error at parse time, as train's --layers).
+    const [a, b] = part.split("-").map((x) => Number(x.trim()));
+    if (b !== undefined && b < a) throw new UsageError(`--layers "${spec}": range ${part.trim()} runs backwards`);
+  }
 }
 
 /**
@@ -41,13 +45,13 @@ export function resolveLayers(spec: LayerSpec | undefined, numLayers: number, mo
     for (const part of s.split(",")) {
       const [a, b] = part.split("-").map((x) => Number(x.trim()));
       const hi = b ?? a;
-      if (hi < a) throw new EmofeatError(`--layers "${spec}": range ${part.trim()} runs backwards`);
       for (let i = a; i <= hi; i++) out.push(i);
     }
   } else out = [...spec];
   const bad = out.filter((i) => !Number.isInteger(i) || i < 0 || i > numLayers);
+  // A bad option value for this model (exit 1, as --max-len beyond the model's positions).
   if (bad.length > 0)
-    throw new EmofeatError(
+    throw new UsageError(
       `--layers: ${bad.join(", ")} out of range; ${model} has ${numLayers} layers, so hidden_states indices run 0..${numLayers}`,
     );
   return [...new Set(out)].sort((x, y) => x - y);

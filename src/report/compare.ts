@@ -48,7 +48,10 @@ export interface Comparison {
 /** Aligns a run's predictions; a reason instead when they cannot be used. */
 export function runRows(run: RunInput): RunRows | { run: RunInput; reason: string } {
   const rows = run.predictions;
-  if (!rows) return { run, reason: "no predictions.csv (made before runs recorded predictions)" };
+  if (!rows) {
+    const unreadable = run.problems.find((p) => /^(\S+\/)?predictions\.csv: /.test(p));
+    return { run, reason: unreadable ?? "no predictions.csv in the run folder (runs made before emofeat recorded test predictions have none)" };
+  }
   const test = rows.filter((r) => r.split === "test");
   if (test.length === 0) return { run, reason: "predictions.csv has no test rows" };
   const bySeed = new Map<number, Map<string, { label: string; pred: string }>>();
@@ -92,6 +95,32 @@ export function groupRuns(runs: RunInput[]): { groups: Group[]; excluded: { run:
     groups.set(key, g);
   }
   return { groups: [...groups.values()], excluded };
+}
+
+/**
+ * Why two groups' runs cannot be paired row by row, in words: other classes, other test rows (how many shared),
+ * or the same rows labelled differently.
+ */
+export function whyApart(a: Group, b: Group): string {
+  const classes = (g: Group) => [...new Set(g.labels)].sort();
+  const ca = classes(a);
+  const cb = classes(b);
+  const sameClasses = ca.length === cb.length && ca.every((c, i) => c === cb[i]);
+  const labelOf = new Map(b.ids.map((id, i) => [id, b.labels[i]]));
+  let shared = 0;
+  let relabelled = 0;
+  a.ids.forEach((id, i) => {
+    const l = labelOf.get(id);
+    if (l === undefined) return;
+    shared++;
+    if (l !== a.labels[i]) relabelled++;
+  });
+  const parts: string[] = [];
+  if (!sameClasses) parts.push(`other test classes (${ca.join(", ")} vs ${cb.join(", ")})`);
+  if (shared !== a.ids.length || shared !== b.ids.length)
+    parts.push(`other test rows (${a.ids.length} vs ${b.ids.length} rows, ${shared} shared)`);
+  if (relabelled > 0) parts.push(`${relabelled} of the shared rows labelled differently`);
+  return parts.join("; ");
 }
 
 /** Per-row correctness averaged over seeds. */

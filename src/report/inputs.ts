@@ -100,7 +100,12 @@ async function loadRun(dir: string, name: string): Promise<RunInput> {
     }
   };
   const epochs = await tryRead("epochs.csv", () => readRunEpochs(dir));
-  const predictions = await tryRead("predictions.csv", () => readRunPredictions(dir));
+  let predictions = await tryRead("predictions.csv", () => readRunPredictions(dir));
+  // A --per-layer run reports its best layer's scores (metrics.best_layer); that layer's run holds the rows, so
+  // the parent is compared row by row with what its table line shows.
+  const best = metrics.best_layer?.run;
+  if (predictions === null && best && !problems.some((p) => p.startsWith("predictions.csv")))
+    predictions = await tryRead(`${best}/predictions.csv`, () => readRunPredictions(path.join(dir, best)));
   const beta = await tryRead("beta.csv", () => readRunBeta(dir));
   const storeMeta: Record<string, StoreMeta | null> = {};
   for (const f of config.features ?? []) storeMeta[f.name] = await tryRead(`stores/${f.name}.meta.json`, () => readRunStoreMeta(dir, f.name));

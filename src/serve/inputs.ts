@@ -4,6 +4,7 @@
  * Predictor takes it (encoded bytes or decoded PCM). Shape errors (unknown fields, bad base64, PCM without a
  * rate) are HttpErrors with status 400 and a message naming the field.
  */
+import { Ajv, type ErrorObject } from "ajv";
 import type { AudioInput } from "../predict/predict.js";
 import { HttpError } from "./errors.js";
 
@@ -32,6 +33,31 @@ export const itemSchema = {
     channels: { type: "integer", minimum: 1, maximum: 32, description: "of pcm_base64 (default 1)" },
   },
 } as const;
+
+/** Fastify's validation errors and ours read the same: `body.text: must be string`, `item 3: unknown field "x"`. */
+export function validationMessage(errors: readonly Pick<ErrorObject, "instancePath" | "keyword" | "params" | "message">[], where: string): string {
+  return errors
+    .map((v) => {
+      const at = `${where}${v.instancePath.replace(/\//g, ".").replace(/\.(\d+)/g, "[$1]")}`;
+      if (v.keyword === "additionalProperties") return `${at}: unknown field "${(v.params as { additionalProperty: string }).additionalProperty}"`;
+      return `${at}: ${v.message}`;
+    })
+    .filter((m, i, all) => all.indexOf(m) === i)
+    .join("; ");
+}
+
+const checkItem = new Ajv({ removeAdditional: false, coerceTypes: false, allErrors: false }).compile(itemSchema);
+
+/**
+ * One element of a JSON batch checked against the item schema on its own, so a wrong element is that item's
+ * error (400 unknown_field / invalid_request) and not the whole batch's.
+ */
+export function checkBatchItem(j: unknown, name: string): JsonItem {
+  if (checkItem(j)) return j as JsonItem;
+  const errors = checkItem.errors ?? [];
+  const code = errors.some((e) => e.keyword === "additionalProperties") ? "unknown_field" : "invalid_request";
+  throw new HttpError(400, code, validationMessage(errors, name));
+}
 
 export interface JsonItem {
   id?: string;

@@ -13,7 +13,7 @@ import { parse } from "csv-parse/sync";
 import { stringify } from "csv-stringify/sync";
 import { addLog, readyService, type ServeContext } from "./context.js";
 import { describeError, HttpError } from "./errors.js";
-import { decodeBase64, itemFromJson, itemSchema, type ItemInput, type JsonItem } from "./inputs.js";
+import { checkBatchItem, decodeBase64, itemFromJson, itemSchema, type ItemInput, type JsonItem } from "./inputs.js";
 import type { PredictionBody, PreparedItem } from "./service.js";
 
 const tokenQuery = { token: { type: "string" } } as const;
@@ -24,15 +24,19 @@ const predictQuery = {
   properties: { ...tokenQuery, text: { type: "string" }, id: { type: "string", maxLength: 256 } },
 } as const;
 
+// The elements are checked one by one in the handler (checkBatchItem): a wrong element is its item's error.
 const batchJson = {
   oneOf: [
-    { type: "array", items: itemSchema },
-    { type: "object", additionalProperties: false, required: ["items"], properties: { items: { type: "array", items: itemSchema } } },
+    { type: "array" },
+    { type: "object", additionalProperties: false, required: ["items"], properties: { items: { type: "array" } } },
   ],
 } as const;
 
 const PREDICT_TYPES = "application/json, multipart/form-data (audio, text, id), audio/* or application/octet-stream (the file; ?text=)";
 const BATCH_TYPES = "application/json (an array of items), text/csv, multipart/form-data (csv + the audio files it names)";
+
+/** What each POST route takes, for the 415 message (also when Fastify refuses the type before the handler). */
+export const ACCEPTED_TYPES: Record<string, string> = { "/v1/predict": PREDICT_TYPES, "/v1/predict/batch": BATCH_TYPES };
 
 /** Aborts when the client goes away before its answer is written, so its waiting work is withdrawn. */
 function clientGone(req: FastifyRequest, reply: FastifyReply): AbortSignal {
@@ -134,12 +138,13 @@ const CSV_COLUMNS = ["id", "utter_id", "text", "audio", "audio_base64"];
 /** Batch CSV: columns id (or utter_id), text, audio (an uploaded file's name), audio_base64. */
 function itemsFromCsv(csv: string, files: Map<string, Buffer> = new Map()): ItemInput[] {
   let rows: Record<string, string>[];
+  let header: string[] = [];
   try {
-    rows = parse(csv, { columns: true, skip_empty_lines: true, bom: true }) as Record<string, string>[];
+    // The header is kept as read: a header-only CSV with a wrong column is refused too, not answered with [].
+    rows = parse(csv, { columns: (h: string[]) => (header = h), skip_empty_lines: true, bom: true }) as Record<string, string>[];
   } catch (err) {
     throw new HttpError(400, "bad_csv", `the CSV cannot be parsed: ${(err as Error).message}`);
   }
-  const header = rows.length > 0 ? Object.keys(rows[0]) : [];
   const unknown = header.filter((c) => !CSV_COLUMNS.includes(c));
   if (unknown.length > 0)
     throw new HttpError(400, "unknown_field", `unknown CSV column(s) ${unknown.join(", ")}; a batch CSV has columns id (or utter_id), text, audio (an uploaded file's name), audio_base64`);
@@ -216,17 +221,18 @@ export function registerPredictRoutes(app: FastifyInstance, ctx: ServeContext): 
       let items: ItemInput[];
       let parseErrors: (HttpError | null)[] = [];
       if (kind === "json") {
-        const body = req.body as JsonItem[] | { items: JsonItem[] };
+        const body = req.body as unknown[] | { items: unknown[] };
         const list = Array.isArray(body) ? body : body.items;
         if (list.length > ctx.settings.maxBatch)
           throw new HttpError(413, "batch_too_large", `${list.length} items; this server takes at most ${ctx.settings.maxBatch} per batch (--max-batch)`);
         items = [];
         parseErrors = list.map((j, i) => {
           try {
-            items[i] = itemFromJson(j, `item ${i + 1}`);
+            items[i] = itemFromJson(checkBatchItem(j, `item ${i + 1}`), `item ${i + 1}`);
             return null;
           } catch (err) {
-            items[i] = { ...(j.id !== undefined ? { id: j.id } : {}) };
+            const id = (j as { id?: unknown } | null)?.id;
+            items[i] = typeof id === "string" ? { id } : {};
             if (err instanceof HttpError) return err;
             throw err;
           }

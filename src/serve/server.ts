@@ -18,7 +18,8 @@ import { SERVE_DEFAULTS } from "./defaults.js";
 import { describeError, errorBody, HttpError } from "./errors.js";
 import { ServeMetrics } from "./metrics.js";
 import { describeModel, registerInfoRoutes } from "./routes-info.js";
-import { registerPredictRoutes } from "./routes-predict.js";
+import { validationMessage } from "./inputs.js";
+import { ACCEPTED_TYPES, registerPredictRoutes } from "./routes-predict.js";
 import { PredictionService } from "./service.js";
 import { registerStream, type StreamSession } from "./stream.js";
 
@@ -56,8 +57,9 @@ function sameToken(given: string, want: string): boolean {
 }
 
 function tokenOf(req: FastifyRequest): string | null {
-  const auth = req.headers.authorization;
-  if (auth?.startsWith("Bearer ")) return auth.slice(7).trim();
+  // The scheme name is case-insensitive (RFC 7235 2.1): "bearer T" is as good as "Bearer T".
+  const m = /^bearer\s+(.*)$/i.exec(req.headers.authorization ?? "");
+  if (m) return m[1].trim();
   const q = req.query as Record<string, unknown> | undefined;
   return typeof q?.token === "string" ? q.token : null;
 }
@@ -142,17 +144,13 @@ export class EmofeatServer {
       if (d.status === 500) req.log.error({ err }, "unexpected error");
       const e = err as { validation?: { instancePath: string; message?: string; keyword: string; params: Record<string, unknown> }[]; validationContext?: string };
       let message = d.message;
-      if (e.validation) {
-        const where = e.validationContext ?? "body";
-        message = e.validation
-          .map((v) => {
-            const at = `${where}${v.instancePath.replace(/\//g, ".").replace(/\.(\d+)/g, "[$1]")}`;
-            if (v.keyword === "additionalProperties") return `${at}: unknown field "${v.params.additionalProperty}"`;
-            return `${at}: ${v.message}`;
-          })
-          .filter((m, i, all) => all.indexOf(m) === i)
-          .join("; ");
-      }
+      if (e.validation) message = validationMessage(e.validation, e.validationContext ?? "body");
+      else if (!(err instanceof HttpError) && d.code === "unsupported_media_type") {
+        // Fastify refuses a Content-Type no parser takes (curl -d's form-urlencoded) before our handler runs.
+        const takes = ACCEPTED_TYPES[route];
+        message = `Content-Type "${req.headers["content-type"] ?? ""}" is not taken here${takes ? `; send ${takes}` : ""}`;
+      } else if (!(err instanceof HttpError) && d.code === "body_too_large")
+        message = `${d.message} (this server takes at most ${settings.bodyLimitBytes} bytes, --body-limit)`;
       const code = e.validation && e.validation.some((v) => v.keyword === "additionalProperties") ? "unknown_field" : d.code;
       ctx.metrics.errors.inc({ route, code });
       addLog(req, { code });
@@ -170,7 +168,19 @@ export class EmofeatServer {
     registerPredictRoutes(app, ctx);
     registerStream(app, ctx, sessions);
 
-    await app.listen({ host: o.host ?? SERVE_DEFAULTS.host, port: o.port ?? SERVE_DEFAULTS.port });
+    const host = o.host ?? SERVE_DEFAULTS.host;
+    const port = o.port ?? SERVE_DEFAULTS.port;
+    try {
+      await app.listen({ host, port });
+    } catch (err) {
+      // A port taken or not allowed is the user's to fix: one line, not a stack trace.
+      const code = (err as NodeJS.ErrnoException).code;
+      await app.close().catch(() => undefined);
+      if (code === "EADDRINUSE") throw new EmofeatError(`port ${port} on ${host} is already in use (another emofeat serve?); choose another --port, or --port 0 for any free one`);
+      if (code === "EACCES") throw new EmofeatError(`no permission to listen on ${host}:${port} (ports below 1024 need privileges); choose another --port`);
+      if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND") throw new EmofeatError(`--host ${host} is not an address of this machine`);
+      throw err;
+    }
 
     const ready = (async () => {
       const predictor = await Predictor.load(o.run, o.predictor);

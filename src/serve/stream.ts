@@ -30,7 +30,7 @@ import { AudioInputError } from "../audio/errors.js";
 import { mixToMono } from "../audio/decode.js";
 import { addLog, readyService, type ServeContext } from "./context.js";
 import { audioHttpError, describeError, HttpError } from "./errors.js";
-import { PCM_ENCODINGS, pcmToChannels, type PcmEncoding } from "./inputs.js";
+import { PCM_ENCODINGS, pcmToChannels, validationMessage, type PcmEncoding } from "./inputs.js";
 import type { PredictionBody, PredictionService } from "./service.js";
 import { QueueFullError, type Submitted } from "./scheduler.js";
 
@@ -172,7 +172,8 @@ class StreamSession {
     }
     if (!MESSAGE(msg)) {
       const known = ["start", "text", "end"].includes(msg?.type as string);
-      const detail = ajv.errorsText(MESSAGE.errors?.filter((e) => !known || e.schemaPath.startsWith(`#/oneOf/${["start", "text", "end"].indexOf(msg.type as string)}`)), { dataVar: "message" });
+      const errors = (MESSAGE.errors ?? []).filter((e) => !known || e.schemaPath.startsWith(`#/oneOf/${["start", "text", "end"].indexOf(msg.type as string)}`));
+      const detail = validationMessage(errors, "message");
       return this.error("invalid_message", known ? `bad "${msg.type}" message: ${detail}` : `unknown message type ${JSON.stringify(msg?.type)} (expected start, text, end)`);
     }
     if (msg.type === "start") this.onStart(msg);

@@ -126,7 +126,10 @@ export function perLayerSvg(entries: LayerScores[], title: string, o: { seeds: n
     if (n > 1) parts.push(`<polyline points="${pts.join(" ")}" fill="none" stroke="${s.color}" stroke-width="1.8"${s.dash ? ` stroke-dasharray="${s.dash}"` : ""}/>`);
     entries.forEach((e, i) => {
       const x = sx(i) + off;
-      if (o.seeds > 1) errorBar(parts, x, sy(e.test[s.key] - e.test_std[s.key]), sy(e.test[s.key] + e.test_std[s.key]), s.color);
+      // Scores live in [0, 1]: a wide spread is cut at the panel's edges instead of running over the labels.
+      const lo = Math.max(ax.lo, e.test[s.key] - e.test_std[s.key]);
+      const hi = Math.min(ax.hi, e.test[s.key] + e.test_std[s.key]);
+      if (o.seeds > 1) errorBar(parts, x, sy(lo), sy(hi), s.color);
       parts.push(`<circle cx="${x.toFixed(1)}" cy="${sy(e.test[s.key]).toFixed(1)}" r="3" fill="${s.color}"/>`);
     });
   });

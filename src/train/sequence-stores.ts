@@ -20,7 +20,7 @@ export function sequenceInput(reader: SequenceStoreReader, dir: string, storedRo
   const pick = layers > 1 ? layerPositions : [0];
   if (!pick || pick.length !== 1)
     throw new EmofeatError(
-      `${dir}: a sequence store with ${layers} layers (hidden states ${reader.layers!.join(", ")}); the fusion heads take one layer per store: pick it with --layers K`,
+      `${dir}: a sequence store with ${layers} layers (hidden states ${reader.layers!.join(", ")}); the fusion heads (the only heads that train on sequence stores) take one layer per store: pick it with --layers K; the other heads need a pooled store`,
     );
   const at = pick[0];
   const d = reader.d;

@@ -54,30 +54,45 @@ export function registerServe(program: Command): void {
         "  open http://localhost:8080/   (the live page; with --token: http://localhost:8080/?token=SECRET)",
     )
     .action(async (o) => {
+      // A signal while the server is still starting is kept and honoured once it listens (exit 0, not 143).
+      let early: string | null = null;
+      const onEarlyTerm = () => (early = "SIGTERM");
+      const onEarlyInt = () => (early = "SIGINT");
+      process.on("SIGTERM", onEarlyTerm);
+      process.on("SIGINT", onEarlyInt);
       const token: string | undefined = o.token ?? (process.env.EMOFEAT_TOKEN || undefined);
       const { EmofeatServer, exposureWarning } = await import("../../serve/server.js");
       const warning = exposureWarning(o.host, token !== undefined);
       if (warning) process.stderr.write(warning + "\n");
-      const server = await EmofeatServer.start({
-        run: o.run,
-        host: o.host,
-        port: o.port,
-        token,
-        window: o.window,
-        hop: o.hop,
-        queueSize: o.queueSize,
-        textBatch: o.textBatch,
-        timeoutMs: Math.round(o.timeout * 1000),
-        bodyLimitBytes: Math.round(o.bodyLimit * 2 ** 20),
-        maxAudioSeconds: o.maxAudioSeconds,
-        longAudio: o.longAudio as LongAudio,
-        maxTextChars: o.maxTextChars,
-        maxBatch: o.maxBatch,
-        maxStreams: o.maxStreams,
-        logContent: o.logContent,
-        logLevel: o.quiet ? "warn" : o.logLevel,
-        predictor: { models: o.model, offline: o.offline, device: await chosenDevice(o.device, o.quiet), threads: o.threads },
-      });
+      let server: Awaited<ReturnType<typeof EmofeatServer.start>>;
+      try {
+        server = await EmofeatServer.start({
+          run: o.run,
+          host: o.host,
+          port: o.port,
+          token,
+          window: o.window,
+          hop: o.hop,
+          queueSize: o.queueSize,
+          textBatch: o.textBatch,
+          timeoutMs: Math.round(o.timeout * 1000),
+          bodyLimitBytes: Math.round(o.bodyLimit * 2 ** 20),
+          maxAudioSeconds: o.maxAudioSeconds,
+          longAudio: o.longAudio as LongAudio,
+          maxTextChars: o.maxTextChars,
+          maxBatch: o.maxBatch,
+          maxStreams: o.maxStreams,
+          logContent: o.logContent,
+          logLevel: o.quiet ? "warn" : o.logLevel,
+          predictor: { models: o.model, offline: o.offline, device: await chosenDevice(o.device, o.quiet), threads: o.threads },
+        });
+      } catch (err) {
+        process.off("SIGTERM", onEarlyTerm);
+        process.off("SIGINT", onEarlyInt);
+        throw err;
+      }
+      // Taken now: a signal during loading may close the listener before the run is ready.
+      const closed = new Promise<void>((resolve) => server.app.server.once("close", () => resolve()));
       process.stderr.write(`emofeat serve: listening on ${server.url}/ (loading ${o.run} ...)\n`);
 
       let stopping: Promise<void> | null = null;
@@ -93,6 +108,9 @@ export function registerServe(program: Command): void {
       const onInt = () => stop("SIGINT");
       process.on("SIGTERM", onTerm);
       process.on("SIGINT", onInt);
+      process.off("SIGTERM", onEarlyTerm);
+      process.off("SIGINT", onEarlyInt);
+      if (early) stop(early);
       try {
         const t0 = performance.now();
         try {
@@ -102,11 +120,12 @@ export function registerServe(program: Command): void {
           throw err;
         }
         const m = server.ctx.model as { labels: string[]; needs: string[] };
-        process.stderr.write(
-          `emofeat serve: ready in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${m.labels.join(", ")}; needs ${m.needs.join(" and ")}. ` +
-            `Page ${server.url}/${token ? "?token=..." : ""}, API ${server.url}/v1/predict\n`,
-        );
-        await new Promise<void>((resolve) => server.app.server.once("close", () => resolve()));
+        if (!stopping)
+          process.stderr.write(
+            `emofeat serve: ready in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${m.labels.join(", ")}; needs ${m.needs.join(" and ")}. ` +
+              `Page ${server.url}/${token ? "?token=..." : ""}, API ${server.url}/v1/predict\n`,
+          );
+        await closed;
         await stopping;
         process.stderr.write("emofeat serve: stopped\n");
       } finally {

@@ -4,7 +4,7 @@
  */
 import path from "node:path";
 import { meanStdCell, pValueText, slug, type Block, type Cell, type Section } from "../doc.js";
-import { compare, groupRuns, type Comparison, type Group, type RunRows } from "../compare.js";
+import { compare, groupRuns, whyApart, type Comparison, type Group, type RunRows } from "../compare.js";
 import { dotPlotSvg } from "../figures/dots.js";
 import type { RunInput } from "../inputs.js";
 
@@ -235,8 +235,12 @@ function significanceBlocks(sig: Significance): Block[] {
       cls: "note",
       text: `Not in paired tests: ${sig.excluded.map((e) => `${e.run.name} (${e.reason})`).join("; ")}.`,
     });
-  const single = sig.groups.filter((g) => g.runs.length === 1);
-  if (single.length > 0 && comparable.length > 0)
-    blocks.push({ kind: "para", cls: "note", text: `Alone on their test rows (nothing to pair with): ${single.map((g) => g.runs[0].run.name).join(", ")}.` });
+  // Runs on other rows are not compared; say why, against the largest group (the main comparison).
+  if (sig.groups.length > 1) {
+    const main = [...sig.groups].sort((x, y) => y.runs.length - x.runs.length)[0];
+    const names = (g: Group) => g.runs.map((r) => r.run.name).join(", ");
+    const why = sig.groups.filter((g) => g !== main).map((g) => `${names(g)} vs ${names(main)}: ${whyApart(g, main)}`);
+    blocks.push({ kind: "para", cls: "note", text: `Not compared (paired tests need the same test rows with the same labels): ${why.join("; ")}.` });
+  }
   return blocks;
 }

@@ -36,6 +36,8 @@ function perClassBlock(run: RunInput, id: string): { id: string; svg: string; ca
   const std = (key: "precision" | "recall" | "f1") =>
     labels.map((_, k) => (seeds.length > 1 ? sampleStd(seeds.map((s) => s.test.per_class[k]?.[key] ?? NaN)) : NaN));
   const support = m.test.per_class.map((c) => `${c.label} ${round(c.support)}`).join(", ");
+  // Cross-validation runs score each fold apart and average (metrics.json), not the pooled rows.
+  const folds = run.config.protocol?.kind === "session-folds" ? run.config.protocol.folds.length : 1;
   return {
     id,
     svg: barChartSvg({
@@ -51,7 +53,8 @@ function perClassBlock(run: RunInput, id: string): { id: string; svg: string; ca
     }),
     caption:
       `Per-class test precision, recall and F1 of ${run.name}` +
-      (seeds.length > 1 ? `, mean over ${seeds.length} seeds with ± 1 sample std as error bars` : "") +
+      (folds > 1 ? `, the mean over its ${folds} folds` : "") +
+      (seeds.length > 1 ? `${folds > 1 ? " and" : ","} mean over ${seeds.length} seeds with ± 1 sample std as error bars` : "") +
       `. Test rows per class (n): ${support}${seeds.length > 1 ? " (per seed)" : ""}.`,
   };
 }
