@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import type { EpochRecord } from "../src/train/engine.js";
 import { BAND_ABOVE, confusionSvg, curvesSvg, epochTicks } from "../src/train/plots.js";
+import { heatmapSvg } from "../src/train/plots-fusion.js";
 
 function series(name: string, epochs: number, tested: number, shift = 0) {
   const recs: EpochRecord[] = Array.from({ length: epochs }, (_, i) => ({
@@ -85,5 +86,32 @@ describe("curves plot", () => {
     // Train loss mean at epoch 1 = 1.5 + mean(shift) = 1.5 + 0.055; the band spans shifts 0 .. 0.11.
     expect(svg).toContain(">tested epochs (number of runs)<");
     expect([...svg.matchAll(/font-size="9" text-anchor="middle">3<\/text>/g)]).toHaveLength(4); // epochs 9-12, 3 runs each
+  });
+});
+
+describe("attention heat map (predict --explain)", () => {
+  const map = (frames: number, tokens: string[], title: string) =>
+    heatmapSvg({
+      title,
+      values: [0, 1].map(() => Array.from({ length: frames + tokens.length }, (_, j) => j / 100)),
+      rowLabels: ["angry", "sad"],
+      colLabels: [...Array.from({ length: frames }, (_, i) => `${(0.02 * i).toFixed(2)} s`), ...tokens],
+      rowTitle: "emotion",
+      colTitle: "fused position",
+      colBreaks: [frames],
+      wideFrom: frames,
+    });
+  const width = (svg: string) => Number(/<svg [^>]*width="([\d.]+)"/.exec(svg)![1]);
+
+  it("labels every token after many frames, the first one too", () => {
+    // 79 frames: thinned frame labels end right before the first token column.
+    const tokens = ["[CLS]", "i", "can", "'", "t", "believe", "you", "did", "that", "[SEP]"];
+    const svg = map(79, tokens, "decoder");
+    for (const t of tokens) expect(svg).toContain(`>${t}</text>`);
+  });
+
+  it("is wide enough for its title over a narrow grid", () => {
+    const title = "demo_s1_001: angry, beta 0.500 - block 1: audio attends to text (a long title)";
+    expect(width(map(1, ["[CLS]", "hi"], title))).toBeGreaterThanOrEqual(7 * title.length);
   });
 });

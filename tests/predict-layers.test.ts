@@ -59,6 +59,28 @@ describe("predict with runs trained on layer stores (demo corpus, tiny models)",
     expect(maxDiff).toBeLessThan(1e-5);
   });
 
+  it("a float16 store: predict rounds the encoder's values to float16 as the store did, so it equals the head on the stored rows", async () => {
+    const store = path.join(dir, "text-f16");
+    await extractText({ csv: DEMO_INDEX, model: DEMO_MODEL, offline: true, out: store, storeDtype: "float16" });
+    const run = path.join(dir, "runs", "f16-text");
+    await trainProbe({ csv: DEMO_INDEX, features: `text=${store}`, head: "mlp", out: run, settings: { epochs: 3 } });
+    const f16 = await readStore(store);
+    const session = await ort.InferenceSession.create(path.join(run, "head.onnx"));
+    const out = await session.run({ text: new ort.Tensor("float32", f16.embeddings, [f16.n, f16.d]) });
+    await session.release();
+    const want = out.probs.data as Float32Array;
+    const c = out.probs.dims[1] as number;
+    const index = await loadIndex(DEMO_INDEX);
+    const preds = await predict(run, index.utterances.map((u) => ({ id: u.utterId, text: u.text })), { offline: true });
+    let maxDiff = 0;
+    for (const p of preds) {
+      const row = f16.ids.indexOf(p.id!);
+      Object.values(p.probabilities!).forEach((v, j) => (maxDiff = Math.max(maxDiff, Math.abs(v - want[row * c + j]))));
+    }
+    console.log(`float16 text store: predict vs head.onnx on the stored rows, max |dp| ${maxDiff.toExponential(2)}`);
+    expect(maxDiff).toBeLessThan(1e-7);
+  });
+
   it("a --per-layer run's layer on audio: the head gets that one layer of the rebuilt encoder", async () => {
     const run = path.join(dir, "runs", "per-layer-audio");
     const res = await trainPerLayer({ csv: DEMO_INDEX, features: `audio=${audio.dir}`, head: "weighted-layers", out: run, settings: { epochs: 2 } });

@@ -93,6 +93,8 @@ describe("fusion heads: whole-head gradients against finite differences (float64
     ["fusion, pooled audio with text sequences, --fuse-length text", "fusion", true, { pooledAudio: true, fuseLength: "text" }],
     ["fusion-decoder, one vector per utterance", "fusion-decoder", false, {}],
     ["fusion-decoder, padded sequences, bce", "fusion-decoder", true, { loss: "bce" }],
+    // The fused positions are "1+T_text" long (the pooled audio's one beside the tokens): dropout masks over them.
+    ["fusion-decoder, pooled audio with text sequences", "fusion-decoder", true, { pooledAudio: true }],
   ];
   for (const [name, head, seq, o] of cases) {
     it(name, async () => {

@@ -199,6 +199,8 @@ describe("fusion heads: runs", () => {
       /--d-model applies to the fusion heads/,
     );
     await expect(o(`audio=${fx.audio},text=${fx.text}`, "fusion", { settings: { fusion: { dModel: 10, attnHeads: 4 } } })).rejects.toThrow(/--d-model 10 must be divisible by --attn-heads 4/);
+    // --hidden has no place in these heads (their classifier is d wide): refused, not silently ignored.
+    await expect(o(`audio=${fx.audio},text=${fx.text}`, "fusion", { settings: { hidden: 512, fusion: small } })).rejects.toThrow(/--hidden belongs to the mlp heads; --head fusion works at --d-model width/);
     expect(existsSync(path.join(dir, "runs", "bad"))).toBe(false);
   });
 

@@ -22,6 +22,7 @@ import { EmofeatError } from "../errors.js";
 import type { ModelDtype } from "../models/source.js";
 import type { PoolingMode } from "../pooling.js";
 import { isSequenceStore, type Modality, type StoreMeta } from "../store/meta.js";
+import { float16ToFloat32, float32ToFloat16 } from "../util/float16.js";
 import { TextEncoder } from "../text/encoder.js";
 import { builtinExtractorForStore } from "./builtin.js";
 
@@ -184,6 +185,14 @@ function sequenceResult(seqs: (Float32Array | null)[], rowSize: number, errors: 
   return { sequences: seqs, lengths: seqs.map((q) => (q ? q.length / rowSize : 0)), errors };
 }
 
+/**
+ * The encoder's values as the store holds them: a float16 store (--store-dtype float16) rounded every value to
+ * float16 when it was written, so the head was trained on rounded values and prediction rounds the same way.
+ */
+function asStored(meta: StoreMeta, values: Float32Array): Float32Array {
+  return meta.dtype === "float16" ? float16ToFloat32(float32ToFloat16(values)) : values;
+}
+
 /** An Encoder for a store: `encode` for pooled stores, `encodeSequences` for sequence stores, the other refused. */
 function storeEncoder(
   meta: StoreMeta,
@@ -201,11 +210,13 @@ function storeEncoder(
     rowSize: shape.rowSize,
     encode: async (inputs) => {
       if (sequence) throw wrongKind(meta, o, "pooled");
-      return run.pooled(inputs);
+      const res = await run.pooled(inputs);
+      return { ...res, embeddings: asStored(meta, res.embeddings) };
     },
     encodeSequences: async (inputs) => {
       if (!sequence) throw wrongKind(meta, o, "sequence");
-      return run.sequences(inputs);
+      const res = await run.sequences(inputs);
+      return { ...res, sequences: res.sequences.map((q) => q && asStored(meta, q)) };
     },
     dispose: run.dispose,
   };
@@ -287,11 +298,11 @@ function audioEncoder(meta: StoreMeta, o: EncoderOptions, enc: FileEncoder): Enc
     prepare: (audio) => enc.loadClip(audio),
     embed: async (clip) => {
       if (isSequenceStore(meta)) throw wrongKind(meta, o, "pooled");
-      return enc.embedClip(clip);
+      return asStored(meta, await enc.embedClip(clip));
     },
     frames: async (clip) => {
       if (!isSequenceStore(meta)) throw wrongKind(meta, o, "sequence");
-      return enc.sequenceClip(clip);
+      return asStored(meta, await enc.sequenceClip(clip));
     },
   };
   return { ...encoder, clips };

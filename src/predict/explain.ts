@@ -58,10 +58,12 @@ export class Explainer {
     const config = await readRunConfig(runDir);
     if (config.export.file === null) throw new EmofeatError(`${runDir} has no trained head to explain: ${config.export.reason}`);
     const head = await readHeadLabels(runDir);
-    if (!head.inputs.every((i) => i.sequence) || !head.outputs.attention?.length)
+    if (!head.inputs.some((i) => i.sequence))
       throw new EmofeatError(
         `${runDir}: --explain shows attention over frames and tokens, so it needs a fusion head trained on sequence stores (pooling none); this run's head (${head.head}) reads one vector per utterance`,
       );
+    if (!head.outputs.attention?.length)
+      throw new EmofeatError(`${runDir}: --explain shows attention maps, and this run's head (${head.head}) has none (no cross-modal blocks, no decoder)`);
     const file = path.join(runDir, RUN_FILES.head);
     if (!(await exists(file))) throw new EmofeatError(`${file}: missing (the run directory is incomplete)`);
     return new Explainer(runDir, config, head, await createSession(await readFile(file), { threads: o.threads }));
@@ -83,6 +85,14 @@ export class Explainer {
       for (const inp of [a, t]) {
         const x = item.inputs[inp.name];
         if (!x) throw new EmofeatError(`${id}: no "${inp.name}" sequence given (the run's stores: ${a.name}, ${t.name})`);
+        if (!inp.sequence) {
+          // A pooled store beside a sequence store: one position (the utterance's vector).
+          if (x.values.length !== inp.dim) throw new EmofeatError(`${id}: store "${inp.name}" takes one ${inp.dim}-wide vector per utterance, got ${x.values.length} values`);
+          feeds[inp.name] = floatTensor(x.values, [1, inp.dim]);
+          positions[inp.name] = [`${inp.name} (utterance)`];
+          lengths.push(1);
+          continue;
+        }
         const len = x.values.length / inp.dim;
         if (!Number.isInteger(len) || len < 1) throw new EmofeatError(`${id}: the "${inp.name}" sequence has ${x.values.length} values, not a whole number (>= 1) of ${inp.dim}-wide positions`);
         if (x.labels && x.labels.length !== len) throw new EmofeatError(`${id}: ${x.labels.length} labels for ${len} "${inp.name}" positions`);
@@ -96,12 +106,12 @@ export class Explainer {
       const probs = r.probs.data as Float32Array;
       let best = 0;
       for (let j = 1; j < labels.length; j++) if (probs[j] > probs[best]) best = j;
+      // Attention over a pooled store's one position is not an output of the head: every weight there is 1.
+      const map = (name: string, q: number, k: number) =>
+        r[name] ? rowsOf(r[name].data as Float32Array, q, k) : Array.from({ length: q }, () => Array<number>(k).fill(1));
       const blocks: Explanation["blocks"] = [];
-      for (let b = 0; r[`attn.blocks.${b}.a_to_t`]; b++)
-        blocks.push({
-          audio_to_text: rowsOf(r[`attn.blocks.${b}.a_to_t`].data as Float32Array, ta, tt),
-          text_to_audio: rowsOf(r[`attn.blocks.${b}.t_to_a`].data as Float32Array, tt, ta),
-        });
+      for (let b = 0; b < (this.config.arch.fusion?.blocks ?? 0); b++)
+        blocks.push({ audio_to_text: map(`attn.blocks.${b}.a_to_t`, ta, tt), text_to_audio: map(`attn.blocks.${b}.t_to_a`, tt, ta) });
       const fusedLabels = this.config.arch.fusion?.fuseLength === "text" ? positions[t.name] : [...positions[a.name], ...positions[t.name]];
       const decoder: Explanation["decoder"] = [];
       for (let l = 0; r[`attn.decoder.layers.${l}.multihead_attn`]; l++)
@@ -129,31 +139,34 @@ export class Explainer {
     const frames = e.positions[aName];
     const head = `${e.id}: ${e.label}${e.beta !== undefined ? `, beta ${e.beta.toFixed(3)}` : ""}`;
     e.blocks.forEach((b, i) => {
-      // Both maps with time across and tokens down, so they can be compared side by side.
-      maps.push([
-        `${base}.block${i}.audio_to_text`,
-        {
-          title: `${head} - block ${i + 1}: audio attends to text`,
-          note: "each column (an audio position) sums to 1 over the tokens",
-          values: tokens.map((_, k) => frames.map((_, f) => b.audio_to_text[f][k])),
-          rowLabels: tokens,
-          colLabels: frames,
-          rowTitle: `${tName} (keys)`,
-          colTitle: `${aName} (queries)`,
-        },
-      ]);
-      maps.push([
-        `${base}.block${i}.text_to_audio`,
-        {
-          title: `${head} - block ${i + 1}: text attends to audio`,
-          note: "each row (a token) sums to 1 over the audio positions",
-          values: b.text_to_audio,
-          rowLabels: tokens,
-          colLabels: frames,
-          rowTitle: `${tName} (queries)`,
-          colTitle: `${aName} (keys)`,
-        },
-      ]);
+      // Both maps with time across and tokens down, so they can be compared side by side. Attention over one key
+      // (a pooled store's vector, a one-token text) is 1 everywhere: in the JSON, not drawn.
+      if (tokens.length > 1)
+        maps.push([
+          `${base}.block${i}.audio_to_text`,
+          {
+            title: `${head} - block ${i + 1}: audio attends to text`,
+            note: "each column (an audio position) sums to 1 over the tokens",
+            values: tokens.map((_, k) => frames.map((_, f) => b.audio_to_text[f][k])),
+            rowLabels: tokens,
+            colLabels: frames,
+            rowTitle: `${tName} (keys)`,
+            colTitle: `${aName} (queries)`,
+          },
+        ]);
+      if (frames.length > 1)
+        maps.push([
+          `${base}.block${i}.text_to_audio`,
+          {
+            title: `${head} - block ${i + 1}: text attends to audio`,
+            note: "each row (a token) sums to 1 over the audio positions",
+            values: b.text_to_audio,
+            rowLabels: tokens,
+            colLabels: frames,
+            rowTitle: `${tName} (queries)`,
+            colTitle: `${aName} (keys)`,
+          },
+        ]);
     });
     e.decoder.forEach((d, l) =>
       maps.push([

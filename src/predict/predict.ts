@@ -7,6 +7,7 @@ import type { Device } from "../backends/onnx.js";
 import { EmofeatError, UsageError } from "../errors.js";
 import type { StoreMeta } from "../store/meta.js";
 import { createSession, floatTensor } from "../train/graph/session.js";
+import { sequenceRowsPerRun } from "../train/batches.js";
 import { maskInput } from "../train/heads.js";
 import { gatherRows } from "../train/layer-select.js";
 import { readHeadLabels, readRunConfig, readRunFile, readRunStoreMeta, RUN_FILES, type HeadLabels, type RunConfig } from "../train/run-dir.js";
@@ -166,13 +167,25 @@ export class Predictor {
   /**
    * Heads on sequence stores: each item's positions per store as the head takes them ([T, dim], the trained
    * layer of a layer store), with a label per position (token strings, frame start times), or why it failed.
-   * Audio must be given as files here.
+   * A pooled store beside a sequence store (a fusion head may take one of each) gives its one vector ([dim]).
+   * Audio for a sequence store must be given as a file.
    */
   async sequences(items: readonly PredictInput[]): Promise<{ inputs: Record<string, { values: Float32Array; labels?: string[] }> | null; error: string | null }[]> {
     const out = items.map(() => ({ inputs: {} as Record<string, { values: Float32Array; labels?: string[] }> | null, error: null as string | null }));
     for (let k = 0; k < this.head.inputs.length; k++) {
       const input = this.head.inputs[k];
-      if (!input.sequence) throw new EmofeatError(`store "${input.name}" of this run holds one vector per utterance, not sequences`);
+      if (!input.sequence) {
+        const res = await this.encodeValues(k, this.valuesFor(items, k));
+        const vectors = headInput(res.embeddings, items.length, this.storeMetas[k], input);
+        items.forEach((_, i) => {
+          const e = res.errors[i];
+          if (e) {
+            out[i].error ??= e.message;
+            out[i].inputs = null;
+          } else if (out[i].inputs) out[i].inputs![input.name] = { values: vectors.slice(i * input.dim, (i + 1) * input.dim) };
+        });
+        continue;
+      }
       const values = this.valuesFor(items, k).map((v) => {
         if (typeof v !== "string") throw new EmofeatError(`store "${input.name}" holds sequences: its audio must be given as a file`);
         return v;
@@ -190,11 +203,40 @@ export class Predictor {
     return out;
   }
 
-  /** The head on sequences (per row: [T, dim] per store), padded to the longest with masks; a null row gets all padding. */
+  /**
+   * The head on sequences (per row: [T, dim] per sequence store, [dim] per pooled store), padded to the longest
+   * with masks; a null row gets all padding (zeros for a pooled store).
+   */
   async classifySequences(rows: readonly (Record<string, { values: Float32Array }> | null)[]): Promise<Classification[]> {
+    // Runs of a bounded number of rows (attention maps grow with rows x T^2), each padded to its own longest.
+    const len = (r: (typeof rows)[number]) =>
+      Math.max(1, ...this.head.inputs.filter((i) => i.sequence).map((i) => (r?.[i.name]?.values.length ?? 0) / i.dim));
+    const out: Classification[] = [];
+    for (let start = 0; start < rows.length; ) {
+      let end = start + 1;
+      let t = len(rows[start]);
+      const heads = this.config.arch.fusion?.attnHeads ?? 1;
+      while (end < rows.length && end - start < sequenceRowsPerRun(Math.max(t, len(rows[end])), heads)) t = Math.max(t, len(rows[end++]));
+      out.push(...(await this.classifyPadded(rows.slice(start, end))));
+      start = end;
+    }
+    return out;
+  }
+
+  private async classifyPadded(rows: readonly (Record<string, { values: Float32Array }> | null)[]): Promise<Classification[]> {
     const n = rows.length;
     const feeds: Record<string, ort.Tensor> = {};
     for (const input of this.head.inputs) {
+      if (!input.sequence) {
+        const x = new Float32Array(n * input.dim);
+        rows.forEach((r, i) => {
+          const v = r?.[input.name]?.values;
+          if (v && v.length !== input.dim) throw new EmofeatError(`store "${input.name}" takes ${input.dim} values per utterance, got ${v.length}`);
+          if (v) x.set(v, i * input.dim);
+        });
+        feeds[input.name] = floatTensor(x, [n, input.dim]);
+        continue;
+      }
       const seqs = rows.map((r) => r?.[input.name]?.values ?? new Float32Array(0));
       const t = Math.max(1, ...seqs.map((q) => q.length / input.dim));
       const x = new Float32Array(n * t * input.dim);
@@ -272,14 +314,17 @@ export class Predictor {
    */
   async textSequence(k: number, text: string): Promise<Float32Array> {
     if (this.encoders[k].modality !== "text") throw new EmofeatError(`store "${this.head.inputs[k].name}" takes no text`);
+    // A pooled store beside a sequence store: its one vector (what classifySequences takes for it).
+    if (!this.head.inputs[k].sequence) return headInput(await this.embedTexts(k, [text]), 1, this.storeMetas[k], this.head.inputs[k]);
     const res = await this.encoders[k].encodeSequences([text]);
     const seq = res.sequences[0];
     if (res.errors[0] || !seq) throw res.errors[0] ?? new EmofeatError(`store "${this.head.inputs[k].name}": no token sequence for the text`);
     return sequenceValues(seq, this.storeMetas[k], this.head.inputs[k]);
   }
 
-  /** Sequence heads: head input k's positions for one prepared clip ([T, dim]), computed alone. */
+  /** Sequence heads: head input k's positions for one prepared clip ([T, dim]; [dim] for a pooled store), computed alone. */
   async clipSequence(k: number, clip: LoadedClip): Promise<Float32Array> {
+    if (!this.head.inputs[k].sequence) return headInput(await this.embedClip(k, clip), 1, this.storeMetas[k], this.head.inputs[k]);
     return sequenceValues(await this.encoderClips(k).frames(clip), this.storeMetas[k], this.head.inputs[k]);
   }
 

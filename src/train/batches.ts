@@ -70,6 +70,15 @@ export function checkDataset(arch: HeadArch, d: Dataset, what: string): void {
     if (!(d.y[i] >= 0 && d.y[i] < arch.numClasses)) throw new Error(`${what}: class id ${d.y[i]} at row ${i} out of range`);
 }
 
+/**
+ * Rows per forward pass of a sequence head when only evaluating (no gradients): bounded so that an attention map
+ * [rows, heads, T, T] stays near 4 M values whatever the lengths (a whole 256-row chunk of 10 s clips at d 768
+ * would otherwise ask for gigabytes), at most 64.
+ */
+export function sequenceRowsPerRun(maxLen: number, attnHeads: number): number {
+  return Math.max(1, Math.min(64, Math.floor(4_000_000 / (maxLen * maxLen * attnHeads))));
+}
+
 /** Largest number of positions of any row of a sequence input (1 for matrices). */
 export function maxLength(x: DatasetInput): number {
   if (!isSequenceInput(x)) return 1;

@@ -21,7 +21,7 @@
  */
 import type ort from "onnxruntime-node";
 import { AdamWMemory, type AdamWSettings } from "./adamw-kernel.js";
-import { BatchFeeder, checkDataset, isSequenceInput, maxLength, type Dataset } from "./batches.js";
+import { BatchFeeder, checkDataset, isSequenceInput, maxLength, sequenceRowsPerRun, type Dataset } from "./batches.js";
 import type { ParamSpec } from "./graph/builder.js";
 import { createSession, floatTensor } from "./graph/session.js";
 import { resolveDim } from "./graph/shape.js";
@@ -102,8 +102,7 @@ export function initParams(specs: ParamSpec[], rng: Rng, into?: Params): Params 
 /** Rows per evaluation run: large for vectors, small for sequences (attention is [rows, H, T, T]). */
 function evalChunk(arch: HeadArch, d: Dataset): number {
   if (!d.x.some(isSequenceInput)) return 4096;
-  const t = Math.max(...d.x.map(maxLength));
-  return Math.max(1, Math.min(64, Math.floor(4_000_000 / (t * t * (arch.fusion?.attnHeads ?? 1)))));
+  return sequenceRowsPerRun(Math.max(...d.x.map(maxLength)), arch.fusion?.attnHeads ?? 1);
 }
 
 /** Mean binary cross-entropy over rows and classes of one-hot targets (the bce heads' loss). */
@@ -228,6 +227,9 @@ export async function trainHead(arch: HeadArch, train: Dataset, val: Dataset | u
   const { model, params: specs, masks, noGrad } = buildTrainingModel(arch);
   const session = await createSession(model, { threads: o.threads });
   const evaluator = val && val.n > 0 ? await Evaluator.create(arch, o.threads) : undefined;
+  // The batch being read ahead: settled before anything is released (a step that throws must surface its own
+  // error, not a read from a store the caller has closed meanwhile).
+  let prefetch: Promise<unknown> | undefined;
   try {
     const root = new Rng(o.seed);
     const initRng = root.fork();
@@ -269,12 +271,13 @@ export async function trainHead(arch: HeadArch, train: Dataset, val: Dataset | u
       let lossSum = 0;
       let seen = 0;
       let next = feeder.load(batchRows(0), 0);
+      prefetch = next;
       for (let k = 0; k < nBatches; k++) {
         if (o.maxSteps !== undefined && profile.steps >= o.maxSteps) break;
         const tb = performance.now();
         const batch = await next;
         // Read the next batch (sequence stores: from disk, on libuv's threads) while this one runs.
-        if (k + 1 < nBatches) next = feeder.load(batchRows(k + 1), (k + 1) % 2);
+        if (k + 1 < nBatches) prefetch = next = feeder.load(batchRows(k + 1), (k + 1) % 2);
         const b = batch.dims.get("N")!;
         const feeds: Record<string, ort.Tensor> = { ...batch.feeds, ...paramFeeds };
         const targets = tBuf.subarray(0, b * c);
@@ -345,6 +348,7 @@ export async function trainHead(arch: HeadArch, train: Dataset, val: Dataset | u
     for (const k of ["run", "optimizer", "batches", "validation"] as const) profile[k] /= 1000;
     return { params: selected, selectedEpoch, epochs, paramCount: store.size, profile };
   } finally {
+    await prefetch?.catch(() => undefined);
     await session.release();
     await evaluator?.release();
   }

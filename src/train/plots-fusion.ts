@@ -105,7 +105,8 @@ export function heatmapSvg(h: HeatmapSpec): string {
   const colLabelH = Math.min(160, Math.max(40, 5.5 * Math.max(0, ...h.colLabels.map((l) => l.length)) + 16));
   const left = rowLabelW + 30;
   const top = 64;
-  const w = left + gridW + 90;
+  // Wide enough for the title and note over a narrow grid (a short utterance, a pooled store's one position).
+  const w = Math.max(left + gridW + 90, Math.ceil(7.2 * h.title.length) + 40, Math.ceil(5.6 * (h.note?.length ?? 0)) + 40);
   const hgt = top + rows * ch + colLabelH + 30;
   const max = Math.max(1e-12, ...h.values.flat());
   const shade = (v: number) => {
@@ -129,9 +130,12 @@ export function heatmapSvg(h: HeatmapSpec): string {
   for (let i = 0; i < rows; i += rs)
     parts.push(`<text x="${left - 4}" y="${top + i * ch + ch / 2 + 4}" font-size="10" text-anchor="end">${esc(h.rowLabels[i] ?? "")}</text>`);
   let lastX = -Infinity;
+  // Wide columns (tokens after frames) are each labelled: thinned labels before them stop 12 px short of the first.
+  const wideX = h.wideFrom !== undefined && h.wideFrom < cols ? left + (xs[h.wideFrom] + xs[h.wideFrom + 1]) / 2 : Infinity;
   for (let j = 0; j < cols; j++) {
     const x = left + (xs[j] + xs[j + 1]) / 2;
-    if (x - lastX < 12) continue;
+    const wideCol = h.wideFrom !== undefined && j >= h.wideFrom;
+    if (!wideCol && (x - lastX < 12 || wideX - x < 12)) continue;
     lastX = x;
     const y = top + rows * ch + 6;
     parts.push(`<text x="${x}" y="${y}" font-size="10" text-anchor="end" transform="rotate(-60 ${x} ${y})">${esc(h.colLabels[j] ?? "")}</text>`);

@@ -41,6 +41,8 @@ export function staticSize(s: Shape, what: string): number {
  */
 export function resolveDim(d: Dim, sizes: ReadonlyMap<string, number>): number {
   if (typeof d === "number") return d;
+  // A static part of a combined symbol ("1+T_text": a pooled store's one position beside a sequence's).
+  if (/^\d+$/.test(d)) return Number(d);
   const known = sizes.get(d);
   if (known !== undefined) return known;
   if (d.includes("+")) return d.split("+").reduce((a, p) => a + resolveDim(p, sizes), 0);

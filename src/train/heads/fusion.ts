@@ -351,6 +351,7 @@ for (const name of FUSION_HEADS) {
       `AdamW lr ${t.lr}, weight decay ${t.weightDecay}, batch ${t.batchSize}, ${t.epochs} epochs, tests the best validation accuracy epoch`,
     defaults: (overrides) => {
       if (overrides.base !== undefined || overrides.layerNorm) throw new UsageError(`--base and --layer-norm belong to --head weighted-layers, not --head ${name}`);
+      if (overrides.hidden !== undefined) throw new UsageError(`--hidden belongs to the mlp heads; --head ${name} works at --d-model width throughout`);
       return { ...t, ...overrides };
     },
     check: (a: HeadArch) => {
