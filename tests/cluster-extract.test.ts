@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import YAML from "yaml";
 import { extractAudio } from "../src/extract/audio.js";
 import { extractText } from "../src/extract/text.js";
-import { mergeShards } from "../src/shards/merge.js";
+import { mergeShards, waitForShards } from "../src/shards/merge.js";
 import { cliCommand, runEmofeat } from "./helpers/cli.js";
 import { exitOf, killAfterParts } from "./helpers/kill-child.js";
 import { texts } from "./helpers/texts.js";
@@ -87,7 +87,7 @@ describe("Slurm", () => {
     expect(gen.stdout).toMatch(/--dependency=afterok:"\$\{SLURM_ARRAY_JOB_ID\}"/);
     expect(gen.stdout).toMatch(/# text extraction of 24 rows \(6 batches\) in 4 shards; \d+ padded tokens in all/);
     const line = gen.stdout.split("\n").find((l) => l.startsWith("${EMOFEAT} extract text"))!;
-    expect(line).toContain(`--out ${out} --batch-size 4 --offline --csv ${DEMO_INDEX} --shard auto --shards 4 --threads "\${SLURM_CPUS_PER_TASK}"`);
+    expect(line).toContain(`--out ${out} --batch-size 4 --offline --csv ${DEMO_INDEX} --device cpu --shard auto --shards 4 --threads "\${SLURM_CPUS_PER_TASK}"`);
 
     // Slurm's side, played by bash: a fake sbatch records the merge submission.
     const bin = path.join(dir, "bin");
@@ -96,8 +96,17 @@ describe("Slurm", () => {
     await chmod(path.join(bin, "sbatch"), 0o755);
     const { file, args } = cliCommand();
     const env = { EMOFEAT: [file, ...args].join(" "), PATH: `${bin}:${process.env.PATH}`, SBATCH_LOG: path.join(dir, "sbatch.log") };
-    const tasks = await Promise.all([0, 1, 2, 3].map((k) => run("bash", [script], { ...env, ...slurmEnv(k, 4) })));
+    // The array submitted 1-based (--array=1-4: shard = id - SLURM_ARRAY_TASK_MIN); ids 1, 2 and 4 run, id 3
+    // fails and shard 2 is resubmitted alone (`sbatch --array=2`): Slurm then describes a one-task array
+    // (MIN = MAX = 2, COUNT = 1), and the script must still extract shard 2.
+    const oneBased = (id: number) => ({ ...slurmEnv(id, 4), SLURM_ARRAY_TASK_MIN: "1", SLURM_ARRAY_TASK_MAX: "4" });
+    const tasks = await Promise.all([1, 2, 4].map((id) => run("bash", [script], { ...env, ...oneBased(id) })));
     tasks.forEach((t, k) => expect(t.code, `task ${k}: ${t.stderr}`).toBe(0));
+    expect(readdirSync(path.join(out, "shards")).sort()).toEqual([".merge-submitted", "0-of-4", "1-of-4", "3-of-4"]);
+    const rerun = { ...slurmEnv(2, 4), SLURM_ARRAY_TASK_MIN: "2", SLURM_ARRAY_TASK_MAX: "2", SLURM_ARRAY_TASK_COUNT: "1" };
+    const again = await run("bash", [script], { ...env, ...rerun });
+    expect(again.code, again.stderr).toBe(0);
+    expect(existsSync(path.join(out, "shards", "2-of-4", "shard.json"))).toBe(true);
     const submitted = (await readFile(env.SBATCH_LOG, "utf8")).trim().split("\n");
     expect(submitted).toContain("--dependency=afterok:4242");
     const wrap = submitted.find((a) => a.startsWith("--wrap="))!.slice("--wrap=".length);
@@ -186,6 +195,24 @@ describe("a shard killed and rerun", () => {
   });
 });
 
+describe("merge of a folder without shards", () => {
+  it("a store merged with --remove-shards (or made by one process) is up to date, also for --wait; an empty folder is an error", async () => {
+    const out = path.join(dir, "removed-shards");
+    for (let k = 0; k < 2; k++) await extractText({ csv: DEMO_INDEX, out, model: DEMO_MODEL, offline: true, batchSize: 8, shard: { k, n: 2 } });
+    expect((await mergeShards({ out, removeShards: true })).status).toBe("created");
+    expect(existsSync(path.join(out, "shards"))).toBe(false);
+    // A task rerun after that says up to date; the merge job it may submit must not fail.
+    expect((await extractText({ csv: DEMO_INDEX, out, model: DEMO_MODEL, offline: true, batchSize: 8, shard: { k: 1, n: 2 } })).status).toBe("up-to-date");
+    const again = await mergeShards({ out });
+    expect(again).toMatchObject({ status: "up-to-date", n: 2 });
+    await waitForShards(out, { timeoutS: 0, pollS: 1 });
+    const empty = path.join(dir, "no-shards");
+    await mkdir(empty);
+    await expect(mergeShards({ out: empty })).rejects.toThrow(/no shards to merge/);
+    await expect(waitForShards(empty, { timeoutS: 0, pollS: 1 })).rejects.toThrow(/no shards to merge/);
+  });
+});
+
 describe("merge refuses, naming the shard and its rows, and writes nothing", () => {
   let shards: string;
   beforeAll(async () => {
@@ -241,6 +268,18 @@ describe("merge refuses, naming the shard and its rows, and writes nothing", () 
     nothingWritten(out);
   });
 
+  it("a shard made with other settings names the settings that differ", async () => {
+    const src = path.join(dir, "err-settings-src");
+    await extractText({ csv: DEMO_INDEX, out: src, model: DEMO_MODEL, offline: true, batchSize: 4, maxLen: 16, shard: { k: 2, n: 4 } });
+    const out = await broken("err-settings", async (root) => {
+      await rm(path.join(root, "2-of-4"), { recursive: true });
+      await cp(path.join(src, "shards", "2-of-4"), path.join(root, "2-of-4"), { recursive: true });
+    });
+    const err = String(await mergeShards({ out }).catch((e) => e));
+    expect(err).toMatch(/shards\/2-of-4: foreign: made with other settings \(the others' -> this one's: max_len 128 -> 16; fingerprint [0-9a-f]{12}\.\.\./);
+    nothingWritten(out);
+  });
+
   it("shards of two different shard counts", async () => {
     const out = await broken("err-mixed", async (root) => {
       await cp(path.join(root, "1-of-4"), path.join(root, "1-of-2"), { recursive: true });
@@ -273,7 +312,7 @@ describe("Kubernetes", () => {
     expect(c.env.find((e: { name: string }) => e.name === "EMOFEAT_JOB_UID").valueFrom.fieldRef.fieldPath).toBe("metadata.labels['batch.kubernetes.io/controller-uid']");
     expect(job.spec.podReplacementPolicy).toBe("Failed");
     expect(c.command.slice(0, 3)).toEqual(["emofeat", "extract", "text"]);
-    expect(c.command.join(" ")).toContain("--shard auto --shards 4 --threads 2");
+    expect(c.command.join(" ")).toContain("--device cpu --shard auto --shards 4 --threads 2"); // not auto: every pod on one device
     expect(merge.spec.template.spec.containers[0].command.slice(0, 4)).toEqual(["emofeat", "merge", out, "--wait"]);
 
     // Pod 3 as Kubernetes starts it: JOB_COMPLETION_INDEX=3, the Job's command.

@@ -4,7 +4,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chmod, mkdir, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -143,5 +143,15 @@ describe("emofeat status", () => {
     expect(text).toMatch(/4 shard\(s\) of 24 rows: 1 done, 1 running, 0 not started, 2 failed/);
     expect(text).toMatch(/^3-of-4 +running +0\/\d+ +0 +on node-x9, pid 4242/m);
     expect(text).toMatch(/^ETA: ~.*2 failed shard\(s\) must be rerun/m);
+  });
+
+  it("a finished shard whose parts were deleted since is not done (the merge would refuse it)", async () => {
+    const out = path.join(dir, "status-deleted");
+    await shard(out, 0, 4);
+    const partial = path.join(out, "shards", "0-of-4", ".partial");
+    await rm(path.join(partial, (await readdir(partial)).find((f) => f.endsWith(".json") && f.startsWith("part-"))!));
+    const r = await shardStatus(out);
+    expect(r.shards[0].state).toBe("failed");
+    expect(r.shards[0].detail).toMatch(/marked finished but \d+ of its 8 rows have no part on disk/);
   });
 });

@@ -1,9 +1,12 @@
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { readFile, stat, utimes, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { sha256Cached } from "../src/util/file-hash.js";
+import { BUILD_DIR } from "./helpers/build-cli.js";
 import { removeDir, tempDir } from "./helpers/paths.js";
 
 const sha = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
@@ -51,6 +54,15 @@ describe("sha256Cached (model file hashes remembered by path, size and times)", 
     await writeFile(file, "bbbb");
     await utimes(file, before.atime, before.mtime); // same size, same mtime: the inode's change time still moves
     expect(await sha256Cached(file, cache)).toBe(sha("bbbb"));
+  });
+
+  it("hashes in a process started with --input-type=module (a worker from eval'd CommonJS source crashed there)", async () => {
+    const file = path.join(dir, "esm-parent.onnx");
+    await writeFile(file, "weights of an ES-module parent");
+    const mod = pathToFileURL(path.join(BUILD_DIR, "util", "file-hash.js")).href;
+    const code = `const { sha256Cached } = await import(${JSON.stringify(mod)}); process.stdout.write(await sha256Cached(${JSON.stringify(file)}, ${JSON.stringify(path.join(dir, "esm-cache.json"))}));`;
+    const out = execFileSync(process.execPath, ["--input-type=module", "-e", code], { encoding: "utf8" });
+    expect(out).toBe(sha("weights of an ES-module parent"));
   });
 
   it("follows symlinks to the real file and survives a corrupt or unwritable cache", async () => {

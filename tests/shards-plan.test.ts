@@ -67,6 +67,22 @@ describe("array tasks", () => {
     expect(parseShard("auto", { shards: 8, env: slurm(2) })).toEqual({ k: 2, n: 8 });
   });
 
+  it("EMOFEAT_ARRAY_BASE (the sbatch scripts set it): task ids are shard numbers, also in a resubmitted part of the array", () => {
+    const base = { EMOFEAT_ARRAY_BASE: "0" };
+    // `sbatch --array=2 x.sbatch`: Slurm describes a one-task array starting at 2.
+    const rerun: Record<string, string> = slurm(2, { ...base, SLURM_ARRAY_TASK_MIN: "2", SLURM_ARRAY_TASK_MAX: "2", SLURM_ARRAY_TASK_COUNT: "1" });
+    expect(parseShard("auto", { shards: 4, env: rerun })).toEqual({ k: 2, n: 4 });
+    expect(parseShard("auto", { shards: 4, env: slurm(3, { ...base, SLURM_ARRAY_TASK_MIN: "0", SLURM_ARRAY_TASK_COUNT: "4" }) })).toEqual({ k: 3, n: 4 });
+    expect(parseShard("auto", { shards: 4, env: slurm(4, { EMOFEAT_ARRAY_BASE: "1", SLURM_ARRAY_TASK_MIN: "1", SLURM_ARRAY_TASK_COUNT: "4" }) })).toEqual({ k: 3, n: 4 });
+    // Without the base, the same rerun is a one-task array that disagrees with --shards.
+    const { EMOFEAT_ARRAY_BASE: _, ...plain } = rerun;
+    expect(() => parseShard("auto", { shards: 4, env: plain })).toThrow(/1 tasks .* --shards says 4/);
+    expect(() => parseShard("auto", { shards: 4, env: slurm(1, { ...base, SLURM_ARRAY_TASK_COUNT: "8" }) })).toThrow(/8 tasks .* --shards says 4/);
+    expect(() => parseShard("auto", { shards: 4, env: slurm(4, base) })).toThrow(/only 4 shards/);
+    expect(() => parseShard("auto", { shards: 4, env: slurm(0, { EMOFEAT_ARRAY_BASE: "1" }) })).toThrow(/below EMOFEAT_ARRAY_BASE=1/);
+    expect(() => parseShard("auto", { env: slurm(0, base) })).toThrow(/does not say how many shards/);
+  });
+
   it("Kubernetes: JOB_COMPLETION_INDEX with --shards", () => {
     expect(parseShard("auto", { shards: 16, env: { JOB_COMPLETION_INDEX: "15" } })).toEqual({ k: 15, n: 16 });
     expect(() => parseShard("auto", { env: { JOB_COMPLETION_INDEX: "2" } })).toThrow(/does not say how many shards.*--shards N/);

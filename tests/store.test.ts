@@ -107,7 +107,7 @@ print(json.dumps({"shape": list(a.shape), "dtype": str(a.dtype), "ids": len(ids)
     });
     await expect(run).rejects.toBeInstanceOf(InterruptedError);
     await expect(extractText({ csv, out: part, model: DEMO_MODEL, offline: true, batchSize: 16 })).rejects.toThrow(
-      /unfinished extraction started .* with other settings: batch_size 8 -> 16\. Run that command again/,
+      /unfinished extraction started .* with --batch-size 8 \(this command: 16\).* rerun with --batch-size 8, or pass --overwrite/,
     );
     expect(existsSync(path.join(part, "meta.json"))).toBe(false);
     expect(existsSync(path.join(part, "embeddings.npy"))).toBe(false);

@@ -136,6 +136,7 @@ export async function extractAudio(o: ExtractAudioOptions): Promise<ExtractionSu
         batchCosts,
         processBatch,
         ...builtinStoreArgs(encoder, batchSize, index.sha256, dtype),
+        sameNumbers: ["batch_size"], // every clip alone
         sequence,
         totals: audioTotals,
         recordsCsv: { file: STORE_FILES.clips, columns: [...CLIPS_COLUMNS] },
@@ -158,6 +159,8 @@ export async function extractAudio(o: ExtractAudioOptions): Promise<ExtractionSu
         index_sha256: index.sha256,
         ...representationSettings({ layers: encoder.layers, pooling: encoder.pooling, defaultPooling: "mean", dtype, compat: encoder.compat }),
       },
+      // Exact batching: no clip is padded, so the batch size only says how many clips are loaded together.
+      sameNumbers: encoder.batching === "exact" ? ["batch_size"] : [],
       batches,
       batchCosts,
       dim: encoder.layerWidth,

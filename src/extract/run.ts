@@ -56,6 +56,11 @@ export interface RunExtractionOptions {
   shard?: ShardSpec;
   /** Work per batch (in plan order) for balancing shards; default: rows. Called only when sharding. */
   batchCosts?: () => Promise<number[]>;
+  /**
+   * Keys of fingerprintSettings (recorded under the same names in meta.settings) that change how the work is
+   * run but not the numbers: a finished store that differs from this command only in them is up to date.
+   */
+  sameNumbers?: readonly string[];
 }
 
 /** What every `extract*` function takes besides its model settings: where the index and the store are, and how to run. */
@@ -153,6 +158,22 @@ export function fingerprint(settings: Record<string, unknown>): string {
 }
 
 /**
+ * Whether a finished store differs from the command `o` only in its `sameNumbers` settings: the fingerprint
+ * `o` would have with the store's recorded values of those is the store's.
+ */
+export function sameNumbersCheck(o: Pick<RunExtractionOptions, "fingerprintSettings" | "sameNumbers">) {
+  const keys = o.sameNumbers ?? [];
+  return {
+    keys,
+    finished: (meta: StoreMeta): boolean => {
+      const recorded = (meta.settings ?? {}) as Record<string, unknown>;
+      if (keys.length === 0 || keys.some((k) => recorded[k] === undefined)) return false;
+      return fingerprint({ ...o.fingerprintSettings, ...Object.fromEntries(keys.map((k) => [k, recorded[k]])) }) === meta.fingerprint;
+    },
+  };
+}
+
+/**
  * Runs the extraction holding the output folder's lock, so two writers never mix their parts; a shard
  * (`o.shard`) is run by shards/extract.ts, holding its own folder's lock.
  */
@@ -180,7 +201,7 @@ export async function runExtraction(o: RunExtractionOptions): Promise<Extraction
       tool: { name: "emofeat", version: VERSION },
     },
   };
-  if (o.shard) return runShard(o, { fingerprint: fp, finalize, runBatches });
+  if (o.shard) return runShard(o, { fingerprint: fp, finalize, runBatches, sameNumbers: sameNumbersCheck(o).finished });
   await makeDir(o.outDir);
   const lock = await acquireLock(o.outDir, { forceUnlock: o.forceUnlock, log: o.log });
   try {
@@ -198,8 +219,10 @@ async function runLocked(o: RunExtractionOptions, fp: string, finalize: Finalize
     settings: o.fingerprintSettings,
     totalBatches: o.batches.length,
     overwrite: o.overwrite,
+    sameNumbers: sameNumbersCheck(o),
   });
   if (opened.status === "complete") {
+    if (opened.note) o.log?.(opened.note);
     o.onProgress?.({ phase: "done", done: total, total, failed: opened.meta.failures, resumed: total, message: "up to date" });
     return { outDir: o.outDir, status: "up-to-date", meta: opened.meta, resumedRows: total };
   }

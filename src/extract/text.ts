@@ -40,6 +40,7 @@ export async function extractText(o: ExtractTextOptions): Promise<ExtractionSumm
         index_sha256: index.sha256,
         ...representationSettings({ layers: encoder.layers, pooling: encoder.pooling, defaultPooling: encoder.pooling, dtype }),
       },
+      sameNumbers: ["batch_size"], // each text's embedding does not depend on the texts batched with it
       batches,
       batchCosts: async () => paddedTokenCosts(batches, tokenized.map((t) => t.length)),
       dim: encoder.layerWidth,

@@ -13,6 +13,8 @@ export interface ArrayTask {
   count: number | null;
   /** Where index and count came from, for messages. */
   source: string;
+  /** With EMOFEAT_ARRAY_BASE: the number of tasks submitted (possibly a subset of the positions). */
+  arrayCount?: number | null;
 }
 
 type Env = Record<string, string | undefined>;
@@ -28,6 +30,15 @@ function envInt(env: Env, name: string): number | null {
 /** The array task this process runs as, or null outside Slurm job arrays and Kubernetes Indexed Jobs. */
 export function arrayTaskFromEnv(env: Env = process.env): ArrayTask | null {
   const id = envInt(env, "SLURM_ARRAY_TASK_ID");
+  // EMOFEAT_ARRAY_BASE (set by the scripts `emofeat cluster slurm` prints): the array id of task 0. Task ids are
+  // then positions themselves, so the same script resubmitted for a few tasks (`sbatch --array=2,5 x.sbatch`,
+  // where Slurm's MIN and COUNT describe the smaller array) still runs those shards; the count comes from
+  // --shards, and an array larger than that is refused.
+  const base = envInt(env, "EMOFEAT_ARRAY_BASE");
+  if (id !== null && base !== null) {
+    if (id < base) throw new EmofeatError(`SLURM_ARRAY_TASK_ID=${id} is below EMOFEAT_ARRAY_BASE=${base} (the array id of task 0)`, { exitCode: EXIT.usage });
+    return { index: id - base, count: null, arrayCount: envInt(env, "SLURM_ARRAY_TASK_COUNT"), source: `Slurm array task ${id} (SLURM_ARRAY_TASK_ID${base ? ` - EMOFEAT_ARRAY_BASE ${base}` : ""})` };
+  }
   if (id !== null) {
     const min = envInt(env, "SLURM_ARRAY_TASK_MIN") ?? 0;
     const step = envInt(env, "SLURM_ARRAY_TASK_STEP") ?? 1;
@@ -70,6 +81,12 @@ export function autoTask(o: { env?: Env; count?: number; flag: string; countFlag
     throw new EmofeatError(
       `${o.flag} auto: the Slurm array has ${task.count} tasks (SLURM_ARRAY_TASK_COUNT) but ${o.countSays ?? `${o.countFlag} says ${o.count}`}; ` +
         `submit the array as --array=0-${o.count - 1}${o.countSays ? "" : `, or fix ${o.countFlag}`}`,
+      { exitCode: EXIT.usage },
+    );
+  if (task.arrayCount != null && o.count !== undefined && task.arrayCount > o.count)
+    throw new EmofeatError(
+      `${o.flag} auto: the Slurm array has ${task.arrayCount} tasks (SLURM_ARRAY_TASK_COUNT) but ${o.countSays ?? `${o.countFlag} says ${o.count}`}; ` +
+        `submit at most --array=0-${o.count - 1}`,
       { exitCode: EXIT.usage },
     );
   const count = task.count ?? o.count;

@@ -11,7 +11,7 @@ import { EmofeatError } from "../errors.js";
 import type { ExtractionSummary, RunExtractionOptions, runBatches as RunBatches } from "../extract/run.js";
 import { STORE_FILES, type StoreMeta } from "../store/meta.js";
 import { readStoreMeta } from "../store/read.js";
-import { openStoreForWriting, type FinalizeOptions, type StoreWriter } from "../store/write.js";
+import { describeDifferences, openStoreForWriting, recordedSettings, type FinalizeOptions, type StoreWriter } from "../store/write.js";
 import { exists } from "../util/fs.js";
 import { acquireLock } from "../util/lock.js";
 import { makeDir } from "../util/out.js";
@@ -26,6 +26,8 @@ export interface ShardRunContext {
   /** What a single run would finalize (merge finalizes the same, over every shard's parts). */
   finalize: FinalizeOptions;
   runBatches: typeof RunBatches;
+  /** Whether a finished store differs from this command only in settings that do not change its numbers. */
+  sameNumbers: (meta: StoreMeta) => boolean;
 }
 
 /** The serializable part of a store's finalize options, for shard.json. */
@@ -53,7 +55,7 @@ export async function runShard(o: RunExtractionOptions, x: ShardRunContext): Pro
   // A store already merged with these settings: a task rerun after the merge has nothing to do.
   if ((await exists(path.join(out, STORE_FILES.meta))) && !(await exists(path.join(out, STORE_FILES.partial)))) {
     const meta = await readStoreMeta(out);
-    if (meta.fingerprint === x.fingerprint)
+    if (meta.fingerprint === x.fingerprint || x.sameNumbers(meta))
       return { outDir: out, status: "up-to-date", meta, resumedRows: meta.n + meta.failures };
     if (!o.overwrite)
       throw new EmofeatError(
@@ -101,8 +103,8 @@ async function shardLocked(o: RunExtractionOptions, x: ShardRunContext, p: Shard
   const existing = await readShardRecord(dir);
   if (existing && !o.overwrite && (existing.fingerprint !== x.fingerprint || existing.plan.sha256 !== planSha))
     throw new EmofeatError(
-      `${dir} holds a shard extracted with other settings, another index or another model (fingerprint ${existing.fingerprint.slice(0, 12)}..., ` +
-        `this command's ${x.fingerprint.slice(0, 12)}...); pass --overwrite to replace it, or choose another --out`,
+      `${dir} holds a shard extracted with other settings, another index or another model (${describeDifferences(recordedSettings(existing.store.meta), recordedSettings(x.finalize.meta))}; ` +
+        `fingerprint ${existing.fingerprint.slice(0, 12)}..., this command's ${x.fingerprint.slice(0, 12)}...); pass --overwrite to replace it, or choose another --out`,
     );
   if (existing?.finished && !o.overwrite) {
     o.onProgress?.({ phase: "done", done: total, total, failed: existing.failures, resumed: total, message: "up to date" });

@@ -14,7 +14,7 @@ import { STORE_FILES, type ShardsRecord, type StoreMeta } from "../store/meta.js
 import { readStoreMeta } from "../store/read.js";
 import { RECORD_TOTALS } from "../store/records.js";
 import { validateStores, type ValidationReport } from "../store/validate.js";
-import { checkStoreOut, StoreWriter } from "../store/write.js";
+import { checkStoreOut, describeDifferences, recordedSettings, StoreWriter } from "../store/write.js";
 import { exists, isDirectory } from "../util/fs.js";
 import { acquireLock, type Lock } from "../util/lock.js";
 import { shardName } from "./array-task.js";
@@ -49,7 +49,11 @@ function identityDiff(r: ShardRecord, ref: ShardRecord): string | null {
   if (r.index.sha256 !== ref.index.sha256) return `made from another index (sha256 ${short(r.index.sha256)}, the others ${short(ref.index.sha256)})`;
   if (r.model.sha256 !== ref.model.sha256 || r.model.id !== ref.model.id)
     return `made with another model (${r.model.id}, sha256 ${short(r.model.sha256)}; the others ${ref.model.id}, ${short(ref.model.sha256)})`;
-  if (r.fingerprint !== ref.fingerprint) return `made with other settings (fingerprint ${short(r.fingerprint)}, the others ${short(ref.fingerprint)})`;
+  if (r.fingerprint !== ref.fingerprint)
+    return (
+      `made with other settings (the others' -> this one's: ${describeDifferences(recordedSettings(ref.store.meta), recordedSettings(r.store.meta))}; ` +
+      `fingerprint ${short(r.fingerprint)}, the others ${short(ref.fingerprint)})`
+    );
   const version = (x: ShardRecord) => x.store.meta.tool?.version;
   if (version(r) !== version(ref)) return `made by emofeat ${version(r)} (the others by ${version(ref)}): every node must run the same version`;
   if (r.plan.sha256 !== ref.plan.sha256) return `made from another plan of batches (${short(r.plan.sha256)}, the others ${short(ref.plan.sha256)})`;
@@ -175,6 +179,18 @@ export async function checkShards(out: string, o: { indexSha256?: string } = {})
   return { n, ref, usable, problems };
 }
 
+const noShards = (err: unknown): err is EmofeatError => err instanceof EmofeatError && /no shards to merge/.test(err.message);
+
+/** The meta of the finished store in `out` (meta.json, no unfinished extraction beside it), else null. */
+async function completeStore(out: string): Promise<StoreMeta | null> {
+  if (!(await exists(path.join(out, STORE_FILES.meta))) || (await exists(path.join(out, STORE_FILES.partial)))) return null;
+  try {
+    return await readStoreMeta(out);
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Merges holding the lock of OUT (no other merge, no single-process extraction into it) and, while it reads
  * them, the lock of every shard folder (no task rewrites a shard being merged).
@@ -197,7 +213,16 @@ async function mergeLocked(o: MergeOptions, locks: Lock[]): Promise<MergeSummary
   const out = o.out;
   const log = o.log ?? (() => {});
   let index = o.csv ? await loadIndex(o.csv) : null;
-  const checked = await checkShards(out, { indexSha256: index?.sha256 });
+  let checked: Awaited<ReturnType<typeof checkShards>>;
+  try {
+    checked = await checkShards(out, { indexSha256: index?.sha256 });
+  } catch (err) {
+    // No shards, but a complete store: merged before with --remove-shards (a task rerun after that, or the
+    // merge job the rerun submits, must not fail), or made by a single process.
+    const meta = noShards(err) && !o.overwrite ? await completeStore(out) : null;
+    if (meta) return { outDir: out, status: "up-to-date", meta, n: meta.shards?.n ?? 0, validation: null };
+    throw err;
+  }
   if (checked.problems.length > 0)
     throw new EmofeatError(
       `cannot merge ${out}: ${checked.problems.length} problem(s); nothing was written\n${checked.problems.map((p) => `  - ${p.text}`).join("\n")}`,
@@ -265,8 +290,10 @@ export async function waitForShards(out: string, o: { timeoutS: number; pollS: n
     try {
       problems = (await checkShards(out)).problems;
     } catch (err) {
-      // No shard folder yet (the tasks have not started), or shards of several runs.
-      if (!(err instanceof EmofeatError) || !/no shards to merge/.test(err.message)) throw err;
+      // No shard folder yet (the tasks have not started), or shards of several runs; none and a complete
+      // store: nothing to wait for (merged before with --remove-shards).
+      if (!noShards(err)) throw err;
+      if (await completeStore(out)) return;
       problems = [{ kind: "missing", text: err.message }];
     }
     if (problems.length === 0) return;

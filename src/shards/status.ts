@@ -64,7 +64,14 @@ function stateOf(s: ShardSurvey | undefined, lock: LockHolder | null): { state: 
     if (!s?.record?.finished)
       return { state: "failed", detail: `stopped: pid ${lock.pid} on this host is gone (killed, or out of time?); rerun the task to resume` };
   }
-  if (s?.record?.finished) return { state: "done", detail: `${s.record.attempt.host}, finished ${s.record.finished}` };
+  if (s?.record?.finished) {
+    // Finished, but parts gone since (deleted, a partial copy): the merge refuses it, so it is not done.
+    const planned = fromRuns(s.record.planned).length;
+    const missing = planned - new Set(s.positions).size;
+    if (missing > 0)
+      return { state: "failed", detail: `marked finished but ${missing} of its ${planned} rows have no part on disk (deleted?); rerun the task with --overwrite` };
+    return { state: "done", detail: `${s.record.attempt.host}, finished ${s.record.finished}` };
+  }
   if (s?.failure) return { state: "failed", detail: `${s.failure.message} (${s.failure.host}, pid ${s.failure.pid}, ${s.failure.time})` };
   if (s && (s.record || s.positions.length > 0))
     return { state: "failed", detail: "stopped without finishing (killed, or out of time?); rerun the task to resume" };

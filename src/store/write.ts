@@ -60,9 +60,11 @@ interface PartialState {
   settings?: Record<string, unknown>;
 }
 
-/** The fingerprint settings a finished store recorded, under the names extract uses for them. */
-function recordedSettings(meta: StoreMeta): Record<string, unknown> {
-  const scalars = Object.entries(meta).filter(([, v]) => v === null || typeof v !== "object" || Array.isArray(v));
+/** The fingerprint settings a finished store (or a shard's store spec) recorded, under the names extract uses for them. */
+export function recordedSettings(meta: FinalizeOptions["meta"]): Record<string, unknown> {
+  // Not the fingerprint itself (or the hashes and times of the output): messages name the settings behind it.
+  const outputs = new Set(["fingerprint", "embeddings_sha256", "lengths_sha256", "created"]);
+  const scalars = Object.entries(meta).filter(([k, v]) => !outputs.has(k) && (v === null || typeof v !== "object" || Array.isArray(v)));
   return {
     ...Object.fromEntries(scalars),
     ...meta.settings,
@@ -97,7 +99,7 @@ export function describeDifferences(before: Record<string, unknown>, now: Record
 }
 
 export type OpenResult =
-  | { status: "complete"; meta: StoreMeta }
+  | { status: "complete"; meta: StoreMeta; note?: string }
   | { status: "ready"; writer: StoreWriter; doneBatches: Set<number>; resumed: boolean };
 
 export interface OpenOptions {
@@ -107,7 +109,17 @@ export interface OpenOptions {
   settings: Record<string, unknown>;
   totalBatches: number;
   overwrite?: boolean;
+  /**
+   * Settings that change how the work is run but not a finished store's numbers (the text batch size: each
+   * text's embedding does not depend on its batch). `finished` says whether a finished store of another
+   * fingerprint differs from this command in these alone (then it is up to date); an unfinished one cannot
+   * be resumed with other values (its parts are the plan's batches), and the message says which to pass.
+   */
+  sameNumbers?: { keys: readonly string[]; finished: (meta: StoreMeta) => boolean };
 }
+
+/** `--batch-size` for `batch_size`. */
+const flagOf = (key: string) => `--${key.replace(/_/g, "-")}`;
 
 /** Files (and folders) a finalized store writes; an existing one without meta.json is not emofeat's. */
 const STORE_OUTPUTS = [
@@ -188,6 +200,17 @@ export async function openStoreForWriting(o: OpenOptions): Promise<OpenResult> {
   if (!o.overwrite && (await exists(path.join(o.outDir, STORE_FILES.meta))) && !(await exists(statePath))) {
     const meta = await readStoreMeta(o.outDir);
     if (meta.fingerprint === o.fingerprint) return { status: "complete", meta };
+    if (o.sameNumbers?.finished(meta)) {
+      const recorded = (meta.settings ?? {}) as Record<string, unknown>;
+      const differ = o.sameNumbers.keys.filter((k) => JSON.stringify(recorded[k]) !== JSON.stringify(o.settings[k]));
+      return {
+        status: "complete",
+        meta,
+        note:
+          `${o.outDir} was made with ${differ.map((k) => `${flagOf(k)} ${JSON.stringify(recorded[k])}`).join(", ")} ` +
+          `(this command: ${differ.map((k) => JSON.stringify(o.settings[k])).join(", ")}), which does not change its numbers: kept as it is (--overwrite recomputes it)`,
+      };
+    }
     throw new EmofeatError(
       `${o.outDir} already holds a feature store made with other settings: ${describeDifferences(recordedSettings(meta), o.settings)} ` +
         `(model ${meta.model.id}, ${meta.modality}). Pass --overwrite to replace it, or choose another --out.`,
@@ -198,13 +221,21 @@ export async function openStoreForWriting(o: OpenOptions): Promise<OpenResult> {
   if (await exists(statePath)) {
     const state = JSON.parse(await readFile(statePath, "utf8")) as PartialState;
     if (state.fingerprint === o.fingerprint && state.batches === o.totalBatches && !o.overwrite) resumed = true;
-    else if (!o.overwrite)
+    else if (!o.overwrite) {
+      const keys = o.sameNumbers?.keys ?? [];
+      const differ = state.settings ? [...new Set([...Object.keys(state.settings), ...Object.keys(o.settings)])].filter((k) => JSON.stringify(state.settings![k]) !== JSON.stringify(o.settings[k])) : [];
+      if (state.fingerprint !== o.fingerprint && differ.length > 0 && differ.every((k) => keys.includes(k)))
+        throw new EmofeatError(
+          `${o.outDir} holds an unfinished extraction started ${state.started} with ${differ.map((k) => `${flagOf(k)} ${JSON.stringify(state.settings![k])}`).join(", ")} ` +
+            `(this command: ${differ.map((k) => JSON.stringify(o.settings[k])).join(", ")}); its finished batches resume only with the same batches: ` +
+            `rerun with ${differ.map((k) => `${flagOf(k)} ${JSON.stringify(state.settings![k])}`).join(" ")}, or pass --overwrite to start again.`,
+        );
       throw new EmofeatError(
         `${o.outDir} holds an unfinished extraction started ${state.started} with other settings` +
           (state.settings ? `: ${describeDifferences(state.settings, o.settings)}` : " or another index") +
           `. Run that command again to finish it, or pass --overwrite to discard it.`,
       );
-    else await rm(partialDir, { recursive: true, force: true });
+    } else await rm(partialDir, { recursive: true, force: true });
   } else if (await exists(partialDir)) {
     await rm(partialDir, { recursive: true, force: true });
   }

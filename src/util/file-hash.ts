@@ -29,23 +29,28 @@ async function identity(file: string): Promise<{ real: string; id: string }> {
   return { real, id: [s.dev, s.ino, s.size, s.mtimeNs, s.ctimeNs].join(":") };
 }
 
-// CommonJS source for an eval'd worker: no file to resolve, so it works the same from src/ (tsx, vitest) and dist/.
-const WORKER_SOURCE = `
-const { createHash } = require("node:crypto");
-const { createReadStream } = require("node:fs");
-const { parentPort, workerData } = require("node:worker_threads");
+// ES module source for the worker, given as a data: URL: no file to resolve, so it works the same from src/
+// (tsx, vitest) and dist/, and, unlike an eval'd string, it does not depend on how the parent was started
+// (eval'd workers follow the parent's --input-type, so CommonJS source broke under --input-type=module).
+const WORKER_URL = new URL(
+  "data:text/javascript," +
+    encodeURIComponent(`
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { parentPort, workerData } from "node:worker_threads";
 const hash = createHash("sha256");
 createReadStream(workerData, { highWaterMark: 1 << 20 })
   .on("data", (c) => hash.update(c))
-  .on("error", (e) => parentPort.postMessage({ error: String(e && e.message || e) }))
+  .on("error", (e) => parentPort.postMessage({ error: String((e && e.message) || e) }))
   .on("end", () => parentPort.postMessage({ sha256: hash.digest("hex") }));
-`;
+`),
+);
 
 function hashInWorker(file: string): Promise<string> {
   return new Promise((resolve, reject) => {
     let worker: Worker;
     try {
-      worker = new Worker(WORKER_SOURCE, { eval: true, workerData: file });
+      worker = new Worker(WORKER_URL, { workerData: file });
     } catch {
       resolve(hashHere(file));
       return;
@@ -56,7 +61,8 @@ function hashInWorker(file: string): Promise<string> {
       if (m.sha256) resolve(m.sha256);
       else reject(new Error(`could not hash ${file}: ${m.error}`));
     });
-    worker.once("error", reject);
+    // A worker that cannot run (its error is not the file's: those come as messages): hash here instead.
+    worker.once("error", () => resolve(hashHere(file)));
   });
 }
 

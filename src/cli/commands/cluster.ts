@@ -80,6 +80,9 @@ async function buildJob(args: string[], o: CommonOpts, absolute: boolean, buildP
     if (extractArgs.includes("--csv") || extractArgs.some((a) => a.startsWith("--csv="))) throw new EmofeatError("give --csv once: before -- or in the extract command", { exitCode: EXIT.usage });
     extractArgs.push("--csv", o.csv);
   }
+  // The job asks for CPUs only, and the device is part of the store's fingerprint: with the default `auto`, a
+  // node whose GPU is visible would write a shard the merge refuses (device cuda among cpu shards).
+  if (!extractArgs.some((a) => a === "--device" || a.startsWith("--device="))) extractArgs.push("--device", "cpu");
   const { modality, opts } = await parseExtract(extractArgs, buildProgram);
   const csv = opts.csv as string;
   const out = opts.out as string;

@@ -34,7 +34,7 @@ export function registerMerge(program: Command): void {
       const m = s.meta;
       if (!o.quiet)
         process.stderr.write(
-          `${out}: ${s.status === "up-to-date" ? "already merged" : `merged from ${s.n} shard(s) and validated`}: ${m.n} x ${m.d} ${m.dtype} ` +
+          `${out}: ${s.status === "up-to-date" ? (m.shards ? "already merged" : "already a complete store (no shards to merge)") : `merged from ${s.n} shard(s) and validated`}: ${m.n} x ${m.d} ${m.dtype} ` +
             `(${m.modality}, ${m.model.id}, pooling ${m.pooling})${m.failures > 0 ? `; ${m.failures} row(s) failed, see ${out}/failures.csv` : ""}\n`,
         );
     });
