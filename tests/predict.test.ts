@@ -129,6 +129,21 @@ describe("predict with trained runs (demo corpus, tiny models)", () => {
     expect(Number(first[7])).toBeCloseTo(preds.find((p) => p.id === first[0])!.beta!, 6);
   });
 
+  it("finds a local model given by a relative path from any working directory (meta.json records its folder)", async () => {
+    const rel = path.relative(process.cwd(), DEMO_MODEL);
+    expect(path.isAbsolute(rel)).toBe(false);
+    const store = path.join(dir, "features", "text-rel");
+    const s = await extractText({ csv: DEMO_INDEX, model: rel, offline: true, out: store });
+    expect(s.meta.model).toMatchObject({ id: rel, path: DEMO_MODEL });
+    const relRun = path.join(dir, "runs", "text-rel");
+    await trainProbe({ csv: DEMO_INDEX, features: `text=${store}`, head: "linear", out: relRun, settings: { epochs: 1 } });
+    // From another folder, where the relative path leads nowhere.
+    const r = await runEmofeat(["predict", "--run", relRun, "--text", "I can't believe it", "--offline", "--json"], { cwd: dir });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(Object.keys(JSON.parse(r.stdout).probabilities)).toHaveLength(4);
+  });
+
   it("names the missing model and how to provide it; --model overrides it", async () => {
     const moved = path.join(dir, "runs", "moved");
     await cp(run, moved, { recursive: true });

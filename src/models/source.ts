@@ -138,6 +138,7 @@ export { hashCacheFile };
 export async function modelRecord(m: ResolvedModel, config: Record<string, unknown>): Promise<ModelRecord> {
   return {
     id: m.id,
+    ...(m.source === "local" ? { path: m.dir } : {}),
     source: m.source,
     file: m.onnxFile,
     sha256: await sha256Cached(path.join(m.dir, m.onnxFile), hashCacheFile()),

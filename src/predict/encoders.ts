@@ -13,6 +13,8 @@
  * The rebuilt encoder reproduces the store's representation too: the same hidden_states (`meta.layers`), the
  * same pooling, and for sequence stores (pooling none) the same frames, through `encodeSequences`.
  */
+import { existsSync } from "node:fs";
+import path from "node:path";
 import { isBuiltinModel } from "../audio/builtin.js";
 import type { LoadedClip } from "../audio/clip.js";
 import type { AudioStream } from "../audio/decode.js";
@@ -116,10 +118,22 @@ function provenance(meta: StoreMeta, o: EncoderOptions): string {
   );
 }
 
+/**
+ * A local model recorded by a relative path ("models/bert", relative to where `extract` ran) is found through
+ * its recorded absolute folder when the relative one does not exist from here. The files are checked against
+ * the store's hashes either way.
+ */
+function localModelPath(meta: StoreMeta): string {
+  const { id, source } = meta.model;
+  const abs = "path" in meta.model ? meta.model.path : undefined;
+  if (source !== "local" || abs === undefined || path.isAbsolute(id) || existsSync(path.resolve(id))) return id;
+  return abs;
+}
+
 /** Loads a store's encoder, turning "not found" into a message that says which model and how to provide it. */
 async function loadFor<T>(meta: StoreMeta, o: EncoderOptions, load: (model: string) => Promise<T>): Promise<T> {
   try {
-    return await load(o.model ?? meta.model.id);
+    return await load(o.model ?? localModelPath(meta));
   } catch (err) {
     if (!(err instanceof EmofeatError)) throw err;
     throw new EmofeatError(

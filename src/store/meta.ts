@@ -49,6 +49,11 @@ export type StoreLayout = "matrix" | "per-utterance";
 export interface ModelRecord {
   /** What the user passed: a hub id or a local folder (imported stores: what made the features). */
   id: string;
+  /**
+   * Local models: the folder as an absolute path, so that `predict` finds it from any working directory when
+   * `id` is relative (absent in stores made before it was recorded).
+   */
+  path?: string;
   /** "imported": features made by another tool (emofeat store import); no emofeat encoder can recompute them. */
   source: "local" | "hub" | "imported";
   /** The ONNX file used, relative to the model folder. */
