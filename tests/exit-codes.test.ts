@@ -88,7 +88,7 @@ describe("exit codes of every command", () => {
     await expectCode(["train", "--csv", fx.csv, "--features", fx.text, "--out", run, "--head", "nope"], 1);
     await expectCode(["train", "--csv", fx.csv, "--features", "text=", "--out", run], 1, /no folder after "="/);
     await expectCode(["train", "--csv", fx.csv, "--features", "--classes", "a,,b", "--out", run], 1);
-    await expectCode(["train", "--csv", fx.csv, "--features", path.join(dir, "nope"), "--out", run], 2, /not a feature store/);
+    await expectCode(["train", "--csv", fx.csv, "--features", path.join(dir, "nope"), "--out", run], 2, /nope: not a feature store \(does not exist\)/);
     await expectCode(["train", "--csv", fx.csv, "--features", fx.text, "--head", "linear", "--epochs", "1", "--out", run, "-q"], 0);
 
     await expectCode(["runs", "summarize", run, "--format", "xml"], 1);

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { parse } from "csv-parse/sync";
 import { EmofeatError } from "../errors.js";
-import { exists } from "../util/fs.js";
+import { exists, isDirectory } from "../util/fs.js";
 import { isSequenceStore, STORE_FILES, STORE_FORMAT, type Failure, type StoreMeta } from "./meta.js";
 import { openNpy, readFloatRange, readNpy, readNpyInt64, type NpyFile } from "./npy.js";
 
@@ -32,7 +32,11 @@ export async function readStoreMeta(dir: string): Promise<StoreMeta> {
     throw new EmofeatError(
       partial
         ? `${dir}: not a complete feature store (no meta.json; an unfinished extraction is in ${STORE_FILES.partial}/ — run the same extract command again to resume it)`
-        : `${dir}: not a feature store (no meta.json)`,
+        : !(await exists(dir))
+          ? `${dir}: not a feature store (does not exist)`
+          : !(await isDirectory(dir))
+            ? `${dir}: not a feature store (a file, not a store folder)`
+            : `${dir}: not a feature store (no meta.json)`,
     );
   }
   let meta: StoreMeta;
