@@ -78,6 +78,10 @@ describe("exit codes of every command", () => {
     expect(r.stderr).toMatch(/1 of 2 row\(s\) failed, see .*failures\.csv/);
     await expectCode(["extract", "audio", "--csv", csv, "--model", DEMO_WAVLM, "--out", audio, "--max-failures", "50%", "-q"], 0); // up to date, 1 of 2 = 50%
     await expectCode(["extract", "audio", "--csv", csv, "--model", DEMO_WAVLM, "--out", audio, "--max-failures", "ten"], 1, /count \(e\.g\. 10\) or a percentage/);
+    // Without --max-failures, a run whose every row failed is not a success.
+    const allBad = await writeIndex(dir, [{ utter_id: "gone", audio_path: path.join(dir, "missing.wav") }], "all-bad.csv");
+    await expectCode(["extract", "audio", "--csv", allBad, "--model", DEMO_WAVLM, "--out", path.join(dir, "all-bad"), "-q"], 3, /every row failed \(1 of 1\)/);
+    await expectCode(["extract", "audio", "--csv", allBad, "--model", DEMO_WAVLM, "--out", path.join(dir, "all-bad"), "--max-failures", "100%", "-q"], 0);
   });
 
   it("validate, train, runs summarize and predict", async () => {

@@ -45,7 +45,7 @@ export function threadsArg(v: string): number {
 }
 
 export const MAX_FAILURES_HELP =
-  "exit with status 3 when more rows than this fail: a count (0 = any failure) or a percentage of the rows such as 5% (default: no limit)";
+  "exit with status 3 when more rows than this fail: a count (0 = any failure) or a percentage of the rows such as 5% (default: only when every row fails)";
 
 export interface MaxFailures {
   count?: number;
@@ -67,8 +67,17 @@ export function maxFailuresArg(v: string): MaxFailures {
 }
 
 /** Throws (exit 3) when `failed` of `total` rows exceed the limit; the work's output is already written. */
-export function checkMaxFailures(limit: MaxFailures | undefined, failed: number, total: number): void {
-  if (!limit) return;
+export function checkMaxFailures(limit: MaxFailures | undefined, failed: number, total: number, o: { allFailedFails?: boolean } = {}): void {
+  // With no limit a run whose every row failed still fails: its output holds nothing usable, and a script
+  // must not read exit 0 as success (--max-failures 100% accepts it). Not for one shard of a cluster job: a
+  // small shard can hold only bad files, and a failed array task would hold back the merge.
+  if (!limit) {
+    if ((o.allFailedFails ?? true) && total > 0 && failed === total)
+      throw new EmofeatError(`every row failed (${failed} of ${total}): nothing usable was produced (see the failed rows above; --max-failures 100% accepts this)`, {
+        exitCode: EXIT.failures,
+      });
+    return;
+  }
   const over = limit.percent !== undefined ? failed > (limit.percent / 100) * total : failed > limit.count!;
   if (over)
     throw new EmofeatError(`${failed} of ${total} rows failed, more than --max-failures ${limit.text} allows (the output is written; see the failed rows above)`, {

@@ -77,6 +77,6 @@ export function registerExtractAudio(extract: Command): void {
           `  audio: ${t.clips} clips, ${t.seconds_total} s in total; the ${summary.meta.max_seconds} s cut shortened ${t.clips_truncated} ` +
             `clip(s), removing ${t.seconds_removed_by_cut} s (per clip: clips.csv)\n`,
         );
-      checkMaxFailures(o.maxFailures, summary.meta.failures, summary.shard?.rows ?? summary.meta.index.rows);
+      checkMaxFailures(o.maxFailures, summary.meta.failures, summary.shard?.rows ?? summary.meta.index.rows, { allFailedFails: !summary.shard });
     });
 }

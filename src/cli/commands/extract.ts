@@ -47,7 +47,7 @@ export function registerExtract(program: Command): void {
       const t = summary.meta.totals;
       if (!o.quiet && t?.truncated !== undefined)
         process.stderr.write(`  text: ${t.texts} texts; --max-len ${summary.meta.max_len} cut ${t.truncated} of them (per text: texts.csv)\n`);
-      checkMaxFailures(o.maxFailures, summary.meta.failures, summary.shard?.rows ?? summary.meta.index.rows);
+      checkMaxFailures(o.maxFailures, summary.meta.failures, summary.shard?.rows ?? summary.meta.index.rows, { allFailedFails: !summary.shard });
     });
   registerExtractAudio(extract);
 }
