@@ -53,3 +53,35 @@ describe("store provenance", () => {
     );
   });
 });
+
+describe("model external data (weights in model.onnx_data beside model.onnx)", () => {
+  let dir: string;
+  afterAll(() => removeDir(dir));
+
+  it("the store records the data file's sha256; a changed data file makes extract and predict refuse, naming it", async () => {
+    const { extractText } = await import("../src/extract/text.js");
+    const { predict } = await import("../src/predict/predict.js");
+    const { DEMO_INDEX, ROOT } = await import("./helpers/paths.js");
+    dir = await tempDir("emofeat-prov-data-");
+    const model = path.join(dir, "tiny-roberta");
+    await cp(path.join(ROOT, "fixtures", "models", "tiny-roberta"), model, { recursive: true });
+    const dataFile = path.join(model, "onnx", "model.onnx_data");
+    const store = path.join(dir, "text");
+    await extractText({ csv: DEMO_INDEX, model, offline: true, out: store });
+    const meta = JSON.parse(await readFile(path.join(store, "meta.json"), "utf8"));
+    expect(meta.model.data_files).toEqual([{ file: "onnx/model.onnx_data", sha256: await sha(dataFile) }]);
+    const run = path.join(dir, "run");
+    await trainProbe({ csv: DEMO_INDEX, features: `text=${store}`, head: "linear", out: run, settings: { epochs: 1 } });
+    const [before] = await predict(run, [{ text: "hello there" }], { offline: true });
+    expect(before.label).not.toBeNull();
+
+    // Same size, one weight changed: only the data file's hash can tell (model.onnx is untouched).
+    const fh = await open(dataFile, "r+");
+    await fh.write(Buffer.from(new Float32Array([3]).buffer), 0, 4, 4096);
+    await fh.close();
+    await expect(predict(run, [{ text: "hello there" }], { offline: true })).rejects.toThrow(
+      /the external data file onnx\/model\.onnx_data found at .* differs \(sha256 [0-9a-f]{12}\.\.\. vs [0-9a-f]{12}\.\.\.\)/,
+    );
+    await expect(extractText({ csv: DEMO_INDEX, model, offline: true, out: store })).rejects.toThrow(/model external data file sha256/);
+  });
+});

@@ -10,7 +10,7 @@ import { audioTotals } from "../store/records.js";
 import { checkPerUtteranceIds, checkStoreOut, type BatchResult } from "../store/write.js";
 import { audioBatchCosts, clipSeconds } from "../shards/durations.js";
 import { builtinStoreArgs } from "./builtin-audio.js";
-import { checkStoreDtype, representationSettings, runExtraction, storeRunArgs, type ExtractionSummary, type StoreRunOptions } from "./run.js";
+import { checkStoreDtype, modelDataSetting, representationSettings, runExtraction, storeRunArgs, type ExtractionSummary, type StoreRunOptions } from "./run.js";
 
 export interface ExtractAudioOptions extends AudioModelOptions, StoreRunOptions {
   /** Clips per batch (reference mode: the padded batch; exact mode: files loaded together). Default 16. */
@@ -149,6 +149,7 @@ export async function extractAudio(o: ExtractAudioOptions): Promise<ExtractionSu
       fingerprintSettings: {
         modality: "audio",
         model_sha256: encoder.model.sha256,
+        ...modelDataSetting(encoder.model),
         preprocessor_sha256: encoder.preprocessorSha256,
         dtype: encoder.model.dtype,
         device: encoder.device,

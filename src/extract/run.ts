@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { EmofeatError, InterruptedError, UsageError } from "../errors.js";
 import type { IndexManifest } from "../manifest/index-csv.js";
-import { STORE_FORMAT, STORE_FORMAT_VERSION, type Modality, type StoreLayout, type StoreMeta } from "../store/meta.js";
+import { STORE_FORMAT, STORE_FORMAT_VERSION, type Modality, type ModelRecord, type StoreLayout, type StoreMeta } from "../store/meta.js";
 import { STORE_DTYPES, type StoreDtype } from "../store/npy.js";
 import { openStoreForWriting, type BatchResult, type FinalizeOptions, type StoreWriter } from "../store/write.js";
 import type { ShardSpec } from "../shards/array-task.js";
@@ -106,6 +106,14 @@ export function checkStoreDtype(dtype: string | undefined): StoreDtype {
   const d = dtype ?? "float32";
   if (!(d in STORE_DTYPES)) throw new UsageError(`unknown --store-dtype "${d}" (expected one of: ${Object.keys(STORE_DTYPES).join(", ")})`);
   return d as StoreDtype;
+}
+
+/**
+ * The fingerprint entry for a model's external data files, only when it has some, so that stores of models
+ * with the weights inside the ONNX file keep their fingerprint.
+ */
+export function modelDataSetting(model: ModelRecord): { model_data_sha256?: string } {
+  return model.data_files?.length ? { model_data_sha256: model.data_files.map((f) => f.sha256).join(",") } : {};
 }
 
 /**

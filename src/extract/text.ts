@@ -4,7 +4,7 @@ import { textTotals } from "../store/records.js";
 import { planByLength, TEXT_DEFAULTS, TextEncoder, type TextModelOptions } from "../text/encoder.js";
 import { paddedTokenCosts } from "../shards/partition.js";
 import { checkPerUtteranceIds, checkStoreOut } from "../store/write.js";
-import { checkStoreDtype, representationSettings, runExtraction, storeRunArgs, type ExtractionSummary, type StoreRunOptions } from "./run.js";
+import { checkStoreDtype, modelDataSetting, representationSettings, runExtraction, storeRunArgs, type ExtractionSummary, type StoreRunOptions } from "./run.js";
 
 export interface ExtractTextOptions extends TextModelOptions, StoreRunOptions {
   batchSize?: number;
@@ -31,6 +31,7 @@ export async function extractText(o: ExtractTextOptions): Promise<ExtractionSumm
       fingerprintSettings: {
         modality: "text",
         model_sha256: encoder.model.sha256,
+        ...modelDataSetting(encoder.model),
         tokenizer_sha256: encoder.tokenizerSha256,
         dtype: encoder.model.dtype,
         device: encoder.device,

@@ -134,14 +134,29 @@ export async function readModelConfig(m: ResolvedModel): Promise<Record<string, 
 /** Where model files' hashes are remembered (by path, size and times; see util/file-hash.ts). */
 export { hashCacheFile };
 
-/** The provenance recorded in meta.json: which file, and its hash. */
+/**
+ * External data files of an ONNX file, by the names exporters give them (`<file>_data`: torch.onnx and Optimum;
+ * `<file>.data`: onnx's convert_model_to_external_data examples). Their bytes are weights as much as the ONNX
+ * file's, so they belong to the provenance; the names are checked rather than the graph decoded, which would
+ * read the whole model again on every run.
+ */
+async function externalDataFiles(m: ResolvedModel): Promise<string[]> {
+  const found: string[] = [];
+  for (const rel of [`${m.onnxFile}_data`, `${m.onnxFile}.data`]) if (await exists(path.join(m.dir, rel))) found.push(rel);
+  return found;
+}
+
+/** The provenance recorded in meta.json: which file, and its hash (and its external data files' hashes). */
 export async function modelRecord(m: ResolvedModel, config: Record<string, unknown>): Promise<ModelRecord> {
+  const data = await externalDataFiles(m);
+  const [sha256, ...dataSha] = await Promise.all([m.onnxFile, ...data].map((f) => sha256Cached(path.join(m.dir, f), hashCacheFile())));
   return {
     id: m.id,
     ...(m.source === "local" ? { path: m.dir } : {}),
     source: m.source,
     file: m.onnxFile,
-    sha256: await sha256Cached(path.join(m.dir, m.onnxFile), hashCacheFile()),
+    sha256,
+    ...(data.length ? { data_files: data.map((file, i) => ({ file, sha256: dataSha[i] })) } : {}),
     dtype: m.dtype,
     model_type: typeof config.model_type === "string" ? config.model_type : undefined,
     hidden_size: typeof config.hidden_size === "number" ? config.hidden_size : undefined,

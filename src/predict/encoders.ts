@@ -23,7 +23,7 @@ import type { Device } from "../backends/onnx.js";
 import { EmofeatError } from "../errors.js";
 import type { ModelDtype } from "../models/source.js";
 import type { PoolingMode } from "../pooling.js";
-import { isSequenceStore, type Modality, type StoreMeta } from "../store/meta.js";
+import { isSequenceStore, type Modality, type ModelRecord, type StoreMeta } from "../store/meta.js";
 import { float16ToFloat32, float32ToFloat16 } from "../util/float16.js";
 import { TextEncoder } from "../text/encoder.js";
 import { builtinExtractorForStore } from "./builtin.js";
@@ -160,6 +160,12 @@ function checkFiles(meta: StoreMeta, o: EncoderOptions, checks: { what: string; 
     throw new EmofeatError(`${provenance(meta, o)} with hidden_states ${meta.layers?.join(",") ?? "last"}; the rebuilt encoder gives ${layers?.join(",") ?? "last"}`);
 }
 
+/** The external data files the store recorded, each against the loaded model's (stores made before they were recorded: none). */
+function dataFileChecks(got: ModelRecord, meta: StoreMeta): { what: string; got: string; want: unknown }[] {
+  const recorded = "data_files" in meta.model ? (meta.model.data_files ?? []) : [];
+  return recorded.map((w) => ({ what: `external data file ${w.file}`, got: got.data_files?.find((f) => f.file === w.file)?.sha256 ?? "(missing)", want: w.sha256 }));
+}
+
 /** Loads the store's encoder and checks its files are the ones the store was made with (releasing it if not). */
 async function loadChecked<E extends { layerWidth: number; layers: number[] | null; dispose(): Promise<void> }>(
   meta: StoreMeta,
@@ -252,6 +258,7 @@ registerEncoderFactory("text", async (meta, o) => {
       TextEncoder.load({ model, maxLen: meta.max_len, ...storeLoadOptions(meta, o) }),
     (e) => [
       { what: "model file", got: e.model.sha256, want: meta.model.sha256 },
+      ...dataFileChecks(e.model, meta),
       { what: "tokenizer.json", got: e.tokenizerSha256, want: meta.settings?.tokenizer_sha256 },
     ],
   );
@@ -339,6 +346,7 @@ registerEncoderFactory("audio", async (meta, o) => {
       }),
     (e) => [
       { what: "model file", got: e.model.sha256, want: meta.model.sha256 },
+      ...dataFileChecks(e.model, meta),
       { what: "preprocessor_config.json", got: e.preprocessorSha256, want: meta.settings?.preprocessor_sha256 },
     ],
   );

@@ -60,6 +60,11 @@ export interface ModelRecord {
   file: string;
   /** sha256 of that ONNX file. */
   sha256: string;
+  /**
+   * The ONNX file's external data beside it (Optimum writes weights over 2 GB, and some exports, to
+   * `model.onnx_data`): path relative to the model folder and sha256. Absent when the weights are inside the file.
+   */
+  data_files?: { file: string; sha256: string }[];
   /** Model file variant: fp32 | fp16 | q8 ... */
   dtype: string;
   model_type?: string;
