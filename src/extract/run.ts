@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { EmofeatError, InterruptedError, UsageError } from "../errors.js";
 import type { IndexManifest } from "../manifest/index-csv.js";
-import { STORE_FORMAT, STORE_FORMAT_VERSION, type Modality, type ModelRecord, type StoreLayout, type StoreMeta } from "../store/meta.js";
+import { modelDataSha256, STORE_FORMAT, STORE_FORMAT_VERSION, type Modality, type ModelRecord, type StoreLayout, type StoreMeta } from "../store/meta.js";
 import { STORE_DTYPES, type StoreDtype } from "../store/npy.js";
 import { openStoreForWriting, type BatchResult, type FinalizeOptions, type StoreWriter } from "../store/write.js";
 import type { ShardSpec } from "../shards/array-task.js";
@@ -113,7 +113,8 @@ export function checkStoreDtype(dtype: string | undefined): StoreDtype {
  * with the weights inside the ONNX file keep their fingerprint.
  */
 export function modelDataSetting(model: ModelRecord): { model_data_sha256?: string } {
-  return model.data_files?.length ? { model_data_sha256: model.data_files.map((f) => f.sha256).join(",") } : {};
+  const sha = modelDataSha256(model);
+  return sha === undefined ? {} : { model_data_sha256: sha };
 }
 
 /**

@@ -211,11 +211,7 @@ export class Scheduler {
         job.timings.encode_audio += this.stage("encode_audio", now() - t, 1);
       } else throw new Error(`job has neither text nor audio for head input ${k}`);
     }
-    const t = now();
-    const [c] = await this.runner.classify(job.vectors as Float32Array[], 1);
-    job.timings.head = this.stage("head", now() - t, 1);
-    const hasText = job.input.texts.some((x) => x !== null);
-    this.settle(job, () => job.resolve({ ...c, timings_ms: job.timings, ...(hasText ? { text_batch: job.textBatch } : {}) }));
+    await this.classify(job, async (vectors) => (await this.runner.classify(vectors, 1))[0]);
   }
 
   /** A job of a sequence head: every input encoded alone, then the head on its unpadded sequences. */
@@ -233,8 +229,13 @@ export class Scheduler {
         job.timings.encode_audio += this.stage("encode_audio", now() - t, 1);
       } else throw new Error(`job has neither text nor audio for head input ${k}`);
     }
+    await this.classify(job, (vectors) => seq.classify(vectors));
+  }
+
+  /** Runs the head on a job's encoded inputs (timed as the head stage) and answers the job. */
+  private async classify(job: Job, head: (vectors: Float32Array[]) => Promise<Classification>): Promise<void> {
     const t = now();
-    const c = await seq.classify(job.vectors as Float32Array[]);
+    const c = await head(job.vectors as Float32Array[]);
     job.timings.head = this.stage("head", now() - t, 1);
     const hasText = job.input.texts.some((x) => x !== null);
     this.settle(job, () => job.resolve({ ...c, timings_ms: job.timings, ...(hasText ? { text_batch: job.textBatch } : {}) }));

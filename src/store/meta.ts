@@ -35,6 +35,14 @@ export const STORE_FILES = {
 
 export type Modality = "text" | "audio";
 
+/**
+ * The fingerprint setting `model_data_sha256` of a model's external data files (their sha256s, joined), or
+ * undefined when the weights are inside the ONNX file (or the features are weight-free or imported).
+ */
+export function modelDataSha256(model: ModelRecord | BuiltinModelRecord | undefined): string | undefined {
+  return model && "data_files" in model && model.data_files?.length ? model.data_files.map((f) => f.sha256).join(",") : undefined;
+}
+
 /** A sequence store holds frames (pooling none) instead of one vector per utterance. */
 export function isSequenceStore(meta: Pick<StoreMeta, "pooling">): boolean {
   return meta.pooling === "none";

@@ -16,7 +16,7 @@ import { capText, EmofeatError, InputFileError, type InputProblem } from "../err
 import { exists, sha256File, tmpNameFor, writeFileAtomic } from "../util/fs.js";
 import { LOCK_FILE } from "../util/lock.js";
 import { inspectOutDir, makeDir } from "../util/out.js";
-import { STORE_FILES, type Failure, type StoreLayout, type StoreMeta } from "./meta.js";
+import { modelDataSha256, STORE_FILES, type Failure, type StoreLayout, type StoreMeta } from "./meta.js";
 import { float32ToFloat16 } from "../util/float16.js";
 import { encodeNpy, littleEndian, npyHeader, NPY_ITEM_SIZE, readNpy, STORE_DTYPES, type NpyDescr, type StoreDtype } from "./npy.js";
 import { readIds, readStoreMeta } from "./read.js";
@@ -70,7 +70,7 @@ export function recordedSettings(meta: FinalizeOptions["meta"]): Record<string, 
     ...meta.settings,
     modality: meta.modality,
     model_sha256: meta.model?.sha256,
-    model_data_sha256: meta.model && "data_files" in meta.model ? meta.model.data_files?.map((f) => f.sha256).join(",") : undefined,
+    model_data_sha256: modelDataSha256(meta.model),
     dtype: meta.model?.dtype,
     device: meta.device,
     pooling: meta.pooling,
